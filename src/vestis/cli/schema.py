@@ -1,0 +1,100 @@
+"""``vestis schema list|show|export``: inspect and export attribute schemas."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from vestis.cli.common import console, print_json
+from vestis.schema import list_schemas, load_schema
+
+app = typer.Typer(help="List, show and export attribute schemas (presets or your own YAML/JSON file).",
+                  no_args_is_help=True)
+
+
+class ExportFormat(str, Enum):
+    json_schema = "json-schema"
+    yaml = "yaml"
+    json = "json"
+    prompt = "prompt"
+    pydantic = "pydantic"
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the preset schemas shipped with vestis."""
+    table = Table("name", "fields", "description")
+    for name in list_schemas():
+        s = load_schema(name)
+        table.add_row(name, str(len(s.fields)), s.description.strip())
+    console.print(table)
+
+
+@app.command("show")
+def show_cmd(name: str = typer.Argument(..., help="Preset name or path to a schema file.")) -> None:
+    """Show a schema's fields: kind, weight, nullability and vocabulary."""
+    s = load_schema(name)
+    table = Table("field", "kind", "weight", "null", "values / constraint", title=f"schema {s.name}",
+                  show_lines=True)
+    for f in s.fields.values():
+        if f.kind == "text":
+            detail = f"text ≤ {f.max_length} chars" + (f", pattern {f.pattern}" if f.pattern else "")
+        else:
+            detail = ", ".join(f.values)
+        table.add_row(f.name, f.kind, f"{f.weight:g}", "yes" if f.nullable else "no", detail)
+    console.print(table)
+
+
+@app.command("export")
+def export_cmd(
+    name: str = typer.Argument(..., help="Preset name or path to a schema file."),
+    fmt: ExportFormat = typer.Option(ExportFormat.json_schema, "--format", "-f", help="What to export."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Export a schema as JSON Schema, YAML/JSON data, the generation prompt, or pydantic source."""
+    s = load_schema(name)
+    if fmt is ExportFormat.json_schema:
+        text = json.dumps(s.json_schema(), indent=2, ensure_ascii=False)
+    elif fmt is ExportFormat.json:
+        text = json.dumps(s.to_dict(), indent=2, ensure_ascii=False)
+    elif fmt is ExportFormat.yaml:
+        import yaml
+
+        text = yaml.safe_dump(s.to_dict(), sort_keys=False, allow_unicode=True)
+    elif fmt is ExportFormat.prompt:
+        text = s.prompt()
+    else:
+        text = _pydantic_source(s)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+    elif fmt is ExportFormat.json_schema or fmt is ExportFormat.json:
+        print_json(json.loads(text))
+    else:
+        sys.stdout.write(text + "\n")  # verbatim: rich would wrap long lines
+
+
+def _pydantic_source(s) -> str:
+    """Python source of a pydantic model equivalent to the schema (for users who vendor it)."""
+    lines = ["from typing import Literal, Optional", "",
+             "from pydantic import BaseModel, ConfigDict, Field", "", "",
+             f"class {s.pydantic_model().__name__}(BaseModel):",
+             '    model_config = ConfigDict(extra="forbid")']
+    for f in s.fields.values():
+        if f.kind == "text":
+            ann, extra = "str", f"max_length={f.max_length}" + (f", pattern={f.pattern!r}" if f.pattern else "")
+        else:
+            ann, extra = "Literal[" + ", ".join(repr(v) for v in f.values) + "]", ""
+        if f.kind == "multi":
+            lines.append(f"    {f.name}: list[{ann}] = Field(default_factory=list)")
+        elif f.nullable:
+            sep = ", " if extra else ""
+            lines.append(f"    {f.name}: Optional[{ann}] = Field(default=None{sep}{extra})")
+        else:
+            lines.append(f"    {f.name}: {ann} = Field(...{', ' + extra if extra else ''})")
+    return "\n".join(lines)

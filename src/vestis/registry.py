@@ -1,0 +1,75 @@
+"""One registry per extension point (extractors, datasets, embedders, indexes, scorers).
+
+Adding a backend is one decorator line; third parties register through the entry
+point group named by the registry (for example ``vestis.extractors``).
+
+>>> from vestis.registry import Registry
+>>> THINGS = Registry("things")
+>>> @THINGS.register("hello")
+... class Hello: ...
+>>> THINGS.get("hello") is Hello
+True
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from importlib import metadata
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """Raised for a name no backend is registered under; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want a readable sentence
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """A name → object table with lazy entry-point discovery."""
+
+    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+        self.kind = kind
+        self.entry_point_group = entry_point_group
+        self._items: dict[str, T] = {}
+        self._loaded_entry_points = entry_point_group is None
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            if name in self._items and self._items[name] is not obj:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._items[name] = obj
+            return obj
+
+        return decorator
+
+    def _load_entry_points(self) -> None:
+        if self._loaded_entry_points:
+            return
+        self._loaded_entry_points = True
+        for ep in metadata.entry_points(group=self.entry_point_group):
+            if ep.name not in self._items:
+                self._items[ep.name] = ep.load()
+
+    def get(self, name: str) -> T:
+        self._load_entry_points()
+        try:
+            return self._items[name]
+        except KeyError:
+            known = sorted(self._items)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(known) or '(none)'}"
+            ) from None
+
+    def names(self) -> list[str]:
+        self._load_entry_points()
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        self._load_entry_points()
+        return name in self._items

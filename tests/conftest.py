@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests needing ../shared/data are marked ``shared_data`` and skip when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    root = Path(os.environ.get("VESTIS_DATA", REPO.parent / "shared" / "data"))
+    return root if root.is_absolute() else (REPO / root)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_root()
+    if not (root / "hm" / "items.csv").is_file():
+        pytest.skip(f"shared data not found at {root}")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Tests never reach a hub: transformers / huggingface_hub run offline."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
