@@ -49,7 +49,7 @@ class Source:
     column: str
     map: dict[str, str | list[str]] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()
-    keywords: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
+    keywords: dict[str, re.Pattern[str]] = field(default_factory=dict)  # value → one alternation
     when: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
@@ -65,7 +65,7 @@ class Source:
             return []
         raw = str(raw).strip()
         if self.keywords:
-            return [value for value, patterns in self.keywords.items() if any(p.search(raw) for p in patterns)]
+            return [value for value, pattern in self.keywords.items() if pattern.search(raw)]
         hit = self.map.get(raw)
         if hit is None:
             return []
@@ -165,10 +165,14 @@ def _parse_source(schema: Schema, fname: str, spec: Any, problems: list[str]) ->
             mapping[str(raw)] = [check(v) for v in value]
         else:
             mapping[str(raw)] = check(str(value))
-    keywords: dict[str, list[re.Pattern[str]]] = {}
+    keywords: dict[str, re.Pattern[str]] = {}
     for value, words in (spec.get("keywords") or {}).items():
         check(str(value))
-        keywords[str(value)] = [re.compile(rf"(?<![\w-]){w}(?![\w-])", re.IGNORECASE) for w in words]
+        alternation = "|".join(f"(?:{w})" for w in words)
+        try:
+            keywords[str(value)] = re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])", re.IGNORECASE)
+        except re.error as exc:
+            problems.append(f"{fname}: bad keyword pattern for {value!r}: {exc}")
     if mapping and keywords:
         problems.append(f"{fname}: a source has either 'map' or 'keywords', not both")
     when = {str(col): frozenset(str(v) for v in (vals if isinstance(vals, list) else [vals]))

@@ -75,6 +75,7 @@ class Field:
     pattern: str | None = None
     parent: str | None = None  # name of a coarser field this one's values imply (type → category)
     role: str | None = None  # semantic role a backend may use, e.g. "primary_colour"
+    applies_to: dict[str, list[str]] = field(default_factory=dict)  # {other field: values} where it applies
     _lookup: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +100,14 @@ class Field:
         """Canonical value for a spelling (case, separators, synonyms), or None if unknown."""
         return self._lookup.get(normalise_token(raw))
 
+    def applies(self, attributes: dict[str, Any]) -> bool:
+        """False when ``applies_to`` rules it out (neckline of a shoe); unknown conditions count as applying."""
+        for other, allowed in self.applies_to.items():
+            value = attributes.get(other)
+            if value is not None and value not in allowed:
+                return False
+        return True
+
     def phrase(self, value: str) -> str:
         """A short natural phrase for zero-shot scoring, e.g. 'a garment with long sleeves'."""
         v = self.values[value]
@@ -120,6 +129,11 @@ class Schema:
     def __post_init__(self) -> None:
         for f in self.fields.values():
             self._field_lookup[normalise_token(f.name)] = f.name
+            for other, allowed in f.applies_to.items():
+                target = self.fields.get(other)
+                if target is None or not target.closed or set(allowed) - set(target.values):
+                    raise SchemaError(f"field {f.name!r}: applies_to names values {allowed} of {other!r} "
+                                      "that the schema does not have")
             if f.parent is not None:
                 parent = self.fields.get(f.parent)
                 if parent is None or not parent.closed:
@@ -164,6 +178,8 @@ class Schema:
                 spec["parent"] = f.parent
             if f.role:
                 spec["role"] = f.role
+            if f.applies_to:
+                spec["applies_to"] = f.applies_to
             if f.kind == "text":
                 spec["max_length"] = f.max_length
                 if f.pattern:
@@ -244,7 +260,7 @@ def _parse_field(name: str, spec: Any, where: str) -> Field:
     if kind not in KINDS:
         raise SchemaError(f"{where}: field {name!r} has kind {kind!r}; expected one of {', '.join(KINDS)}")
     unknown = set(spec) - {"kind", "values", "description", "weight", "nullable", "max_length", "pattern",
-                           "parent", "role"}
+                           "parent", "role", "applies_to"}
     if unknown:
         raise SchemaError(f"{where}: field {name!r} has unknown keys {sorted(unknown)}")
     values: dict[str, Value] = {}
@@ -277,6 +293,7 @@ def _parse_field(name: str, spec: Any, where: str) -> Field:
             name=name, kind=kind, values=values, description=str(spec.get("description", "")), weight=weight,
             nullable=bool(spec.get("nullable", True)), max_length=max_length, pattern=pattern,
             parent=spec.get("parent"), role=spec.get("role"),
+            applies_to={str(k): [str(x) for x in v] for k, v in (spec.get("applies_to") or {}).items()},
         )
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from None

@@ -1,0 +1,44 @@
+"""``vestis train RECIPE``: training recipes (config dataclass + trainer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import yaml
+
+from vestis.cli.common import console, print_json
+
+app = typer.Typer(help="Train vestis models. Each recipe takes --config FILE and --set key=value overrides.",
+                  no_args_is_help=True)
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command("lite")
+def lite_cmd(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML file of LiteTrainConfig fields."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=3."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in out_dir."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """Train vestis-lite (defaults reproduce the shipped model). Resumes from out_dir/checkpoint.pt."""
+    from vestis.train.lite_config import LiteTrainConfig
+
+    overrides = parse_overrides(set_)
+    cfg = LiteTrainConfig.from_file(config, **overrides) if config else LiteTrainConfig.from_dict(overrides)
+    if show_config:
+        print_json(cfg.to_dict())
+        return
+    from vestis.train.lite_trainer import train_lite
+
+    model_dir = train_lite(cfg, fresh=fresh)
+    console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / 'report.html'}")

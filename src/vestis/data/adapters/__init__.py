@@ -1,0 +1,7 @@
+"""Built-in dataset adapters; importing this package registers them."""
+
+from __future__ import annotations
+
+from vestis.data.adapters import coco, deepfashion, fashioniq, folder, polyvore, shared, table
+
+__all__ = ["coco", "deepfashion", "fashioniq", "folder", "polyvore", "shared", "table"]

