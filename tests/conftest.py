@@ -28,3 +28,12 @@ def _no_network(monkeypatch):
     """Tests never reach a hub: transformers / huggingface_hub run offline."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_lite(tmp_path_factory) -> Path:
+    """Directory of a tiny random vestis-lite model (needs the EfficientNet-Lite packages)."""
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from tests.helpers import tiny_lite_model
+
+    return tiny_lite_model(tmp_path_factory.mktemp("tiny-lite") / "model")

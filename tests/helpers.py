@@ -52,3 +52,19 @@ class GeneratedDataset(Dataset):
                     out.append(Example(id=ident, image=str(path), labels={"category": cat, "colour": colour},
                                        text=f"a {colour} {cat}", group=ident, source="generated"))
         return out
+
+
+TINY_HEADS = {"category": ["top", "bottom", "dress", "footwear", "swimwear"],
+              "colour": ["black", "white", "red", "navy", "khaki", "gold"], "neckline": ["round", "v_neck"]}
+
+
+def tiny_lite_model(directory: Path) -> Path:
+    """A randomly initialised vestis-lite (64 px, three heads) saved like a shipped model."""
+    import torch
+
+    from vestis.models.lite import LiteModelConfig, VestisLite
+
+    torch.manual_seed(0)
+    cfg = LiteModelConfig(image_size=64, split=14, heads=TINY_HEADS,
+                          caption_vocabulary=["casual", "formal", "elegant", "sporty", "dress", "party"])
+    return VestisLite(cfg).save(directory)

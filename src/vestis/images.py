@@ -76,6 +76,9 @@ def load_image(
                 raise ImageLoadError(name, "not_image", "unrecognised format") from None
             except Image.DecompressionBombError as exc:
                 raise ImageLoadError(name, "too_large", str(exc)) from None
+            except (OSError, SyntaxError, ValueError) as exc:  # header cut short or garbled
+                reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
+                raise ImageLoadError(name, reason, str(exc)) from None
             if img.width * img.height > max_pixels:
                 raise ImageLoadError(name, "too_large", f"{img.width}x{img.height} > {max_pixels} pixels")
             if draft_size and img.format == "JPEG":

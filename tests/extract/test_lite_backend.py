@@ -8,22 +8,15 @@ from tests.helpers import draw_item
 
 pytest.importorskip("efficientnet_lite_pytorch")
 
-CATEGORIES = ["top", "bottom", "dress", "footwear", "swimwear"]
-COLOURS = ["black", "white", "red", "navy", "khaki", "gold"]
+from tests.helpers import TINY_HEADS
+
+CATEGORIES = TINY_HEADS["category"]
+COLOURS = TINY_HEADS["colour"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A randomly initialised vestis-lite with two heads, saved like a shipped model."""
-    import torch
-
-    from vestis.models.lite import LiteModelConfig, VestisLite
-
-    torch.manual_seed(0)
-    cfg = LiteModelConfig(image_size=64, split=14, heads={"category": CATEGORIES, "colour": COLOURS,
-                                                           "neckline": ["round", "v_neck"]},
-                          caption_vocabulary=["casual", "formal", "elegant", "sporty", "dress", "party"])
-    return VestisLite(cfg).save(tmp_path_factory.mktemp("lite") / "model")
+def model_dir(tiny_lite) -> Path:
+    return tiny_lite
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vestis.cli.common import err_console, print_json
+from vestis.cli.common import err_console, parse_overrides, print_json
 from vestis.extract.base import create_extractor
 from vestis.images import is_image_path
 from vestis.progress import progress_bar
@@ -36,6 +36,7 @@ def extract_cmd(
     out: Path = typer.Option(None, "--out", "-o", help="Write JSONL here instead of stdout."),
     threshold: float = typer.Option(None, "--threshold", help="Null threshold for every field (default: model's)."),
     confidence: bool = typer.Option(False, "--confidence", help="Include per-field confidence."),
+    set_: list[str] = typer.Option([], "--set", help="Backend option, e.g. --set runtime=onnx --set zero_shot=all."),
 ) -> int:
     """Extract attributes. One image prints one JSON object; several print JSONL (one line per image).
 
@@ -46,6 +47,7 @@ def extract_cmd(
     if not files:
         raise FileNotFoundError("no images found in the given paths")
     options = {k: v for k, v in {"model": model, "threshold": threshold}.items() if v is not None}
+    options.update(parse_overrides(set_))
     extractor = create_extractor(backend, s, **options)
     sink = open(out, "w", encoding="utf-8") if out else None  # noqa: SIM115 (closed below)
     failures = 0

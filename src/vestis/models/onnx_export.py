@@ -1,0 +1,66 @@
+"""ONNX export of vestis-lite's image path and an ONNX Runtime runner with the same outputs.
+
+``vestis export onnx`` writes ``model.onnx`` next to the weights; the ``lite`` backend
+uses it with ``runtime="onnx"``. Outputs: the normalised embedding, then one logits
+tensor per head in ``config.heads`` order.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from vestis.models.lite import VestisLite
+
+ONNX_NAME = "model.onnx"
+
+
+class _ImagePath:
+    """Wraps the model so ONNX sees a flat tuple of outputs."""
+
+    @staticmethod
+    def build(model: VestisLite):
+        import torch
+
+        class Flat(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, x):
+                emb, logits = self.model(x)
+                return (emb, *[logits[k] for k in model.config.heads])
+
+        return Flat().eval()
+
+
+def export_onnx(model: VestisLite, path: str | Path, opset: int = 17) -> Path:
+    import torch
+
+    path = Path(path)
+    size = model.config.image_size
+    names = ["embedding", *[f"logits_{k}" for k in model.config.heads]]
+    dummy = torch.zeros(2, 3, size, size)
+    torch.onnx.export(_ImagePath.build(model.eval()), (dummy,), str(path), input_names=["pixels"],
+                      output_names=names, opset_version=opset, dynamo=False,
+                      dynamic_axes={"pixels": {0: "batch"}, **{n: {0: "batch"} for n in names}})
+    return path
+
+
+class OnnxLite:
+    """Runs an exported vestis-lite with ONNX Runtime on the CPU."""
+
+    def __init__(self, path: str | Path, heads: list[str], threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.heads = heads
+
+    def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        outputs = self.session.run(None, {"pixels": pixels.astype(np.float32)})
+        return outputs[0], dict(zip(self.heads, outputs[1:]))
