@@ -8,8 +8,14 @@ from PIL import Image, ImageDraw
 
 from vestis.data import Dataset, Example
 
-COLOURS = {"red": (200, 30, 30), "navy": (20, 30, 90), "white": (245, 245, 245), "black": (15, 15, 15),
-           "green": (30, 150, 60), "yellow": (230, 200, 40)}
+COLOURS = {
+    "red": (200, 30, 30),
+    "navy": (20, 30, 90),
+    "white": (245, 245, 245),
+    "black": (15, 15, 15),
+    "green": (30, 150, 60),
+    "yellow": (230, 200, 40),
+}
 SHAPES = {"top": "T", "bottom": "II", "footwear": "shoe"}
 
 
@@ -19,15 +25,26 @@ def draw_item(path: Path, colour: str, category: str, size: int = 96, background
     c = COLOURS[colour]
     w, h = img.size
     if category == "top":
-        d.polygon([(w * .2, h * .2), (w * .8, h * .2), (w * .95, h * .4), (w * .75, h * .45), (w * .75, h * .85),
-                   (w * .25, h * .85), (w * .25, h * .45), (w * .05, h * .4)], fill=c)
+        d.polygon(
+            [
+                (w * 0.2, h * 0.2),
+                (w * 0.8, h * 0.2),
+                (w * 0.95, h * 0.4),
+                (w * 0.75, h * 0.45),
+                (w * 0.75, h * 0.85),
+                (w * 0.25, h * 0.85),
+                (w * 0.25, h * 0.45),
+                (w * 0.05, h * 0.4),
+            ],
+            fill=c,
+        )
     elif category == "bottom":
-        d.rectangle([w * .3, h * .1, w * .48, h * .9], fill=c)
-        d.rectangle([w * .52, h * .1, w * .7, h * .9], fill=c)
-        d.rectangle([w * .3, h * .1, w * .7, h * .3], fill=c)
+        d.rectangle([w * 0.3, h * 0.1, w * 0.48, h * 0.9], fill=c)
+        d.rectangle([w * 0.52, h * 0.1, w * 0.7, h * 0.9], fill=c)
+        d.rectangle([w * 0.3, h * 0.1, w * 0.7, h * 0.3], fill=c)
     else:
-        d.ellipse([w * .1, h * .55, w * .9, h * .8], fill=c)
-        d.rectangle([w * .1, h * .4, w * .4, h * .7], fill=c)
+        d.ellipse([w * 0.1, h * 0.55, w * 0.9, h * 0.8], fill=c)
+        d.rectangle([w * 0.1, h * 0.4, w * 0.4, h * 0.7], fill=c)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, quality=92)
     return path
@@ -49,13 +66,24 @@ class GeneratedDataset(Dataset):
                 for k in range(self.n_per_cell):
                     ident = f"{cat}-{colour}-{k}"
                     path = draw_item(self.root / f"{ident}.jpg", colour, cat, size=80 + 8 * k)
-                    out.append(Example(id=ident, image=str(path), labels={"category": cat, "colour": colour},
-                                       text=f"a {colour} {cat}", group=ident, source="generated"))
+                    out.append(
+                        Example(
+                            id=ident,
+                            image=str(path),
+                            labels={"category": cat, "colour": colour},
+                            text=f"a {colour} {cat}",
+                            group=ident,
+                            source="generated",
+                        )
+                    )
         return out
 
 
-TINY_HEADS = {"category": ["top", "bottom", "dress", "footwear", "swimwear"],
-              "colour": ["black", "white", "red", "navy", "khaki", "gold"], "neckline": ["round", "v_neck"]}
+TINY_HEADS = {
+    "category": ["top", "bottom", "dress", "footwear", "swimwear"],
+    "colour": ["black", "white", "red", "navy", "khaki", "gold"],
+    "neckline": ["round", "v_neck"],
+}
 
 
 def tiny_lite_model(directory: Path) -> Path:
@@ -65,6 +93,10 @@ def tiny_lite_model(directory: Path) -> Path:
     from vestis.models.lite import LiteModelConfig, VestisLite
 
     torch.manual_seed(0)
-    cfg = LiteModelConfig(image_size=64, split=14, heads=TINY_HEADS,
-                          caption_vocabulary=["casual", "formal", "elegant", "sporty", "dress", "party"])
+    cfg = LiteModelConfig(
+        image_size=64,
+        split=14,
+        heads=TINY_HEADS,
+        caption_vocabulary=["casual", "formal", "elegant", "sporty", "dress", "party"],
+    )
     return VestisLite(cfg).save(directory)

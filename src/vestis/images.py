@@ -15,11 +15,11 @@ reported with a reason.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import Union
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,7 +27,7 @@ DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image]
+ImageSource = str | os.PathLike | bytes | Image.Image
 
 REASONS = ("not_found", "not_image", "truncated", "too_large", "corrupt")
 
@@ -50,7 +50,11 @@ def load_image(
     draft_size: int | None = None,
 ) -> Image.Image:
     """Open an image as RGB. ``draft_size`` lets JPEG decode at reduced scale (much faster)."""
-    name = "<bytes>" if isinstance(source, bytes) else ("<image>" if isinstance(source, Image.Image) else str(source))
+    name = (
+        "<bytes>"
+        if isinstance(source, bytes)
+        else ("<image>" if isinstance(source, Image.Image) else str(source))
+    )
     if isinstance(source, Image.Image):
         return to_rgb(source)
     if not isinstance(source, bytes):
@@ -99,10 +103,8 @@ def load_image(
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """Apply EXIF orientation and convert any mode to RGB (alpha over white)."""
-    try:
+    with contextlib.suppress(Exception):  # broken EXIF must not lose the image
         img = ImageOps.exif_transpose(img)
-    except Exception:  # broken EXIF must not lose the image
-        pass
     if img.mode == "RGB":
         return img
     if img.mode == "P" and "transparency" in img.info:

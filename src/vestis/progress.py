@@ -21,7 +21,13 @@ def progress_bar(transient: bool = False) -> Progress:
     """A bar with count, percentage, elapsed time and ETA."""
     disable = os.environ.get("VESTIS_PROGRESS", "1") == "0"
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=transient,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=transient,
         disable=disable,
     )

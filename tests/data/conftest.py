@@ -32,9 +32,19 @@ def write_json(path: Path, data: object) -> Path:
     return path
 
 
-HM_COLUMNS = ("product_type_name", "product_group_name", "graphical_appearance_name", "colour_group_name",
-              "perceived_colour_value_name", "perceived_colour_master_name", "department_name", "index_name",
-              "index_group_name", "section_name", "garment_group_name")
+HM_COLUMNS = (
+    "product_type_name",
+    "product_group_name",
+    "graphical_appearance_name",
+    "colour_group_name",
+    "perceived_colour_value_name",
+    "perceived_colour_master_name",
+    "department_name",
+    "index_name",
+    "index_group_name",
+    "section_name",
+    "garment_group_name",
+)
 
 
 def build_folder(root: Path) -> Path:
@@ -48,10 +58,13 @@ def build_folder(root: Path) -> Path:
 def build_table(root: Path) -> Path:
     write_image(root / "img" / "1.jpg")
     write_image(root / "img" / "2.jpg")
-    return write_csv(root / "items.csv", [
-        {"image": "img/1.jpg", "id": "a", "product": "p1", "title": "Red tee", "desc": "Cotton"},
-        {"image": "img/2.jpg", "id": "b", "product": "p1", "title": "Blue tee", "desc": ""},
-    ])
+    return write_csv(
+        root / "items.csv",
+        [
+            {"image": "img/1.jpg", "id": "a", "product": "p1", "title": "Red tee", "desc": "Cotton"},
+            {"image": "img/2.jpg", "id": "b", "product": "p1", "title": "Blue tee", "desc": ""},
+        ],
+    )
 
 
 def build_hm(root: Path) -> Path:
@@ -62,9 +75,18 @@ def build_hm(root: Path) -> Path:
         ("0200000001", "200000", "Basic tee", "T-shirt", "T-shirt in cotton jersey."),
         ("0300000001", "300000", "Missing", "Dress", "No image for this one."),
     ]:
-        rows.append({"image": f"images/{article}.jpg", "article_id": article, "product_code": product,
-                     "prod_name": name, **dict.fromkeys(HM_COLUMNS, ""), "product_type_name": ptype,
-                     "colour_group_name": "Black", "detail_desc": desc})
+        rows.append(
+            {
+                "image": f"images/{article}.jpg",
+                "article_id": article,
+                "product_code": product,
+                "prod_name": name,
+                **dict.fromkeys(HM_COLUMNS, ""),
+                "product_type_name": ptype,
+                "colour_group_name": "Black",
+                "detail_desc": desc,
+            }
+        )
         if name != "Missing":
             write_image(root / rows[-1]["image"])
     return write_csv(root / "items.csv", rows).parent
@@ -72,23 +94,44 @@ def build_hm(root: Path) -> Path:
 
 def build_mango(root: Path) -> Path:
     rows = []
-    for code, colour, ptype in [("41085800-02", "NEGRO", "Trousers"), ("41085800-TO", "OFFWHITE", "Trousers"),
-                                ("53000586-01", "ROJO", "Dress")]:
-        rows.append({"image": f"images/{code}.jpg", "cod_modelo_color": code,
-                     "des_color_specification_esp": colour, "des_agrup_color_eng": "GREY",
-                     "des_sex": "Female", "des_age": "Adult", "des_line": "SHE", "des_fabric": "P-PLANA",
-                     "des_product_category": "Bottoms", "des_product_aggregated_family": ptype,
-                     "des_product_family": ptype, "des_product_type": ptype})
+    for code, colour, ptype in [
+        ("41085800-02", "NEGRO", "Trousers"),
+        ("41085800-TO", "OFFWHITE", "Trousers"),
+        ("53000586-01", "ROJO", "Dress"),
+    ]:
+        rows.append(
+            {
+                "image": f"images/{code}.jpg",
+                "cod_modelo_color": code,
+                "des_color_specification_esp": colour,
+                "des_agrup_color_eng": "GREY",
+                "des_sex": "Female",
+                "des_age": "Adult",
+                "des_line": "SHE",
+                "des_fabric": "P-PLANA",
+                "des_product_category": "Bottoms",
+                "des_product_aggregated_family": ptype,
+                "des_product_family": ptype,
+                "des_product_type": ptype,
+            }
+        )
         write_image(root / rows[-1]["image"])
-    write_csv(root / "outfits.csv", [{"outfit_id": "1", "item_id": "41085800-02"},
-                                      {"outfit_id": "1", "item_id": "53000586-01"},
-                                      {"outfit_id": "2", "item_id": "41085800-TO"}])
+    write_csv(
+        root / "outfits.csv",
+        [
+            {"outfit_id": "1", "item_id": "41085800-02"},
+            {"outfit_id": "1", "item_id": "53000586-01"},
+            {"outfit_id": "2", "item_id": "41085800-TO"},
+        ],
+    )
     return write_csv(root / "items.csv", rows).parent
 
 
 def build_clothing(root: Path) -> Path:
-    rows = [{"image": f"images/{stem}.jpg", "label": label, "kids": "False"}
-            for stem, label in [("aaa-1", "T-Shirt"), ("bbb-2", "Pants"), ("ccc-3", "Not sure")]]
+    rows = [
+        {"image": f"images/{stem}.jpg", "label": label, "kids": "False"}
+        for stem, label in [("aaa-1", "T-Shirt"), ("bbb-2", "Pants"), ("ccc-3", "Not sure")]
+    ]
     for row in rows:
         write_image(root / row["image"])
     return write_csv(root / "items.csv", rows).parent
@@ -98,30 +141,46 @@ def build_polyvore(root: Path, nested: bool = True) -> Path:
     def outfit(set_id: str, *items: str) -> dict[str, object]:
         return {"set_id": set_id, "items": [{"item_id": it, "index": i + 1} for i, it in enumerate(items)]}
 
-    outfits = {"train": [outfit("s1", "10", "11")], "valid": [outfit("s2", "10", "12")],
-               "test": [outfit("s3", "13")]}
+    outfits = {
+        "train": [outfit("s1", "10", "11")],
+        "valid": [outfit("s2", "10", "12")],
+        "test": [outfit("s3", "13")],
+    }
     outfits["train"][0]["items"].reverse()  # listed out of order: outfits() sorts by index
     for split, data in outfits.items():
         write_json(root / ("nondisjoint" if nested else "") / f"{split}.json", data)
-    write_json(root / "polyvore_item_metadata.json", {
-        "10": {"semantic_category": "tops", "title": "striped tee", "url_name": "striped tee"},
-        "11": {"semantic_category": "shoes", "title": "", "url_name": "leather boots"},
-        "12": {"semantic_category": "all-body", "title": "maxi dress"},
-        "13": {"semantic_category": "bottoms", "title": "jeans"},
-    })
+    write_json(
+        root / "polyvore_item_metadata.json",
+        {
+            "10": {"semantic_category": "tops", "title": "striped tee", "url_name": "striped tee"},
+            "11": {"semantic_category": "shoes", "title": "", "url_name": "leather boots"},
+            "12": {"semantic_category": "all-body", "title": "maxi dress"},
+            "13": {"semantic_category": "bottoms", "title": "jeans"},
+        },
+    )
     for item in ("10", "11", "12"):  # 13 has no image
         write_image(root / "images" / f"{item}.jpg")
     return root
 
 
 def build_fashioniq(root: Path) -> Path:
-    write_json(root / "captions" / "cap.dress.train.json", [
-        {"candidate": "B001", "target": "B002", "captions": ["is red", "has no sleeves"]},
-        {"candidate": "B002", "target": "B009", "captions": ["is longer", "is blue"]},  # B009 has no image
-    ])
-    write_json(root / "captions" / "cap.shirt.val.json", [
-        {"candidate": "S001", "target": "S002", "captions": ["has a collar", "is darker"]},
-    ])
+    write_json(
+        root / "captions" / "cap.dress.train.json",
+        [
+            {"candidate": "B001", "target": "B002", "captions": ["is red", "has no sleeves"]},
+            {
+                "candidate": "B002",
+                "target": "B009",
+                "captions": ["is longer", "is blue"],
+            },  # B009 has no image
+        ],
+    )
+    write_json(
+        root / "captions" / "cap.shirt.val.json",
+        [
+            {"candidate": "S001", "target": "S002", "captions": ["has a collar", "is darker"]},
+        ],
+    )
     write_json(root / "image_splits" / "split.toptee.train.json", ["T001"])
     for asin in ("B001", "S001", "T001"):
         write_image(root / "images" / f"{asin}.jpg")
@@ -135,54 +194,85 @@ def build_deepfashion(root: Path) -> Path:
     anno.mkdir(parents=True)
     (anno / "list_category_cloth.txt").write_text(
         "3\ncategory_name  category_type\nBlouse                       1\nJeans                        2\n"
-        "Blazer                       1\n")
+        "Blazer                       1\n"
+    )
     (anno / "list_attr_cloth.txt").write_text(
         "3\nattribute_name  attribute_type\nfloral                       1\nabstract print               1\n"
-        "a-line                       3\n")
-    names = ["img/Sheer_Blouse/img_00000001.jpg", "img/Sheer_Blouse/img_00000002.jpg",
-             "img/Skinny_Jeans/img_00000001.jpg", "img/Wool_Blazer/img_00000001.jpg"]
+        "a-line                       3\n"
+    )
+    names = [
+        "img/Sheer_Blouse/img_00000001.jpg",
+        "img/Sheer_Blouse/img_00000002.jpg",
+        "img/Skinny_Jeans/img_00000001.jpg",
+        "img/Wool_Blazer/img_00000001.jpg",
+    ]
 
     def listing(path: Path, header: str, values: list[str]) -> None:
         rows = "".join(f"{n}   {v}\n" for n, v in zip(names, values, strict=True))
         path.write_text(f"{len(names)}\n{header}\n{rows}")
 
     listing(anno / "list_category_img.txt", "image_name  category_label", ["1", "1", "2", "3"])
-    listing(anno / "list_attr_img.txt", "image_name  attribute_labels",
-            ["1 -1 -1", "-1 1 1", "-1 -1 -1", "0 0 0"])
+    listing(
+        anno / "list_attr_img.txt", "image_name  attribute_labels", ["1 -1 -1", "-1 1 1", "-1 -1 -1", "0 0 0"]
+    )
     (root / "Eval").mkdir()
-    listing(root / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
-            ["train", "train", "val", "test"])
+    listing(
+        root / "Eval" / "list_eval_partition.txt",
+        "image_name  evaluation_status",
+        ["train", "train", "val", "test"],
+    )
     for name in names[:3]:  # the blazer has no image
         write_image(root / name)
     return root
 
 
 def build_coco(root: Path) -> Path:
-    write_json(root / "instances_attributes_val2020.json", {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8},
-                   {"id": 2, "file_name": "b.jpg", "width": 8, "height": 8},
-                   {"id": 3, "file_name": "missing.jpg", "width": 8, "height": 8}],
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 10, "attribute_ids": [100, 101], "bbox": [0, 0, 4, 4]},
-            {"id": 2, "image_id": 1, "category_id": 30, "attribute_ids": [], "bbox": [0, 0, 1, 1]},
-            {"id": 3, "image_id": 2, "category_id": 10, "attribute_ids": [100], "bbox": [0, 0, 4, 4]},
-            {"id": 4, "image_id": 2, "category_id": 20, "attribute_ids": [], "bbox": [0, 4, 4, 4]},
-        ],
-        "categories": [{"id": 10, "name": "shirt, blouse", "supercategory": "upperbody"},
-                       {"id": 20, "name": "pants", "supercategory": "lowerbody"},
-                       {"id": 30, "name": "pocket", "supercategory": "garment parts"}],
-        "attributes": [{"id": 100, "name": "floral", "supercategory": "textile pattern"},
-                       {"id": 101, "name": "short (length)", "supercategory": "length"}],
-    })
+    write_json(
+        root / "instances_attributes_val2020.json",
+        {
+            "images": [
+                {"id": 1, "file_name": "a.jpg", "width": 8, "height": 8},
+                {"id": 2, "file_name": "b.jpg", "width": 8, "height": 8},
+                {"id": 3, "file_name": "missing.jpg", "width": 8, "height": 8},
+            ],
+            "annotations": [
+                {
+                    "id": 1,
+                    "image_id": 1,
+                    "category_id": 10,
+                    "attribute_ids": [100, 101],
+                    "bbox": [0, 0, 4, 4],
+                },
+                {"id": 2, "image_id": 1, "category_id": 30, "attribute_ids": [], "bbox": [0, 0, 1, 1]},
+                {"id": 3, "image_id": 2, "category_id": 10, "attribute_ids": [100], "bbox": [0, 0, 4, 4]},
+                {"id": 4, "image_id": 2, "category_id": 20, "attribute_ids": [], "bbox": [0, 4, 4, 4]},
+            ],
+            "categories": [
+                {"id": 10, "name": "shirt, blouse", "supercategory": "upperbody"},
+                {"id": 20, "name": "pants", "supercategory": "lowerbody"},
+                {"id": 30, "name": "pocket", "supercategory": "garment parts"},
+            ],
+            "attributes": [
+                {"id": 100, "name": "floral", "supercategory": "textile pattern"},
+                {"id": 101, "name": "short (length)", "supercategory": "length"},
+            ],
+        },
+    )
     write_image(root / "images" / "a.jpg")
     write_image(root / "images" / "b.jpg")
     return root
 
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {
-    "folder": build_folder, "table": build_table, "hm": build_hm, "mango": build_mango,
-    "clothing": build_clothing, "polyvore": build_polyvore, "fashioniq": build_fashioniq,
-    "deepfashion": build_deepfashion, "coco": build_coco,
+    "folder": build_folder,
+    "table": build_table,
+    "hm": build_hm,
+    "mango": build_mango,
+    "clothing": build_clothing,
+    "polyvore": build_polyvore,
+    "fashioniq": build_fashioniq,
+    "deepfashion": build_deepfashion,
+    "coco": build_coco,
 }
 
 

@@ -41,9 +41,14 @@ def test_table_default_id_is_image_path(tmp_path: Path, write_image, write_csv) 
 
 def test_table_absolute_paths_and_missing_images(tmp_path: Path, write_image, write_csv) -> None:
     absolute = write_image(tmp_path / "elsewhere" / "x.jpg").resolve()
-    path = write_csv(tmp_path / "t" / "items.csv", [
-        {"image": str(absolute), "id": "1"}, {"image": "gone.jpg", "id": "2"}, {"image": "", "id": "3"},
-    ])
+    path = write_csv(
+        tmp_path / "t" / "items.csv",
+        [
+            {"image": str(absolute), "id": "1"},
+            {"image": "gone.jpg", "id": "2"},
+            {"image": "", "id": "3"},
+        ],
+    )
     ds = TableDataset(path)
     assert [ex.id for ex in ds] == ["1"]
     assert len(ds.problems) == 2 and "gone.jpg" in ds.problems[0] and "no image" in ds.problems[1]
@@ -113,10 +118,13 @@ def test_table_parquet(tmp_path: Path, write_image) -> None:
 
 def test_table_label_columns_are_validated(tmp_path: Path, write_image, write_csv) -> None:
     write_image(tmp_path / "a.jpg")
-    path = write_csv(tmp_path / "t.csv", [
-        {"image": "a.jpg", "id": "1", "Category": "Tops", "colour": "black", "note": "x"},
-        {"image": "a.jpg", "id": "2", "Category": "bottom", "colour": "blurple", "note": "y"},
-    ])
+    path = write_csv(
+        tmp_path / "t.csv",
+        [
+            {"image": "a.jpg", "id": "1", "Category": "Tops", "colour": "black", "note": "x"},
+            {"image": "a.jpg", "id": "2", "Category": "bottom", "colour": "blurple", "note": "y"},
+        ],
+    )
     first, second = TableDataset(path, schema="vestis").examples()
     assert first.labels == {"category": "top", "colour": "black"}
     assert second.labels == {"category": "bottom", "colour": None}
@@ -129,7 +137,8 @@ def test_table_label_columns_are_validated(tmp_path: Path, write_image, write_cs
 def test_table_mapping_option(tmp_path: Path, write_image, write_csv) -> None:
     write_image(tmp_path / "a.jpg")
     (tmp_path / "my_map.yaml").write_text(
-        "source: shop\nschema: vestis\nfields:\n  type:\n    - column: kind\n      map: {Jeans: jeans}\n")
+        "source: shop\nschema: vestis\nfields:\n  type:\n    - column: kind\n      map: {Jeans: jeans}\n"
+    )
     path = write_csv(tmp_path / "t.csv", [{"image": "a.jpg", "kind": "Jeans"}])
     (ex,) = open_dataset(f"table:{path}?mapping=my_map.yaml").examples()
     assert ex.labels == {"type": "jeans", "category": "bottom"}

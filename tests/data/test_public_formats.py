@@ -35,8 +35,10 @@ def test_fashioniq_images_and_triplets(build) -> None:
     assert by_id["B002"].image.endswith(".png")
     assert by_id["B001"].labels == {"category": "dress"} and by_id["T001"].labels == {"category": "top"}
     assert by_id["S001"].meta["fashioniq_split"] == "val"
-    assert ds.triplets() == [("B001", ["is red", "has no sleeves"], "B002"),
-                             ("S001", ["has a collar", "is darker"], "S002")]
+    assert ds.triplets() == [
+        ("B001", ["is red", "has no sleeves"], "B002"),
+        ("S001", ["has a collar", "is darker"], "S002"),
+    ]
     assert any("B009" in p for p in ds.problems)
 
 
@@ -49,14 +51,19 @@ def test_deepfashion_categories_attributes_partition(build) -> None:
     ds = open_dataset(f"deepfashion:{build('deepfashion')}")
     examples = ds.examples()
     assert [ex.id for ex in examples] == [
-        "img/Sheer_Blouse/img_00000001.jpg", "img/Sheer_Blouse/img_00000002.jpg",
+        "img/Sheer_Blouse/img_00000001.jpg",
+        "img/Sheer_Blouse/img_00000002.jpg",
         "img/Skinny_Jeans/img_00000001.jpg",
     ]
     blouse, blouse2, jeans = examples
     assert blouse.group == blouse2.group == "img/Sheer_Blouse" and blouse.text == "Sheer Blouse"
     assert blouse.labels == {"category": "top"} and jeans.labels == {"category": "bottom"}
-    assert blouse.meta == {"category_name": "Blouse", "category_type": "upper-body", "attributes": ["floral"],
-                           "partition": "train"}
+    assert blouse.meta == {
+        "category_name": "Blouse",
+        "category_type": "upper-body",
+        "attributes": ["floral"],
+        "partition": "train",
+    }
     assert blouse2.meta["attributes"] == ["abstract print", "a-line"]
     assert len(ds.problems) == 1 and "Wool_Blazer" in ds.problems[0]
 
@@ -64,10 +71,10 @@ def test_deepfashion_categories_attributes_partition(build) -> None:
 def test_deepfashion_type_fallback_and_name_first(tmp_path, write_image) -> None:
     anno = tmp_path / "Anno"
     anno.mkdir()
-    (anno / "list_category_cloth.txt").write_text(
-        "2\ncategory_name  category_type\nAnorak  1\nBlazer  1\n")
+    (anno / "list_category_cloth.txt").write_text("2\ncategory_name  category_type\nAnorak  1\nBlazer  1\n")
     (anno / "list_category_img.txt").write_text(
-        "2\nimage_name  category_label\nimg/A/1.jpg 1\nimg/B/1.jpg 2\n")
+        "2\nimage_name  category_label\nimg/A/1.jpg 1\nimg/B/1.jpg 2\n"
+    )
     write_image(tmp_path / "Img" / "img" / "A" / "1.jpg")
     write_image(tmp_path / "Img" / "img" / "B" / "1.jpg")
     anorak, blazer = open_dataset(f"deepfashion:{tmp_path}").examples()

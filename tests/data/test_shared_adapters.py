@@ -59,8 +59,10 @@ def test_shipped_mapping_labels_the_obvious_rows(build, kind: str) -> None:
 
 def test_shared_adapter_accepts_a_mapping_option(build, tmp_path) -> None:
     mapping = tmp_path / "m.yaml"
-    mapping.write_text("source: hm\nschema: vestis\nfields:\n  type:\n"
-                       "    - column: product_type_name\n      map: {T-shirt: t_shirt}\n")
+    mapping.write_text(
+        "source: hm\nschema: vestis\nfields:\n  type:\n"
+        "    - column: product_type_name\n      map: {T-shirt: t_shirt}\n"
+    )
     ds = open_dataset(f"hm:{build('hm')}?mapping={mapping}")
     assert ds.examples()[2].labels == {"type": "t_shirt", "category": "top"}
 

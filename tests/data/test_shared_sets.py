@@ -41,10 +41,13 @@ def test_counts_and_labels(shared_data: Path, opened: dict[str, Dataset], kind: 
         assert labelled > 0.5, f"only {labelled:.0%} of {kind} rows get a category from the shipped mapping"
 
 
-@pytest.mark.parametrize(("kind", "group_of"), [
-    ("hm", lambda ex: ex.meta["product_code"]),
-    ("mango", lambda ex: ex.id.split("-")[0]),
-])
+@pytest.mark.parametrize(
+    ("kind", "group_of"),
+    [
+        ("hm", lambda ex: ex.meta["product_code"]),
+        ("mango", lambda ex: ex.id.split("-")[0]),
+    ],
+)
 def test_products_never_straddle_the_split(opened: dict[str, Dataset], kind: str, group_of) -> None:
     ds = opened[kind]
     train = {group_of(ex) for ex in ds.split("train")}

@@ -22,8 +22,10 @@ def model_dir(tiny_lite) -> Path:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> list[str]:
     root = tmp_path_factory.mktemp("imgs")
-    return [str(draw_item(root / f"{i}.jpg", c, k)) for i, (c, k) in
-            enumerate([("red", "top"), ("navy", "bottom"), ("black", "footwear")])]
+    return [
+        str(draw_item(root / f"{i}.jpg", c, k))
+        for i, (c, k) in enumerate([("red", "top"), ("navy", "bottom"), ("black", "footwear")])
+    ]
 
 
 def make(schema_name, model_dir, **kw):
@@ -68,8 +70,10 @@ def test_heads_map_onto_other_vocabularies(model_dir):
 
 def test_zero_shot_only_for_vocabularies_seen_in_training(model_dir, tmp_path):
     user = tmp_path / "user.yaml"
-    user.write_text("name: user\nfields:\n  vibe:\n    kind: single\n    values: [casual, formal, elegant]\n"
-                    "  era:\n    kind: single\n    values: [y2k, nineties, eighties]\n")
+    user.write_text(
+        "name: user\nfields:\n  vibe:\n    kind: single\n    values: [casual, formal, elegant]\n"
+        "  era:\n    kind: single\n    values: [y2k, nineties, eighties]\n"
+    )
     auto = make(str(user), model_dir)
     assert auto.plans["vibe"].kind == "zero_shot" and auto.plans["era"].kind == "none"
     assert make(str(user), model_dir, zero_shot="all").plans["era"].kind == "zero_shot"

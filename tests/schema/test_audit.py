@@ -15,12 +15,20 @@ from vestis.schema.mapping import MAPPINGS_DIR, Mapping, list_mappings
 
 @pytest.fixture
 def mapping() -> Mapping:
-    return Mapping.from_dict({"source": "demo", "schema": "vestis", "fields": {
-        "type": [{"column": "kind", "map": {"Jeans": "jeans", "Tee": "t_shirt"}, "ignore": ["Gift card"]}],
-        "colour": [{"column": "colour", "map": {"Black": "black", "Dark Blue": "navy"}}],
-        "neckline": [{"column": "text", "keywords": {"hooded": ["hood"], "v_neck": ["v-neck"]}}],
-        "occasion": [{"column": "group", "map": {"Swim": "beach"}, "ignore": ["Tops"]}],
-    }})
+    return Mapping.from_dict(
+        {
+            "source": "demo",
+            "schema": "vestis",
+            "fields": {
+                "type": [
+                    {"column": "kind", "map": {"Jeans": "jeans", "Tee": "t_shirt"}, "ignore": ["Gift card"]}
+                ],
+                "colour": [{"column": "colour", "map": {"Black": "black", "Dark Blue": "navy"}}],
+                "neckline": [{"column": "text", "keywords": {"hooded": ["hood"], "v_neck": ["v-neck"]}}],
+                "occasion": [{"column": "group", "map": {"Swim": "beach"}, "ignore": ["Tops"]}],
+            },
+        }
+    )
 
 
 ROWS = [
@@ -60,9 +68,18 @@ def test_keyword_sources_count_rows_without_a_match(mapping):
 
 
 def test_a_label_another_source_covers_is_not_unmapped():
-    m = Mapping.from_dict({"source": "demo", "schema": "vestis", "fields": {"type": [
-        {"column": "group", "when": {"kind": "Trousers"}, "map": {"Denim": "jeans"}},
-        {"column": "kind", "map": {"Trousers": "trousers"}}]}})
+    m = Mapping.from_dict(
+        {
+            "source": "demo",
+            "schema": "vestis",
+            "fields": {
+                "type": [
+                    {"column": "group", "when": {"kind": "Trousers"}, "map": {"Denim": "jeans"}},
+                    {"column": "kind", "map": {"Trousers": "trousers"}},
+                ]
+            },
+        }
+    )
     rows = [{"kind": "Trousers", "group": "Chinos"}, {"kind": "Trousers", "group": "Denim"}]
     report = audit_mapping(m, rows)
     assert report.fields["type"].sources[0].unmapped == {}
@@ -79,8 +96,15 @@ def test_problems_name_missing_columns_and_forgotten_labels(mapping):
 
 
 def test_when_columns_count_as_columns():
-    m = Mapping.from_dict({"source": "demo", "schema": "vestis", "fields": {
-        "type": [{"column": "kind", "when": {"group": "Garments"}, "map": {"Jeans": "jeans"}}]}})
+    m = Mapping.from_dict(
+        {
+            "source": "demo",
+            "schema": "vestis",
+            "fields": {
+                "type": [{"column": "kind", "when": {"group": "Garments"}, "map": {"Jeans": "jeans"}}]
+            },
+        }
+    )
     assert audit_mapping(m, [{"kind": "Jeans"}]).missing_columns == ["group"]
 
 
@@ -109,8 +133,13 @@ def test_to_dict_is_json_and_write_makes_both_files(mapping, tmp_path):
 
 
 def test_markdown_escapes_pipes_in_labels():
-    m = Mapping.from_dict({"source": "demo", "schema": "vestis", "fields": {
-        "type": [{"column": "kind", "map": {"Jeans": "jeans"}}]}})
+    m = Mapping.from_dict(
+        {
+            "source": "demo",
+            "schema": "vestis",
+            "fields": {"type": [{"column": "kind", "map": {"Jeans": "jeans"}}]},
+        }
+    )
     md = audit_mapping(m, [{"kind": "A|B"}]).markdown()
     assert "A\\|B 1" in md
 
@@ -125,16 +154,24 @@ def test_render_prints_rich_tables(mapping):
 
 def test_audit_accepts_a_mapping_file(tmp_path):
     path = tmp_path / "demo__denali.yaml"
-    path.write_text("source: demo\nschema: denali\nfields:\n  type:\n"
-                    "    - column: kind\n      map: {Jeans: jeans}\n")
+    path.write_text(
+        "source: demo\nschema: denali\nfields:\n  type:\n    - column: kind\n      map: {Jeans: jeans}\n"
+    )
     report = audit_mapping(path, [{"kind": "Jeans"}])
     assert (report.mapping, report.schema, report.fields["type"].coverage) == ("demo__denali", "denali", 1.0)
 
 
 def test_values_the_schema_rules_out_are_a_problem():
-    m = Mapping.from_dict({"source": "demo", "schema": "vestis", "fields": {
-        "type": [{"column": "kind", "map": {"Boots": "boots", "Tee": "t_shirt"}}],
-        "neckline": [{"column": "text", "keywords": {"round": ["round neck"]}}]}})
+    m = Mapping.from_dict(
+        {
+            "source": "demo",
+            "schema": "vestis",
+            "fields": {
+                "type": [{"column": "kind", "map": {"Boots": "boots", "Tee": "t_shirt"}}],
+                "neckline": [{"column": "text", "keywords": {"round": ["round neck"]}}],
+            },
+        }
+    )
     rows = [{"kind": "Boots", "text": "Boots with a round neck"}, {"kind": "Tee", "text": "Tee, round neck"}]
     report = audit_mapping(m, rows)
     assert report.fields["neckline"].inapplicable == 1  # footwear has no neckline
@@ -158,4 +195,3 @@ def test_shipped_mapping_on_shared_data(name, shared_data: Path):
     assert report.problems == []
     if source in ("hm", "mango") and "category" in report.fields:
         assert report.fields["category"].coverage >= 0.95
-

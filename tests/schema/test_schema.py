@@ -56,7 +56,8 @@ def test_pydantic_model_rejects_values_outside_the_vocabulary():
 def test_user_schema_file(tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text(
-        "name: mine\nfields:\n  era:\n    kind: single\n    values: [{name: y2k, synonyms: [2000s]}, nineties]\n"
+        "name: mine\nfields:\n  era:\n    kind: single\n"
+        "    values: [{name: y2k, synonyms: [2000s]}, nineties]\n"
         "  note:\n    kind: text\n    max_length: 10\n    nullable: false\n"
     )
     s = load_schema(path)
@@ -75,7 +76,10 @@ def test_user_schema_file(tmp_path):
         ("fields:\n  a: {values: [{name: x, synonyms: [y]}, y]}", "maps to both"),
         ("fields:\n  a: {kind: text, pattern: '('}", "bad pattern"),
         ("fields:\n  a: {values: [x], colour: red}", "unknown keys"),
-        ("fields:\n  t: {values: [{name: x, parent: nope}], parent: c}\n  c: {values: [a]}", "not a value of"),
+        (
+            "fields:\n  t: {values: [{name: x, parent: nope}], parent: c}\n  c: {values: [a]}",
+            "not a value of",
+        ),
     ],
 )
 def test_bad_schema_files_fail_with_a_precise_message(tmp_path, yaml_text, message):

@@ -25,7 +25,7 @@ def test_clean_json_is_strict(vestis):
 def test_noisy_model_text_is_repaired_and_each_repair_reported(vestis):
     text = (
         "Here is the JSON:\n```json\n{'Category': 'Dresses', \"colour\": \"Navy Blue\", "
-        "\"style\": \"casual, boho\", \"fit\": \"N/A\", \"Sleeve Length\": \"3/4 sleeves\", extra: 1,}\n```"
+        '"style": "casual, boho", "fit": "N/A", "Sleeve Length": "3/4 sleeves", extra: 1,}\n```'
     )
     r = vestis.validate(text)
     assert r.ok and not r.strict

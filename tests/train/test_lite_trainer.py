@@ -18,9 +18,19 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("lite")
     ds = GeneratedDataset(root / "images", n_per_cell=3)
-    cfg = LiteTrainConfig(datasets=["generated"], image_size=64, split=14, epochs=3, batch_size=16, lr=5e-3,
-                          backbone_lr=1e-3, val_fraction=0.3, out_dir=str(root / "run"),
-                          cache_dir=str(root / "cache"), threads=2)
+    cfg = LiteTrainConfig(
+        datasets=["generated"],
+        image_size=64,
+        split=14,
+        epochs=3,
+        batch_size=16,
+        lr=5e-3,
+        backbone_lr=1e-3,
+        val_fraction=0.3,
+        out_dir=str(root / "run"),
+        cache_dir=str(root / "cache"),
+        threads=2,
+    )
     model_dir = train_lite(cfg, datasets=[ds])
     return cfg, ds, model_dir
 
@@ -43,10 +53,14 @@ def test_trained_parameters_changed_and_frozen_did_not(trained):
     model = VestisLite.load(model_dir)
     fresh = VestisLite(model.config)
     trained_state, fresh_state = model.state_dict(), fresh.state_dict()
-    assert not torch.equal(trained_state["backbone.blocks.15._project_conv.weight"],
-                           fresh_state["backbone.blocks.15._project_conv.weight"])
-    assert torch.equal(trained_state["backbone.blocks.3._project_conv.weight"],
-                       fresh_state["backbone.blocks.3._project_conv.weight"])
+    assert not torch.equal(
+        trained_state["backbone.blocks.15._project_conv.weight"],
+        fresh_state["backbone.blocks.15._project_conv.weight"],
+    )
+    assert torch.equal(
+        trained_state["backbone.blocks.3._project_conv.weight"],
+        fresh_state["backbone.blocks.3._project_conv.weight"],
+    )
 
 
 def test_saved_model_reloads_to_identical_outputs(trained):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -25,9 +26,7 @@ def parse_overrides(pairs: list[str]) -> dict:
             raise ValueError(f"--set expects key=value, got {pair!r}")
         parsed = yaml.safe_load(value)
         if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as text
-            try:
+            with contextlib.suppress(ValueError):
                 parsed = float(parsed)
-            except ValueError:
-                pass
         out[key.strip()] = parsed
     return out

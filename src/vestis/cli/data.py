@@ -52,8 +52,10 @@ def stats_cmd(
     if json_out:
         print_json(stats)
         return
-    console.print(f"[bold]{ds.name}[/]: {stats['examples']} examples, train {stats['train']}, "
-                  f"val {stats['val']}, {stats['groups']} groups, {stats['skipped']} rows skipped")
+    console.print(
+        f"[bold]{ds.name}[/]: {stats['examples']} examples, train {stats['train']}, "
+        f"val {stats['val']}, {stats['groups']} groups, {stats['skipped']} rows skipped"
+    )
     table = Table("field", "labelled", "top values")
     for name, info in stats["fields"].items():
         top = ", ".join(f"{v} ({n})" for v, n in info["top"])
@@ -70,9 +72,15 @@ def dataset_source(ds, spec: str) -> str:
 
 def dataset_stats(ds, schema) -> dict:
     examples = ds.examples()
-    out = {"dataset": ds.name, "examples": len(examples), "train": len(ds.split("train")),
-           "val": len(ds.split("val")), "groups": len({ex.group or ex.id for ex in examples}),
-           "skipped": len(ds.problems), "fields": {}}
+    out = {
+        "dataset": ds.name,
+        "examples": len(examples),
+        "train": len(ds.split("train")),
+        "val": len(ds.split("val")),
+        "groups": len({ex.group or ex.id for ex in examples}),
+        "skipped": len(ds.problems),
+        "fields": {},
+    }
     for name, f in schema.fields.items():
         counts: Counter[str] = Counter()
         labelled = 0

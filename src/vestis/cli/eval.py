@@ -17,13 +17,21 @@ app = typer.Typer(help="Benchmarks: score extractors on labelled datasets.", no_
 
 @app.command("extract")
 def extract_cmd(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset spec, e.g. hm or hm:../shared/data/hm."),
-    backend: str = typer.Option(..., "--backend", "-b", help="Extractor backend name (majority, pixel-colour, ...)."),
+    dataset: str = typer.Option(
+        ..., "--dataset", "-d", help="Dataset spec, e.g. hm or hm:../shared/data/hm."
+    ),
+    backend: str = typer.Option(
+        ..., "--backend", "-b", help="Extractor backend name (majority, pixel-colour, ...)."
+    ),
     schema: str = typer.Option("vestis", "--schema", "-s", help="Schema preset or file."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (metrics.json, predictions.jsonl, report.html)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output directory (metrics.json, predictions.jsonl, report.html)."
+    ),
     limit: int = typer.Option(None, "--limit", "-n", help="Evaluate at most N examples."),
     split: str = typer.Option("val", "--split", help="Split to evaluate: val, train or all."),
-    fresh: bool = typer.Option(False, "--fresh", help="Ignore predictions already in --out instead of resuming."),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Ignore predictions already in --out instead of resuming."
+    ),
 ) -> None:
     """Run a backend over a dataset split and write metrics, predictions and an HTML report.
 
@@ -35,13 +43,19 @@ def extract_cmd(
     ds = open_dataset(dataset, schema=s)
     extractor = create_extractor(backend, s)
     metrics = run_extract_eval(ds, extractor, s, out, limit=limit, split=split, resume=not fresh)
-    table = Table("field", "accuracy", "macro-F1", "support", title=f"{backend} on {ds.name} ({split})")
+    table = Table(
+        "field", "accuracy", "macro-F1", "coverage", "support", title=f"{backend} on {ds.name} ({split})"
+    )
     for name, m in metrics["fields"].items():
-        table.add_row(name, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1", m.get("f1"))), str(m.get("support", "")))
+        table.add_row(
+            name, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1", m.get("f1"))), str(m.get("support", ""))
+        )
     console.print(table)
-    console.print(f"weighted field score {_fmt(metrics.get('weighted_score'))} · "
-                  f"valid JSON {_fmt(metrics.get('valid_json', {}).get('strict'))} · "
-                  f"{_fmt(metrics.get('throughput', {}).get('images_per_s'))} images/s")
+    console.print(
+        f"weighted field score {_fmt(metrics.get('weighted_score'))} · "
+        f"valid JSON {_fmt(metrics.get('valid_json', {}).get('strict'))} · "
+        f"{_fmt(metrics.get('throughput', {}).get('images_per_s'))} images/s"
+    )
     console.print(f"wrote {out}/metrics.json, predictions.jsonl, report.html")
 
 

@@ -14,7 +14,9 @@ app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
 @app.command("onnx")
 def onnx_cmd(
     model: str = typer.Option(None, "--model", "-m", help="vestis-lite model directory (default: shipped)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output file (default: model.onnx in the model directory)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Output file (default: model.onnx in the model directory)."
+    ),
 ) -> None:
     """Export the image path (embedding + every head) to ONNX with a dynamic batch size."""
     from vestis.models.lite import VestisLite
@@ -23,4 +25,6 @@ def onnx_cmd(
 
     directory = resolve_lite(model)
     path = export_onnx(VestisLite.load(directory), out or directory / ONNX_NAME)
-    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); use it with `vestis extract --set runtime=onnx`")
+    console.print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); use it with `vestis extract --set runtime=onnx`"
+    )

@@ -32,11 +32,17 @@ def extract_cmd(
     paths: list[Path] = typer.Argument(..., help="Image files and/or directories (searched recursively)."),
     schema: str = typer.Option("vestis", "--schema", "-s", help="Schema preset or file."),
     backend: str = typer.Option("lite", "--backend", "-b", help="Extractor backend."),
-    model: str = typer.Option(None, "--model", "-m", help="Model directory for the backend (default: shipped)."),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Model directory for the backend (default: shipped)."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Write JSONL here instead of stdout."),
-    threshold: float = typer.Option(None, "--threshold", help="Null threshold for every field (default: model's)."),
+    threshold: float = typer.Option(
+        None, "--threshold", help="Null threshold for every field (default: model's)."
+    ),
     confidence: bool = typer.Option(False, "--confidence", help="Include per-field confidence."),
-    set_: list[str] = typer.Option([], "--set", help="Backend option, e.g. --set runtime=onnx --set zero_shot=all."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Backend option, e.g. --set runtime=onnx --set zero_shot=all."
+    ),
 ) -> int:
     """Extract attributes. One image prints one JSON object; several print JSONL (one line per image).
 
@@ -56,7 +62,7 @@ def extract_cmd(
             task = bar.add_task("extracting", total=len(files))
             for start in range(0, len(files), 64):
                 chunk = files[start : start + 64]
-                for path, res in zip(chunk, extractor.extract([str(p) for p in chunk])):
+                for path, res in zip(chunk, extractor.extract([str(p) for p in chunk]), strict=False):
                     record = {"image": str(path), "attributes": res.attributes}
                     if confidence:
                         record["confidence"] = {k: round(v, 4) for k, v in res.confidence.items()}

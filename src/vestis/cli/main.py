@@ -41,15 +41,18 @@ USER_ERRORS = (SchemaError, DatasetError, UnknownNameError, FileNotFoundError, V
 
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="vestis",
-                              standalone_mode=False)
+        result = command.main(
+            args=list(argv) if argv is not None else sys.argv[1:], prog_name="vestis", standalone_mode=False
+        )
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

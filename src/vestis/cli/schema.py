@@ -13,8 +13,9 @@ from rich.table import Table
 from vestis.cli.common import console, print_json
 from vestis.schema import list_schemas, load_schema
 
-app = typer.Typer(help="List, show and export attribute schemas (presets or your own YAML/JSON file).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="List, show and export attribute schemas (presets or your own YAML/JSON file).", no_args_is_help=True
+)
 
 
 class ExportFormat(str, Enum):
@@ -39,8 +40,9 @@ def list_cmd() -> None:
 def show_cmd(name: str = typer.Argument(..., help="Preset name or path to a schema file.")) -> None:
     """Show a schema's fields: kind, weight, nullability and vocabulary."""
     s = load_schema(name)
-    table = Table("field", "kind", "weight", "null", "values / constraint", title=f"schema {s.name}",
-                  show_lines=True)
+    table = Table(
+        "field", "kind", "weight", "null", "values / constraint", title=f"schema {s.name}", show_lines=True
+    )
     for f in s.fields.values():
         if f.kind == "text":
             detail = f"text ≤ {f.max_length} chars" + (f", pattern {f.pattern}" if f.pattern else "")
@@ -81,13 +83,21 @@ def export_cmd(
 
 def _pydantic_source(s) -> str:
     """Python source of a pydantic model equivalent to the schema (for users who vendor it)."""
-    lines = ["from typing import Literal, Optional", "",
-             "from pydantic import BaseModel, ConfigDict, Field", "", "",
-             f"class {s.pydantic_model().__name__}(BaseModel):",
-             '    model_config = ConfigDict(extra="forbid")']
+    lines = [
+        "from typing import Literal, Optional",
+        "",
+        "from pydantic import BaseModel, ConfigDict, Field",
+        "",
+        "",
+        f"class {s.pydantic_model().__name__}(BaseModel):",
+        '    model_config = ConfigDict(extra="forbid")',
+    ]
     for f in s.fields.values():
         if f.kind == "text":
-            ann, extra = "str", f"max_length={f.max_length}" + (f", pattern={f.pattern!r}" if f.pattern else "")
+            ann, extra = (
+                "str",
+                f"max_length={f.max_length}" + (f", pattern={f.pattern!r}" if f.pattern else ""),
+            )
         else:
             ann, extra = "Literal[" + ", ".join(repr(v) for v in f.values) + "]", ""
         if f.kind == "multi":

@@ -8,8 +8,10 @@ import typer
 
 from vestis.cli.common import console, parse_overrides, print_json
 
-app = typer.Typer(help="Train vestis models. Each recipe takes --config FILE and --set key=value overrides.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Train vestis models. Each recipe takes --config FILE and --set key=value overrides.",
+    no_args_is_help=True,
+)
 
 
 @app.command("lite")

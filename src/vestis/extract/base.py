@@ -45,9 +45,15 @@ class Extraction:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"attributes": self.attributes, "confidence": self.confidence, "raw": self.raw,
-                "valid_raw": self.valid_raw, "repairs": self.repairs, "seconds": self.seconds,
-                "error": self.error}
+        return {
+            "attributes": self.attributes,
+            "confidence": self.confidence,
+            "raw": self.raw,
+            "valid_raw": self.valid_raw,
+            "repairs": self.repairs,
+            "seconds": self.seconds,
+            "error": self.error,
+        }
 
 
 class Extractor(ABC):
@@ -86,7 +92,7 @@ class Extractor(ABC):
             t0 = time.perf_counter()
             batch = self._extract_batch(loaded)
             per_image = (time.perf_counter() - t0) / len(loaded)
-            for i, res in zip(positions, batch):
+            for i, res in zip(positions, batch, strict=False):
                 res.seconds = per_image
                 results[i] = res
         return [r for r in results if r is not None]
@@ -95,8 +101,12 @@ class Extractor(ABC):
         """Validate a raw backend output into an Extraction (bad fields become null, with the error)."""
         result = self.schema.validate(raw)
         return Extraction(
-            attributes=result.partial, confidence=confidence or {}, raw=raw, valid_raw=result.strict,
-            repairs=result.repairs, error=result.error_text() or None,
+            attributes=result.partial,
+            confidence=confidence or {},
+            raw=raw,
+            valid_raw=result.strict,
+            repairs=result.repairs,
+            error=result.error_text() or None,
         )
 
 

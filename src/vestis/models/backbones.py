@@ -53,10 +53,16 @@ class EfficientNetLite0(nn.Module):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise BackboneMissing("EfficientNet-Lite is not installed: pip install efficientnet-lite-pytorch") from None
+            raise BackboneMissing(
+                "EfficientNet-Lite is not installed: pip install efficientnet-lite-pytorch"
+            ) from None
         if pretrained:
-            with contextlib.redirect_stdout(io.StringIO()):  # the package prints to stdout, which must stay JSON
-                net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(efficientnet_weights_path()))
+            with contextlib.redirect_stdout(
+                io.StringIO()
+            ):  # the package prints to stdout, which must stay JSON
+                net = EfficientNet.from_pretrained(
+                    "efficientnet-lite0", weights_path=str(efficientnet_weights_path())
+                )
         else:
             net = EfficientNet.from_name("efficientnet-lite0")
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
@@ -101,6 +107,11 @@ def load_text_encoder(device: str = "cpu"):
 def encode_texts(texts: list[str], encoder=None, batch_size: int = 128) -> torch.Tensor:
     """Normalised MiniLM embeddings for ``texts`` as a float32 tensor."""
     encoder = encoder or load_text_encoder()
-    emb = encoder.encode(texts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True,
-                         show_progress_bar=False)
+    emb = encoder.encode(
+        texts,
+        batch_size=batch_size,
+        convert_to_tensor=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
     return emb.float().cpu()

@@ -59,8 +59,9 @@ class VestisLite(nn.Module):
         self.backbone = EfficientNetLite0(pretrained=pretrained_backbone, split=config.split)
         self.dropout = nn.Dropout(config.dropout)
         # ModuleDict keys are prefixed: a field may be called "type", which nn.Module reserves.
-        self.heads = nn.ModuleDict({f"f_{name}": nn.Linear(IMAGE_FEATURE_DIM, len(vocab))
-                                    for name, vocab in config.heads.items()})
+        self.heads = nn.ModuleDict(
+            {f"f_{name}": nn.Linear(IMAGE_FEATURE_DIM, len(vocab)) for name, vocab in config.heads.items()}
+        )
         self.image_proj = nn.Linear(IMAGE_FEATURE_DIM, config.embed_dim)
         self.text_proj = nn.Linear(TEXT_FEATURE_DIM, config.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as in CLIP
@@ -98,10 +99,12 @@ class VestisLite(nn.Module):
     # ---- persistence ------------------------------------------------------------------------
     def trained_state(self) -> dict[str, torch.Tensor]:
         """Only the parameters and buffers that training changes (upper blocks, heads, projections)."""
-        frozen = ("backbone.stem.",) + tuple(f"backbone.blocks.{i}." for i in range(self.config.split))
+        frozen = ("backbone.stem.", *tuple(f"backbone.blocks.{i}." for i in range(self.config.split)))
         return {k: v.detach().contiguous() for k, v in self.state_dict().items() if not k.startswith(frozen)}
 
-    def save(self, directory: str | Path, card: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+    def save(
+        self, directory: str | Path, card: str | None = None, extra: dict[str, Any] | None = None
+    ) -> Path:
         from safetensors.torch import save_file
 
         directory = Path(directory)
@@ -113,8 +116,11 @@ class VestisLite(nn.Module):
             (directory / "README.md").write_text(card)
         if extra:
             (directory / "metrics.json").write_text(json.dumps(extra, indent=1))
-        sums = {p.name: sha256(p) for p in sorted(directory.iterdir())
-                if p.is_file() and p.name != "checksums.json"}
+        sums = {
+            p.name: sha256(p)
+            for p in sorted(directory.iterdir())
+            if p.is_file() and p.name != "checksums.json"
+        }
         (directory / "checksums.json").write_text(json.dumps(sums, indent=1))
         return directory
 
@@ -131,11 +137,13 @@ class VestisLite(nn.Module):
         config = LiteModelConfig.from_dict(json.loads(config_path.read_text()))
         model = cls(config)
         state = load_file(str(directory / "model.safetensors"))
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        _missing, unexpected = model.load_state_dict(state, strict=False)
         trained = set(model.trained_state())
         if unexpected or (trained - set(state)):
-            raise ValueError(f"{directory}: weights do not match the config "
-                             f"(missing {sorted(trained - set(state))[:5]}, unexpected {unexpected[:5]})")
+            raise ValueError(
+                f"{directory}: weights do not match the config "
+                f"(missing {sorted(trained - set(state))[:5]}, unexpected {unexpected[:5]})"
+            )
         return model.eval()
 
 

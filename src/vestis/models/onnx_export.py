@@ -43,9 +43,16 @@ def export_onnx(model: VestisLite, path: str | Path, opset: int = 17) -> Path:
     size = model.config.image_size
     names = ["embedding", *[f"logits_{k}" for k in model.config.heads]]
     dummy = torch.zeros(2, 3, size, size)
-    torch.onnx.export(_ImagePath.build(model.eval()), (dummy,), str(path), input_names=["pixels"],
-                      output_names=names, opset_version=opset, dynamo=False,
-                      dynamic_axes={"pixels": {0: "batch"}, **{n: {0: "batch"} for n in names}})
+    torch.onnx.export(
+        _ImagePath.build(model.eval()),
+        (dummy,),
+        str(path),
+        input_names=["pixels"],
+        output_names=names,
+        opset_version=opset,
+        dynamo=False,
+        dynamic_axes={"pixels": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+    )
     return path
 
 
@@ -63,4 +70,4 @@ class OnnxLite:
 
     def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         outputs = self.session.run(None, {"pixels": pixels.astype(np.float32)})
-        return outputs[0], dict(zip(self.heads, outputs[1:]))
+        return outputs[0], dict(zip(self.heads, outputs[1:], strict=False))

@@ -22,20 +22,24 @@ def resolve_lite(name_or_path: str | os.PathLike | None = None) -> Path:
     if name_or_path is None or str(name_or_path) in SHIPPED:
         path = SHIPPED[str(name_or_path or "vestis-lite")]
         if not (path / "config.json").is_file():
-            raise ModelNotFound(f"the shipped vestis-lite weights are missing from {path}; reinstall vestis "
-                                "or train them with `vestis train lite`")
+            raise ModelNotFound(
+                f"the shipped vestis-lite weights are missing from {path}; reinstall vestis "
+                "or train them with `vestis train lite`"
+            )
         return path
     path = Path(name_or_path)
     if (path / "config.json").is_file():
         return path
     if (path / "model" / "config.json").is_file():  # a training run's out_dir
         return path / "model"
-    raise ModelNotFound(f"no vestis-lite model at {path} (expected a directory with config.json); "
-                        "vestis cannot download weights, pass a local directory")
+    raise ModelNotFound(
+        f"no vestis-lite model at {path} (expected a directory with config.json); "
+        "vestis cannot download weights, pass a local directory"
+    )
 
 
 def resolve_hub(name_or_path: str) -> str:
-    """A local directory as is, or a hub id from the local Hugging Face cache (never downloads when offline)."""
+    """A local directory as is, or a hub id from the Hugging Face cache (no download when offline)."""
     if Path(name_or_path).exists():
         return str(name_or_path)
     try:
@@ -43,5 +47,7 @@ def resolve_hub(name_or_path: str) -> str:
 
         return snapshot_download(name_or_path, local_files_only=os.environ.get("HF_HUB_OFFLINE") == "1")
     except Exception as exc:
-        raise ModelNotFound(f"cannot load {name_or_path!r}: not a local path and not obtainable from the hub "
-                            f"({type(exc).__name__}: {exc}). Pass a local checkpoint directory.") from None
+        raise ModelNotFound(
+            f"cannot load {name_or_path!r}: not a local path and not obtainable from the hub "
+            f"({type(exc).__name__}: {exc}). Pass a local checkpoint directory."
+        ) from None

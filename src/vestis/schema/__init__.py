@@ -51,6 +51,14 @@ def _load_file(path: str, _mtime: int) -> Schema:
 
 
 __all__ = [
-    "Field", "FieldError", "Schema", "SchemaError", "ValidationError", "ValidationResult", "Value",
-    "list_schemas", "load_schema", "validate",
+    "Field",
+    "FieldError",
+    "Schema",
+    "SchemaError",
+    "ValidationError",
+    "ValidationResult",
+    "Value",
+    "list_schemas",
+    "load_schema",
+    "validate",
 ]

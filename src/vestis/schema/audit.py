@@ -80,8 +80,10 @@ class AuditReport:
         if self.rows == 0:
             out.append("no rows to audit")
         for f in self.fields.values():
-            out += [f"{f.name}: {label!r} ({n} rows) is neither mapped nor ignored"
-                    for label, n in f.unmapped.items()]
+            out += [
+                f"{f.name}: {label!r} ({n} rows) is neither mapped nor ignored"
+                for label, n in f.unmapped.items()
+            ]
             if f.inapplicable:
                 out.append(f"{f.name}: {f.inapplicable} rows have a value the schema rules out")
         return out
@@ -109,9 +111,14 @@ class AuditReport:
             summary.add_column(col, justify="right" if "coverage" in col or "applies" in col else "left")
         for f in self.fields.values():
             unmapped = sum(f.unmapped.values())
-            summary.add_row(f.name, f"{f.coverage:.1%}", f"{f.coverage_applicable:.1%}",
-                            escape(_top(f.counts)), f"[red]{unmapped}[/red]" if unmapped else "0",
-                            ", ".join(f.unused_values[:TOP_N]))
+            summary.add_row(
+                f.name,
+                f"{f.coverage:.1%}",
+                f"{f.coverage_applicable:.1%}",
+                escape(_top(f.counts)),
+                f"[red]{unmapped}[/red]" if unmapped else "0",
+                ", ".join(f.unused_values[:TOP_N]),
+            )
         out: list[Any] = [summary]
         if self.fields_without_source:
             out.append(f"Schema fields without a source: {', '.join(self.fields_without_source)}")
@@ -121,28 +128,54 @@ class AuditReport:
         for f in self.fields.values():
             for s in f.sources:
                 no_kw = str(s.no_keyword) if s.kind == "keywords" else ""
-                detail.add_row(escape(f.name), escape(s.column), str(s.rows), str(s.nulls), no_kw,
-                               escape(_top(s.ignored)), escape(_top(s.unmapped)))
+                detail.add_row(
+                    escape(f.name),
+                    escape(s.column),
+                    str(s.rows),
+                    str(s.nulls),
+                    no_kw,
+                    escape(_top(s.ignored)),
+                    escape(_top(s.unmapped)),
+                )
         out.append(detail)
         out += [f"[red]problem:[/red] {escape(p)}" for p in self.problems]
         return out
 
     def markdown(self) -> str:
-        lines = [f"# Mapping audit: {self.mapping} → {self.schema}", "", f"{self.rows} rows.", "",
-                 "| field | coverage | where it applies | classes | unmapped | unused values |",
-                 "|---|---:|---:|---|---:|---|"]
+        lines = [
+            f"# Mapping audit: {self.mapping} → {self.schema}",
+            "",
+            f"{self.rows} rows.",
+            "",
+            "| field | coverage | where it applies | classes | unmapped | unused values |",
+            "|---|---:|---:|---|---:|---|",
+        ]
         for f in self.fields.values():
-            lines.append(_md_row(f.name, f"{f.coverage:.1%}", f"{f.coverage_applicable:.1%}", _top(f.counts),
-                                 sum(f.unmapped.values()), ", ".join(f.unused_values)))
+            lines.append(
+                _md_row(
+                    f.name,
+                    f"{f.coverage:.1%}",
+                    f"{f.coverage_applicable:.1%}",
+                    _top(f.counts),
+                    sum(f.unmapped.values()),
+                    ", ".join(f.unused_values),
+                )
+            )
         if self.fields_without_source:
             lines += ["", f"Schema fields without a source: {', '.join(self.fields_without_source)}"]
-        lines += ["", "## Sources", "", "| field | column | rows | nulls | no keyword | ignored | unmapped |",
-                  "|---|---|---:|---:|---:|---|---|"]
+        lines += [
+            "",
+            "## Sources",
+            "",
+            "| field | column | rows | nulls | no keyword | ignored | unmapped |",
+            "|---|---|---:|---:|---:|---|---|",
+        ]
         for f in self.fields.values():
             for s in f.sources:
                 no_kw = s.no_keyword if s.kind == "keywords" else ""
-                lines.append(_md_row(f.name, s.column, s.rows, s.nulls, no_kw, _top(s.ignored),
-                                     _top(s.unmapped)))
+                lines.append(
+                    _md_row(f.name, s.column, s.rows, s.nulls, no_kw, _top(s.ignored), _top(s.unmapped))
+                )
         lines += ["", "## Problems", ""] + ([f"- {p}" for p in self.problems] or ["None."])
         return "\n".join(lines) + "\n"
 
@@ -160,8 +193,10 @@ def audit_mapping(mapping: Mapping | str | Path, rows: Iterable[dict[str, Any]])
     """Apply ``mapping`` to every row and report coverage and gaps per field (see module doc)."""
     if not isinstance(mapping, Mapping):
         mapping = Mapping.load(mapping)
-    stats = {name: [SourceAudit(s.column, "keywords" if s.is_text else "map") for s in sources]
-             for name, sources in mapping.fields.items()}
+    stats = {
+        name: [SourceAudit(s.column, "keywords" if s.is_text else "map") for s in sources]
+        for name, sources in mapping.fields.items()
+    }
     counts: dict[str, Counter[str]] = {name: Counter() for name in mapping.fields}
     filled: Counter[str] = Counter()
     inapplicable: Counter[str] = Counter()
@@ -186,16 +221,22 @@ def audit_mapping(mapping: Mapping | str | Path, rows: Iterable[dict[str, Any]])
     for name, sources in stats.items():
         f = mapping.schema.fields[name]
         fields[name] = FieldAudit(
-            name=name, kind=f.kind, coverage=_share(filled[name], n),
+            name=name,
+            kind=f.kind,
+            coverage=_share(filled[name], n),
             coverage_applicable=_share(filled[name] - inapplicable[name], applicable[name]),
             counts=dict(counts[name].most_common()),
             unused_values=[v for v in f.vocabulary if not counts[name][v]] if f.closed else [],
-            sources=[_sorted(s) for s in sources], inapplicable=inapplicable[name],
+            sources=[_sorted(s) for s in sources],
+            inapplicable=inapplicable[name],
         )
     missing = sorted(mapping.columns - seen_columns) if n else []
     return AuditReport(
-        mapping=Path(mapping.path).stem if mapping.path else mapping.source, schema=mapping.schema.name,
-        rows=n, fields=fields, missing_columns=missing,
+        mapping=Path(mapping.path).stem if mapping.path else mapping.source,
+        schema=mapping.schema.name,
+        rows=n,
+        fields=fields,
+        missing_columns=missing,
         fields_without_source=[name for name in mapping.schema.fields if name not in mapping.fields],
     )
 

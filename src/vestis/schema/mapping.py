@@ -80,7 +80,9 @@ class Mapping:
     path: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], schema: Schema | None = None, path: str | None = None) -> Mapping:
+    def from_dict(
+        cls, data: dict[str, Any], schema: Schema | None = None, path: str | None = None
+    ) -> Mapping:
         from vestis.schema import load_schema
 
         where = path or "<mapping>"
@@ -175,7 +177,14 @@ def _parse_source(schema: Schema, fname: str, spec: Any, problems: list[str]) ->
             problems.append(f"{fname}: bad keyword pattern for {value!r}: {exc}")
     if mapping and keywords:
         problems.append(f"{fname}: a source has either 'map' or 'keywords', not both")
-    when = {str(col): frozenset(str(v) for v in (vals if isinstance(vals, list) else [vals]))
-            for col, vals in (spec.get("when") or {}).items()}
-    return Source(column=str(spec["column"]), map=mapping, ignore=frozenset(map(str, spec.get("ignore") or ())),
-                  keywords=keywords, when=when)
+    when = {
+        str(col): frozenset(str(v) for v in (vals if isinstance(vals, list) else [vals]))
+        for col, vals in (spec.get("when") or {}).items()
+    }
+    return Source(
+        column=str(spec["column"]),
+        map=mapping,
+        ignore=frozenset(map(str, spec.get("ignore") or ())),
+        keywords=keywords,
+        when=when,
+    )

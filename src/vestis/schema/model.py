@@ -23,6 +23,7 @@ from typing import Any, Literal
 FieldKind = Literal["single", "multi", "text"]
 KINDS: tuple[str, ...] = ("single", "multi", "text")
 
+
 class SchemaError(ValueError):
     """A schema file is malformed; the message names the file and the offending key."""
 
@@ -35,9 +36,29 @@ def normalise_token(text: str) -> str:
 
 # Spellings of "no value" that models and annotators use; all of them mean null.
 _NULL_SPELLINGS = (
-    "", "none", "null", "n/a", "na", "nan", "not visible", "not applicable", "unknown", "unsure",
-     "not sure", "-", "?", "no", "nil", "undefined", "not specified", "unspecified", "cannot tell",
-     "can't tell", "not available", "not determinable", "indeterminate",
+    "",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "nan",
+    "not visible",
+    "not applicable",
+    "unknown",
+    "unsure",
+    "not sure",
+    "-",
+    "?",
+    "no",
+    "nil",
+    "undefined",
+    "not specified",
+    "unspecified",
+    "cannot tell",
+    "can't tell",
+    "not available",
+    "not determinable",
+    "indeterminate",
 )
 NULL_WORDS = frozenset(normalise_token(w) for w in _NULL_SPELLINGS)
 
@@ -85,7 +106,8 @@ class Field:
                 owner = self._lookup.setdefault(key, value.name)
                 if owner != value.name:
                     raise SchemaError(
-                        f"field {self.name!r}: spelling {spelling!r} maps to both {owner!r} and {value.name!r}"
+                        f"field {self.name!r}: spelling {spelling!r} maps to both "
+                        f"{owner!r} and {value.name!r}"
                     )
 
     @property
@@ -101,7 +123,7 @@ class Field:
         return self._lookup.get(normalise_token(raw))
 
     def applies(self, attributes: dict[str, Any]) -> bool:
-        """False when ``applies_to`` rules it out (neckline of a shoe); unknown conditions count as applying."""
+        """False when ``applies_to`` rules it out (neckline of a shoe); unknown conditions apply."""
         for other, allowed in self.applies_to.items():
             value = attributes.get(other)
             if value is not None and value not in allowed:
@@ -132,8 +154,10 @@ class Schema:
             for other, allowed in f.applies_to.items():
                 target = self.fields.get(other)
                 if target is None or not target.closed or set(allowed) - set(target.values):
-                    raise SchemaError(f"field {f.name!r}: applies_to names values {allowed} of {other!r} "
-                                      "that the schema does not have")
+                    raise SchemaError(
+                        f"field {f.name!r}: applies_to names values {allowed} of {other!r} "
+                        "that the schema does not have"
+                    )
             if f.parent is not None:
                 parent = self.fields.get(f.parent)
                 if parent is None or not parent.closed:
@@ -186,8 +210,16 @@ class Schema:
                     spec["pattern"] = f.pattern
             else:
                 spec["values"] = [
-                    {k: v for k, v in (("name", val.name), ("synonyms", list(val.synonyms)),
-                                        ("description", val.description), ("parent", val.parent)) if v}
+                    {
+                        k: v
+                        for k, v in (
+                            ("name", val.name),
+                            ("synonyms", list(val.synonyms)),
+                            ("description", val.description),
+                            ("parent", val.parent),
+                        )
+                        if v
+                    }
                     for val in f.values.values()
                 ]
             out["fields"][f.name] = spec
@@ -234,7 +266,9 @@ class Schema:
 
     def prompt(self) -> str:
         """Instructions for a generative model: one line per field with its allowed values."""
-        lines = [f"Describe the garment in the image as a JSON object with these fields ({self.name} schema):"]
+        lines = [
+            f"Describe the garment in the image as a JSON object with these fields ({self.name} schema):"
+        ]
         for f in self.fields.values():
             desc = f" - {f.description}" if f.description else ""
             if f.kind == "text":
@@ -259,8 +293,18 @@ def _parse_field(name: str, spec: Any, where: str) -> Field:
     kind = spec.get("kind", "single")
     if kind not in KINDS:
         raise SchemaError(f"{where}: field {name!r} has kind {kind!r}; expected one of {', '.join(KINDS)}")
-    unknown = set(spec) - {"kind", "values", "description", "weight", "nullable", "max_length", "pattern",
-                           "parent", "role", "applies_to"}
+    unknown = set(spec) - {
+        "kind",
+        "values",
+        "description",
+        "weight",
+        "nullable",
+        "max_length",
+        "pattern",
+        "parent",
+        "role",
+        "applies_to",
+    }
     if unknown:
         raise SchemaError(f"{where}: field {name!r} has unknown keys {sorted(unknown)}")
     values: dict[str, Value] = {}
@@ -290,9 +334,16 @@ def _parse_field(name: str, spec: Any, where: str) -> Field:
             raise SchemaError(f"{where}: field {name!r}: bad pattern {pattern!r}: {exc}") from None
     try:
         return Field(
-            name=name, kind=kind, values=values, description=str(spec.get("description", "")), weight=weight,
-            nullable=bool(spec.get("nullable", True)), max_length=max_length, pattern=pattern,
-            parent=spec.get("parent"), role=spec.get("role"),
+            name=name,
+            kind=kind,
+            values=values,
+            description=str(spec.get("description", "")),
+            weight=weight,
+            nullable=bool(spec.get("nullable", True)),
+            max_length=max_length,
+            pattern=pattern,
+            parent=spec.get("parent"),
+            role=spec.get("role"),
             applies_to={str(k): [str(x) for x in v] for k, v in (spec.get("applies_to") or {}).items()},
         )
     except SchemaError as exc:
@@ -305,7 +356,9 @@ def _parse_value(field_name: str, item: Any, where: str) -> Value:
     if isinstance(item, dict) and "name" in item:
         unknown = set(item) - {"name", "synonyms", "description", "parent"}
         if unknown:
-            raise SchemaError(f"{where}: field {field_name!r} value {item['name']!r}: unknown keys {sorted(unknown)}")
+            raise SchemaError(
+                f"{where}: field {field_name!r} value {item['name']!r}: unknown keys {sorted(unknown)}"
+            )
         return Value(
             name=str(item["name"]),
             synonyms=tuple(str(s) for s in item.get("synonyms", ()) or ()),

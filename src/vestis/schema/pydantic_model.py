@@ -30,5 +30,7 @@ def build_model(schema: Schema) -> type:
         else:
             default = Field(..., **extra)
         definitions[f.name] = (annotation, default)
-    model_name = "".join(part.capitalize() for part in schema.name.replace("-", "_").split("_")) + "Attributes"
+    model_name = (
+        "".join(part.capitalize() for part in schema.name.replace("-", "_").split("_")) + "Attributes"
+    )
     return create_model(model_name, __config__=ConfigDict(extra="forbid"), **definitions)

@@ -21,8 +21,9 @@ def _word(schema: Schema, field: str, value: str | None) -> str | None:
     return schema.fields[field].values[value].text if value in schema.fields[field].values else None
 
 
-def attribute_phrase(labels: dict[str, Any], schema: Schema, rng: random.Random | None = None,
-                     drop: float = 0.0) -> str | None:
+def attribute_phrase(
+    labels: dict[str, Any], schema: Schema, rng: random.Random | None = None, drop: float = 0.0
+) -> str | None:
     """A noun phrase from labels; ``drop`` randomly leaves out modifiers for variety."""
     rng = rng or random.Random(0)
 
@@ -33,10 +34,12 @@ def attribute_phrase(labels: dict[str, Any], schema: Schema, rng: random.Random 
     if noun is None:
         return None
     pattern = labels.get("pattern")
-    mods = [keep(_word(schema, "colour", labels.get("colour"))),
-            keep(_word(schema, "pattern", pattern)) if pattern not in (None, "solid") else None,
-            keep(_word(schema, "material", labels.get("material"))),
-            keep(_word(schema, "fit", labels.get("fit")) and f"{_word(schema, 'fit', labels.get('fit'))} fit")]
+    mods = [
+        keep(_word(schema, "colour", labels.get("colour"))),
+        keep(_word(schema, "pattern", pattern)) if pattern not in (None, "solid") else None,
+        keep(_word(schema, "material", labels.get("material"))),
+        keep(_word(schema, "fit", labels.get("fit")) and f"{_word(schema, 'fit', labels.get('fit'))} fit"),
+    ]
     phrase = " ".join(w for w in [*mods, noun] if w)
     tails = []
     sleeve = keep(_word(schema, "sleeve_length", labels.get("sleeve_length")))

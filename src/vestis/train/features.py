@@ -55,8 +55,9 @@ def lower_features(
     key = cache_key(paths, image_size, backbone.split, hflip)
     folder = Path(cache_dir) / f"lower-{key}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "meta.json").write_text(json.dumps({"n": len(paths), "image_size": image_size,
-                                                  "split": backbone.split, "hflip": hflip}))
+    (folder / "meta.json").write_text(
+        json.dumps({"n": len(paths), "image_size": image_size, "split": backbone.split, "hflip": hflip})
+    )
     n_chunks = (len(paths) + CHUNK - 1) // CHUNK
     todo = [c for c in range(n_chunks) if not (folder / f"{c:05d}.npz").is_file()]
     if todo:
@@ -84,7 +85,11 @@ def lower_features(
                         f = next(it) if not is_bad else None
                         feats.append(f.numpy().astype(np.float16) if f is not None else None)
                     bar.advance(task, len(loaded))
-                shape = next(f.shape for f in feats if f is not None) if any(f is not None for f in feats) else None
+                shape = (
+                    next(f.shape for f in feats if f is not None)
+                    if any(f is not None for f in feats)
+                    else None
+                )
                 if shape is None:
                     raise RuntimeError(f"no image of chunk {c} could be loaded")
                 arr = np.stack([f if f is not None else np.zeros(shape, np.float16) for f in feats])

@@ -11,11 +11,16 @@ import yaml
 
 @dataclass
 class LiteTrainConfig:
-    datasets: list[str] = field(default_factory=lambda: ["hm", "mango", "clothing"],
-                                metadata={"help": "dataset specs to train on (their train splits)"})
+    datasets: list[str] = field(
+        default_factory=lambda: ["hm", "mango", "clothing"],
+        metadata={"help": "dataset specs to train on (their train splits)"},
+    )
     schema: str = field(default="vestis", metadata={"help": "schema whose closed fields get heads"})
     image_size: int = field(default=160, metadata={"help": "input resolution (letterboxed square)"})
     split: int = field(default=11, metadata={"help": "first trained block of 16; 16 = frozen backbone"})
+    freeze_backbone: bool = field(
+        default=False, metadata={"help": "train heads and projections only (linear probe; for comparison)"}
+    )
     embed_dim: int = field(default=256, metadata={"help": "shared image–text embedding size"})
     epochs: int = field(default=10, metadata={"help": "passes over the training split"})
     batch_size: int = field(default=128, metadata={"help": "examples per step"})
@@ -30,7 +35,9 @@ class LiteTrainConfig:
     seed: int = field(default=0, metadata={"help": "random seed (data order, init)"})
     threads: int | None = field(default=None, metadata={"help": "torch threads (default: all cores)"})
     default_threshold: float = field(default=0.3, metadata={"help": "confidence below which a field is null"})
-    out_dir: str = field(default="runs/lite", metadata={"help": "checkpoints, report and the model directory"})
+    out_dir: str = field(
+        default="runs/lite", metadata={"help": "checkpoints, report and the model directory"}
+    )
     cache_dir: str = field(default=".vestis-cache", metadata={"help": "feature cache"})
 
     @classmethod

@@ -90,9 +90,15 @@ def text_features(texts: list[str], cache_dir: Path) -> torch.Tensor:
     return feats
 
 
-def lite_loss(model: VestisLite, pooled: torch.Tensor, labels: dict[str, torch.Tensor], text: torch.Tensor,
-              caption_ids: torch.Tensor, cfg: LiteTrainConfig,
-              weights: dict[str, float]) -> tuple[torch.Tensor, dict[str, float]]:
+def lite_loss(
+    model: VestisLite,
+    pooled: torch.Tensor,
+    labels: dict[str, torch.Tensor],
+    text: torch.Tensor,
+    caption_ids: torch.Tensor,
+    cfg: LiteTrainConfig,
+    weights: dict[str, float],
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted masked head losses + symmetric InfoNCE; rows with caption id -1 sit out the latter.
 
     Identical captions in a batch (two plain black t-shirts) are both positives, not negatives.
@@ -123,8 +129,10 @@ def lite_loss(model: VestisLite, pooled: torch.Tensor, labels: dict[str, torch.T
         sim = scale * emb @ t.T
         same = (caption_ids[:, None] == caption_ids[None, :]).float()
         target = same / same.sum(dim=1, keepdim=True)
-        clip = 0.5 * (torch.sum(-target * F.log_softmax(sim, 1), 1).mean()
-                      + torch.sum(-target * F.log_softmax(sim.T, 1), 1).mean())
+        clip = 0.5 * (
+            torch.sum(-target * F.log_softmax(sim, 1), 1).mean()
+            + torch.sum(-target * F.log_softmax(sim.T, 1), 1).mean()
+        )
         total = total + cfg.contrastive_weight * clip
         parts["contrastive"] = float(clip.detach())
     parts["total"] = float(total.detach())
@@ -179,8 +187,9 @@ def evaluate(model: VestisLite, split: Split, text: torch.Tensor) -> dict[str, A
     return metrics
 
 
-def text_to_image_recall(model: VestisLite, split: Split, emb: torch.Tensor, text: torch.Tensor,
-                         ks: tuple[int, ...] = (1, 10)) -> dict[str, float]:
+def text_to_image_recall(
+    model: VestisLite, split: Split, emb: torch.Tensor, text: torch.Tensor, ks: tuple[int, ...] = (1, 10)
+) -> dict[str, float]:
     """Each example's first caption (its title, or attribute phrase) queries all split images."""
     rows = [(i, caps[0]) for i, caps in enumerate(split.captions) if caps]
     if not rows:
@@ -211,8 +220,9 @@ def calibrate(model: VestisLite, split: Split) -> dict[str, float]:
     return temps
 
 
-def build_splits(cfg: LiteTrainConfig, schema: Schema,
-                 datasets: list[Dataset] | None) -> tuple[list[Example], list[Example]]:
+def build_splits(
+    cfg: LiteTrainConfig, schema: Schema, datasets: list[Dataset] | None
+) -> tuple[list[Example], list[Example]]:
     dsets = datasets if datasets is not None else [open_dataset(s, schema=schema) for s in cfg.datasets]
     train, val = [], []
     for ds in dsets:
@@ -236,11 +246,20 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     if not train_ex or not val_ex:
         raise ValueError("training needs examples in both the train and the validation split")
 
-    heads = {n: f.vocabulary for n, f in schema.fields.items()
-             if f.closed and any(ex.labels.get(n) for ex in train_ex)}
-    model_cfg = LiteModelConfig(image_size=cfg.image_size, split=cfg.split, embed_dim=cfg.embed_dim, heads=heads,
-                                multi=[n for n in heads if schema.fields[n].kind == "multi"], schema=schema.name,
-                                default_threshold=cfg.default_threshold)
+    heads = {
+        n: f.vocabulary
+        for n, f in schema.fields.items()
+        if f.closed and any(ex.labels.get(n) for ex in train_ex)
+    }
+    model_cfg = LiteModelConfig(
+        image_size=cfg.image_size,
+        split=cfg.split,
+        embed_dim=cfg.embed_dim,
+        heads=heads,
+        multi=[n for n in heads if schema.fields[n].kind == "multi"],
+        schema=schema.name,
+        default_threshold=cfg.default_threshold,
+    )
     model = VestisLite(model_cfg)
 
     texts: list[str] = []
@@ -258,27 +277,42 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     splits: dict[str, Split] = {}
     for name, exs in (("train", train_ex), ("val", val_ex)):
         paths = [ex.image for ex in exs]
-        feats, bad = lower_features(paths, model.backbone, cfg.image_size, Path(cfg.cache_dir),
-                                    description=f"{name} features")
+        feats, bad = lower_features(
+            paths, model.backbone, cfg.image_size, Path(cfg.cache_dir), description=f"{name} features"
+        )
         flipped = None
         if name == "train" and cfg.hflip:
-            flipped, _ = lower_features(paths, model.backbone, cfg.image_size, Path(cfg.cache_dir), hflip=True,
-                                        description="flipped features")
-        splits[name] = Split(exs, feats, flipped, bad, encode_labels(exs, model_cfg), [caption_ids(e) for e in exs])
+            flipped, _ = lower_features(
+                paths,
+                model.backbone,
+                cfg.image_size,
+                Path(cfg.cache_dir),
+                hflip=True,
+                description="flipped features",
+            )
+        splits[name] = Split(
+            exs, feats, flipped, bad, encode_labels(exs, model_cfg), [caption_ids(e) for e in exs]
+        )
     tfeats = text_features(texts, Path(cfg.cache_dir))
     model_cfg.caption_vocabulary = sorted({w for t in texts for w in _words(t)})
 
     train, val = splits["train"], splits["val"]
     weights = {n: f.weight for n, f in schema.fields.items()}
     keep = np.flatnonzero(~train.bad)
+    if cfg.freeze_backbone:
+        for p in model.backbone.upper_parameters():
+            p.requires_grad_(False)
     backbone_params = [p for p in model.backbone.upper_parameters() if p.requires_grad]
     other = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
-    optim = torch.optim.AdamW([{"params": backbone_params, "lr": cfg.backbone_lr}, {"params": other, "lr": cfg.lr}],
-                              weight_decay=cfg.weight_decay)
+    optim = torch.optim.AdamW(
+        [{"params": backbone_params, "lr": cfg.backbone_lr}, {"params": other, "lr": cfg.lr}],
+        weight_decay=cfg.weight_decay,
+    )
     steps_per_epoch = max(1, len(keep) // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=[cfg.backbone_lr, cfg.lr], total_steps=total_steps,
-                                                pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        optim, max_lr=[cfg.backbone_lr, cfg.lr], total_steps=total_steps, pct_start=0.1
+    )
     history: list[dict[str, Any]] = []
     start_epoch = 0
     ckpt_path = out_dir / "checkpoint.pt"
@@ -298,13 +332,22 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
             rng = np.random.default_rng(cfg.seed * 1000 + epoch)
             order = rng.permutation(keep)
             model.train()
+            if cfg.freeze_backbone:
+                model.backbone.eval()
             t0, sums = time.perf_counter(), {}
             for step in range(steps_per_epoch):
                 idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
                 x, labels, caps = _batch(train, idx, rng, train=True)
                 pooled = model.pooled_from_lower(x)
-                loss, parts = lite_loss(model, pooled, labels, tfeats[torch.from_numpy(np.maximum(caps, 0))],
-                                        torch.from_numpy(caps), cfg, weights)
+                loss, parts = lite_loss(
+                    model,
+                    pooled,
+                    labels,
+                    tfeats[torch.from_numpy(np.maximum(caps, 0))],
+                    torch.from_numpy(caps),
+                    cfg,
+                    weights,
+                )
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
@@ -313,20 +356,39 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
                     sums[k] = sums.get(k, 0.0) + v
                 bar.advance(task)
             val_metrics = evaluate(model, val, tfeats)
-            record = {"epoch": epoch + 1, "seconds": time.perf_counter() - t0,
-                      "train_loss": {k: v / steps_per_epoch for k, v in sums.items()}, "val": val_metrics}
+            record = {
+                "epoch": epoch + 1,
+                "seconds": time.perf_counter() - t0,
+                "train_loss": {k: v / steps_per_epoch for k, v in sums.items()},
+                "val": val_metrics,
+            }
             history.append(record)
             log.info("epoch %d: %s", epoch + 1, _summary(record))
             bar.console.print(f"epoch {epoch + 1}/{cfg.epochs}: {_summary(record)}")
             tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "sched": sched.state_dict(),
-                        "history": history, "epoch": epoch + 1, "config": cfg.to_dict()}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optim": optim.state_dict(),
+                    "sched": sched.state_dict(),
+                    "history": history,
+                    "epoch": epoch + 1,
+                    "config": cfg.to_dict(),
+                },
+                tmp,
+            )
             tmp.replace(ckpt_path)
 
     model_cfg.temperatures = calibrate(model, val)
     final = evaluate(model, val, tfeats)
-    summary = {"config": cfg.to_dict(), "val": final, "history": history, "train_examples": len(train_ex),
-               "val_examples": len(val_ex), "datasets": cfg.datasets}
+    summary = {
+        "config": cfg.to_dict(),
+        "val": final,
+        "history": history,
+        "train_examples": len(train_ex),
+        "val_examples": len(val_ex),
+        "datasets": cfg.datasets,
+    }
     from vestis.train.lite_report import model_card, write_report
 
     model_dir = model.save(out_dir / "model", card=model_card(summary), extra=summary)

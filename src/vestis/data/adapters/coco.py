@@ -70,16 +70,25 @@ class CocoDataset(Dataset):
             anns = per_image.get(img.get("id"), [])
             cats = [categories.get(a.get("category_id"), {}) for a in anns]
             meta = {
-                "coco_id": img.get("id"), "width": img.get("width"), "height": img.get("height"),
+                "coco_id": img.get("id"),
+                "width": img.get("width"),
+                "height": img.get("height"),
                 "categories": list(dict.fromkeys(c.get("name") for c in cats if c.get("name"))),
-                "attributes": list(dict.fromkeys(
-                    attributes.get(i, str(i)) for a in anns for i in a.get("attribute_ids") or []
-                )),
+                "attributes": list(
+                    dict.fromkeys(
+                        attributes.get(i, str(i)) for a in anns for i in a.get("attribute_ids") or []
+                    )
+                ),
             }
-            examples.append(Example(
-                id=str(img.get("id")), image=str(image), labels=self._labels(cats), meta=meta,
-                source=self.name,
-            ))
+            examples.append(
+                Example(
+                    id=str(img.get("id")),
+                    image=str(image),
+                    labels=self._labels(cats),
+                    meta=meta,
+                    source=self.name,
+                )
+            )
         return examples
 
     def _labels(self, cats: list[dict[str, Any]]) -> dict[str, str]:

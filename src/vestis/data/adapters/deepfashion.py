@@ -95,16 +95,23 @@ class DeepFashionDataset(Dataset):
             cat_name, cat_type = categories[label - 1]
             product = Path(name).parent
             meta: dict[str, Any] = {
-                "category_name": cat_name, "category_type": TYPE_NAME.get(cat_type, cat_type),
+                "category_name": cat_name,
+                "category_type": TYPE_NAME.get(cat_type, cat_type),
                 "attributes": attributes.get(name, []),
             }
             if name in partition:
                 meta["partition"] = partition[name]
-            examples.append(Example(
-                id=name, image=str(image), group=product.as_posix(), meta=meta, source=self.name,
-                text=product.name.replace("_", " ") or None,
-                labels=category_label(self.schema, cat_name, TYPE_CATEGORY.get(cat_type)),
-            ))
+            examples.append(
+                Example(
+                    id=name,
+                    image=str(image),
+                    group=product.as_posix(),
+                    meta=meta,
+                    source=self.name,
+                    text=product.name.replace("_", " ") or None,
+                    labels=category_label(self.schema, cat_name, TYPE_CATEGORY.get(cat_type)),
+                )
+            )
         return examples
 
     def _attributes(self) -> dict[str, list[str]]:

@@ -78,8 +78,13 @@ class FashionIQDataset(Dataset):
             if image is None:
                 self.problems.append(f"{asin}: image not found in {self.root / 'images'}")
                 continue
-            examples.append(Example(
-                id=asin, image=str(image), labels=category_label(self.schema, CATEGORIES.get(cat)),
-                meta={"asin": asin, "fashioniq_category": cat, "fashioniq_split": split}, source=self.name,
-            ))
+            examples.append(
+                Example(
+                    id=asin,
+                    image=str(image),
+                    labels=category_label(self.schema, CATEGORIES.get(cat)),
+                    meta={"asin": asin, "fashioniq_category": cat, "fashioniq_split": split},
+                    source=self.name,
+                )
+            )
         return examples

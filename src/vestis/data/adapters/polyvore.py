@@ -86,9 +86,15 @@ class PolyvoreDataset(Dataset):
                 continue
             raw = metadata.get(item_id, {})
             text = raw.get("title") or raw.get("url_name") or raw.get("description") or None
-            examples.append(Example(
-                id=item_id, image=str(image), group=set_id, text=text, source=self.name,
-                labels=category_label(self.schema, raw.get("semantic_category")),
-                meta={**raw, "polyvore_split": split},
-            ))
+            examples.append(
+                Example(
+                    id=item_id,
+                    image=str(image),
+                    group=set_id,
+                    text=text,
+                    source=self.name,
+                    labels=category_label(self.schema, raw.get("semantic_category")),
+                    meta={**raw, "polyvore_split": split},
+                )
+            )
         return examples

@@ -51,7 +51,9 @@ class HMDataset(SharedTable):
     kind = "hm"
     source = "hm"
     defaults: ClassVar[dict[str, str]] = {
-        "id": "article_id", "group": "product_code", "text": "prod_name,detail_desc",
+        "id": "article_id",
+        "group": "product_code",
+        "text": "prod_name,detail_desc",
     }
 
 

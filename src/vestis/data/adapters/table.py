@@ -137,10 +137,17 @@ class TableDataset(Dataset):
             labels, problem = labeler(row)
             if problem:
                 self.problems.append(f"row {n} ({ex_id}): {problem}")
-            examples.append(Example(
-                id=ex_id, image=str(image), labels=labels, meta=dict(row),
-                text=self._text(row, labels), group=self._group(row), source=self.name,
-            ))
+            examples.append(
+                Example(
+                    id=ex_id,
+                    image=str(image),
+                    labels=labels,
+                    meta=dict(row),
+                    text=self._text(row, labels),
+                    group=self._group(row),
+                    source=self.name,
+                )
+            )
         return examples
 
     # ---- per-row hooks ---------------------------------------------------------------------

@@ -67,9 +67,17 @@ class LiteExtractor(Extractor):
 
     name = "lite"
 
-    def __init__(self, schema: Schema, model: Any = None, zero_shot: str = "auto", threshold: float | None = None,
-                 runtime: str = "torch", threads: int | None = None, batch_size: int = 64,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        model: Any = None,
+        zero_shot: str = "auto",
+        threshold: float | None = None,
+        runtime: str = "torch",
+        threads: int | None = None,
+        batch_size: int = 64,
+        **options: Any,
+    ) -> None:
         super().__init__(schema, **options)
         import torch
 
@@ -118,7 +126,9 @@ class LiteExtractor(Extractor):
                     best = (score, head, m)
             if best:
                 plans[f.name] = FieldPlan("head", head=best[1], matrix=best[2])
-            elif self.zero_shot != "off" and (self.zero_shot == "all" or _known_share(f, vocab) >= MIN_ZERO_SHOT_KNOWN):
+            elif self.zero_shot != "off" and (
+                self.zero_shot == "all" or _known_share(f, vocab) >= MIN_ZERO_SHOT_KNOWN
+            ):
                 pending_text[f.name] = [f"{f.name.replace('_', ' ')}: {v.text}" for v in f.values.values()]
                 plans[f.name] = FieldPlan("zero_shot")
             else:
@@ -211,7 +221,11 @@ def _known_share(f: Field, vocab: set[str]) -> float:
         return 0.0
     known = 0
     for v in f.values.values():
-        words = {w for s in (v.name, v.text, *v.synonyms) for w in s.lower().replace("_", " ").replace("-", " ").split()}
+        words = {
+            w
+            for s in (v.name, v.text, *v.synonyms)
+            for w in s.lower().replace("_", " ").replace("-", " ").split()
+        }
         known += bool(words & vocab)
     return known / len(f.values)
 

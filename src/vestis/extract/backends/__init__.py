@@ -1,0 +1,5 @@
+"""Built-in extractor backends; importing this package registers them."""
+
+from vestis.extract.backends import lite, majority, pixel_colour
+
+__all__ = ["lite", "majority", "pixel_colour"]
