@@ -23,6 +23,18 @@ def shared_data() -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _vestis_cache(tmp_path_factory):
+    """Derived files (ONNX exports) go to a per-session folder, not the user's cache."""
+    old = os.environ.get("VESTIS_CACHE")
+    os.environ["VESTIS_CACHE"] = str(tmp_path_factory.mktemp("vestis-cache"))
+    yield
+    if old is None:
+        os.environ.pop("VESTIS_CACHE", None)
+    else:
+        os.environ["VESTIS_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     """Tests never reach a hub: transformers / huggingface_hub run offline."""

@@ -8,8 +8,14 @@ import pytest
 from tests.helpers import draw_item
 from vestis.cli.main import main
 
-ROWS = [("red", "top", "Tee"), ("navy", "bottom", "Chino"), ("red", "top", "Tee"), ("navy", "top", "Tee"),
-        ("black", "footwear", "Boot"), ("red", "bottom", "Skort")] * 3
+ROWS = [
+    ("red", "top", "Tee"),
+    ("navy", "bottom", "Chino"),
+    ("red", "top", "Tee"),
+    ("navy", "top", "Tee"),
+    ("black", "footwear", "Boot"),
+    ("red", "bottom", "Skort"),
+] * 3
 
 
 @pytest.fixture

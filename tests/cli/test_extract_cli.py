@@ -55,7 +55,7 @@ def test_onnx_export_matches_torch(tiny_lite, photos, tmp_path, capsys):
     torch_out = tmp_path / "torch.jsonl"
     onnx_out = tmp_path / "onnx.jsonl"
     common = [str(photos), "--model", str(model), "--confidence"]
-    assert main(["extract", *common, "-o", str(torch_out)]) == 0
+    assert main(["extract", *common, "--set", "runtime=torch", "-o", str(torch_out)]) == 0
     assert main(["extract", *common, "--set", "runtime=onnx", "-o", str(onnx_out)]) == 0
     for a, b in zip(torch_out.read_text().splitlines(), onnx_out.read_text().splitlines(), strict=True):
         ra, rb = json.loads(a), json.loads(b)

@@ -108,3 +108,11 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelNotFound, match="no vestis-lite model"):
         make("vestis", tmp_path / "nope")
+
+
+def test_runtime_auto_uses_onnx_runtime_when_installed(model_dir):
+    pytest.importorskip("onnxruntime")
+    assert make("vestis", model_dir).onnx is not None
+    assert make("vestis", model_dir, runtime="torch").onnx is None
+    with pytest.raises(ValueError, match="runtime"):
+        make("vestis", model_dir, runtime="tpu")

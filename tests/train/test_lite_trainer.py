@@ -113,3 +113,17 @@ def test_feature_cache_is_reused(trained):
 
     chunks = sorted(Path(cfg.cache_dir).glob("lower-*/*.npz"))
     assert chunks and all(np.load(c)["features"].dtype == np.float16 for c in chunks)
+
+
+def test_feature_cache_runner_onnx_matches_torch():
+    pytest.importorskip("onnxruntime")
+    from vestis.models.backbones import EfficientNetLite0
+    from vestis.train.features import lower_runner
+
+    backbone = EfficientNetLite0(split=11).eval()
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 3, 64, 64)).astype(np.float32)
+    with torch.inference_mode():
+        expected = backbone.lower(torch.from_numpy(x)).numpy()
+    got = lower_runner(backbone, 64)(x)
+    assert got.shape == expected.shape
+    assert np.allclose(got, expected, atol=1e-4)

@@ -56,6 +56,23 @@ def export_onnx(model: VestisLite, path: str | Path, opset: int = 17) -> Path:
     return path
 
 
+def cached_onnx(model: VestisLite, model_dir: Path) -> Path:
+    """``model.onnx`` beside the weights if present, else an export cached by the weights' checksum."""
+    beside = Path(model_dir) / ONNX_NAME
+    if beside.is_file():
+        return beside
+    from vestis.cache import cache_dir
+    from vestis.models.lite import sha256
+
+    key = sha256(Path(model_dir) / "model.safetensors")[:16] + sha256(Path(model_dir) / "config.json")[:8]
+    path = cache_dir("onnx") / f"vestis-lite-{key}.onnx"
+    if not path.is_file():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        export_onnx(model, tmp)
+        tmp.replace(path)  # atomic: concurrent processes never read a half-written file
+    return path
+
+
 class OnnxLite:
     """Runs an exported vestis-lite with ONNX Runtime on the CPU."""
 

@@ -35,6 +35,51 @@ def cache_key(paths: Sequence[str], image_size: int, split: int, hflip: bool) ->
     return h.hexdigest()[:16]
 
 
+def lower_runner(backbone: EfficientNetLite0, image_size: int):
+    """A function pixels → lower features: ONNX Runtime when installed (3-5x faster on CPU), else torch."""
+    try:
+        import onnxruntime as ort
+
+        from vestis.cache import cache_dir
+
+        class Lower(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = backbone
+
+            def forward(self, x):
+                return self.net.lower(x)
+
+        weights = hashlib.sha1(backbone.stem[0].weight.detach().numpy().tobytes()).hexdigest()[:8]
+        path = cache_dir("onnx") / f"lite0-lower-{weights}-{backbone.split}-{image_size}.onnx"
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp")
+            torch.onnx.export(
+                Lower().eval(),
+                (torch.zeros(2, 3, image_size, image_size),),
+                str(tmp),
+                input_names=["pixels"],
+                output_names=["lower"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={"pixels": {0: "batch"}, "lower": {0: "batch"}},
+            )
+            tmp.replace(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return lambda pixels: session.run(None, {"pixels": pixels})[0]
+    except Exception as exc:  # no onnxruntime, or export failed: torch does the same, slower
+        log.info("feature cache runs on torch (%s)", exc)
+
+        def run(pixels: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                x = torch.from_numpy(pixels).contiguous(memory_format=torch.channels_last)
+                return backbone.lower(x).float().numpy()
+
+        return run
+
+
 def _load(path: str):
     try:
         return load_image(path)
@@ -62,6 +107,7 @@ def lower_features(
     todo = [c for c in range(n_chunks) if not (folder / f"{c:05d}.npz").is_file()]
     if todo:
         backbone.eval()
+        run = lower_runner(backbone, image_size)
         with progress_bar() as bar, ThreadPoolExecutor(max_workers=2) as pool:
             task = bar.add_task(description, total=len(paths), completed=(n_chunks - len(todo)) * CHUNK)
             for c in todo:
@@ -73,17 +119,13 @@ def lower_features(
                     for im in loaded:
                         if isinstance(im, Exception):
                             log.warning("skipping image: %s", im)
-                    out = None
-                    if ok:
-                        x = torch.from_numpy(to_array(ok, image_size, hflip=hflip))
-                        with torch.inference_mode():
-                            out = backbone.lower(x.contiguous(memory_format=torch.channels_last)).float()
+                    out = run(to_array(ok, image_size, hflip=hflip)) if ok else None
                     it = iter(out) if out is not None else iter(())
                     for im in loaded:
                         is_bad = isinstance(im, Exception)
                         bad.append(is_bad)
                         f = next(it) if not is_bad else None
-                        feats.append(f.numpy().astype(np.float16) if f is not None else None)
+                        feats.append(f.astype(np.float16) if f is not None else None)
                     bar.advance(task, len(loaded))
                 shape = (
                     next(f.shape for f in feats if f is not None)

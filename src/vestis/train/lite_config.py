@@ -52,6 +52,8 @@ class LiteTrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
         cfg = cls(**data)
+        if cfg.image_size % 32:
+            raise ValueError("image_size must be a multiple of 32 (EfficientNet-Lite's padding assumes it)")
         if not 0 <= cfg.split <= 16:
             raise ValueError("split must be between 0 and 16")
         if not 0 < cfg.val_fraction < 1:
