@@ -108,7 +108,7 @@ class LiteExtractor(Extractor):
         self.plans = self._plan()
 
     def _onnx_runner(self, model_dir, threads: int | None, required: bool):
-        """ONNX Runtime is 3-5x faster than eager torch on CPU (benchmarks/throughput.py); "auto" falls back."""
+        """ONNX Runtime is 3-5x faster than eager torch on CPU (benchmarks/throughput.py); auto falls back."""
         try:
             from vestis.models.onnx_export import OnnxLite, cached_onnx
 
