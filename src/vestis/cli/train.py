@@ -33,3 +33,19 @@ def lite_cmd(
 
     model_dir = train_lite(cfg, fresh=fresh)
     console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / 'report.html'}")
+
+
+@app.command("composer")
+def composer_cmd(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML file of ComposerTrainConfig fields."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=10."),
+) -> None:
+    """Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata."""
+    import yaml
+
+    from vestis.train.composer_trainer import ComposerTrainConfig, train_composer
+
+    data = (yaml.safe_load(config.read_text()) or {}) if config else {}
+    cfg = ComposerTrainConfig(**{**data, **parse_overrides(set_)})
+    path = train_composer(cfg)
+    console.print(f"composer written to {path}; report: {Path(cfg.out_dir) / 'composer_report.json'}")

@@ -33,7 +33,9 @@ class Extraction:
     probability-like score per field (0 for null fields the backend cannot know);
     ``raw`` is what the backend produced before validation (text for generative
     backends), ``valid_raw`` whether that raw output validated without repair,
-    ``repairs`` what validation changed, ``seconds`` this image's share of the batch time.
+    ``repairs`` what validation changed, ``seconds`` this image's share of the batch time,
+    ``embedding`` the image's normalised vector when the backend also embeds (lite does, in the
+    same forward pass), else None.
     """
 
     attributes: dict[str, Any]
@@ -43,6 +45,7 @@ class Extraction:
     repairs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    embedding: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

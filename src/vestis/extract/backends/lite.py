@@ -209,7 +209,9 @@ class LiteExtractor(Extractor):
             for name, f in self.schema.fields.items():  # rule out fields that do not apply
                 if f.applies_to and not f.applies(attrs):
                     attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
-            results.append(self.from_raw(attrs, conf))
+            result = self.from_raw(attrs, conf)
+            result.embedding = emb[i]
+            results.append(result)
         return results
 
     def _calibrated(self, head: str, logits: np.ndarray) -> np.ndarray:
