@@ -37,8 +37,11 @@ def main() -> None:
     assert head_vocab == vocab, "the colour head must use the schema's palette"
     result: dict[str, dict[str, float]] = {}
     for spec in args.datasets:
-        examples = [ex for ex in open_dataset(spec, schema=schema).split("val")[: args.limit]
-                    if ex.labels.get("colour")]
+        examples = [
+            ex
+            for ex in open_dataset(spec, schema=schema).split("val")[: args.limit]
+            if ex.labels.get("colour")
+        ]
         gold = np.array([vocab.index(ex.labels["colour"]) for ex in examples])
         probs, pix = [], []
         for start in range(0, len(examples), 64):
@@ -52,7 +55,9 @@ def main() -> None:
         onehot = np.zeros_like(p)
         pix_arr = np.array(pix)
         onehot[np.arange(len(pix_arr))[pix_arr >= 0], pix_arr[pix_arr >= 0]] = 1.0
-        result[spec] = {f"{a:.1f}": float(((1 - a) * p + a * onehot).argmax(1).__eq__(gold).mean()) for a in ALPHAS}
+        result[spec] = {
+            f"{a:.1f}": float(((1 - a) * p + a * onehot).argmax(1).__eq__(gold).mean()) for a in ALPHAS
+        }
         result[spec]["n"] = len(examples)
     print(f"{'mixing weight a':<18}" + "".join(f"{d:>10}" for d in result))
     for a in ALPHAS:

@@ -17,9 +17,9 @@ from rich.progress import (
 )
 
 
-def progress_bar(transient: bool = False) -> Progress:
+def progress_bar(transient: bool = False, disable: bool = False) -> Progress:
     """A bar with count, percentage, elapsed time and ETA."""
-    disable = os.environ.get("VESTIS_PROGRESS", "1") == "0"
+    disable = disable or os.environ.get("VESTIS_PROGRESS", "1") == "0"
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

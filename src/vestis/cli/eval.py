@@ -61,3 +61,48 @@ def extract_cmd(
 
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
+
+
+@app.command("retrieve")
+def retrieve_cmd(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset spec, e.g. hm."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (metrics.json, report.html)."),
+    model: str = typer.Option(None, "--model", "-m", help="vestis-lite directory (default: shipped)."),
+    limit: int = typer.Option(
+        None, "--limit", "-n", help="Use at most N examples of the split as the gallery."
+    ),
+    split: str = typer.Option("val", "--split", help="Split: val, train or all."),
+) -> None:
+    """Text→image (titles, descriptions), image→image (colour variants) and composed retrieval.
+
+    Reports R@1/5/10/50, MRR and nDCG@10 per task, and an HTML report with result grids.
+    """
+    from vestis.eval.retrieve_task import run_retrieve_eval
+    from vestis.models.composer import Composer
+    from vestis.models.registry import resolve_lite
+
+    s = load_schema("vestis")
+    ds = open_dataset(dataset, schema=s)
+    extractor = create_extractor("lite", s, **({"model": model} if model else {}))
+    composer_dir = resolve_lite(model) / "composer"
+    composer = Composer.load(composer_dir) if (composer_dir / "composer.json").is_file() else None
+    result = run_retrieve_eval(ds, extractor, out, split=split, limit=limit, composer=composer)
+    table = Table(
+        "task",
+        "R@1",
+        "R@5",
+        "R@10",
+        "R@50",
+        "MRR",
+        "nDCG@10",
+        "queries",
+        title=f"retrieval on {ds.name} ({split}, {result['gallery']} images)",
+    )
+    for task, m in result["tasks"].items():
+        table.add_row(
+            task,
+            *[_fmt(m.get(k)) for k in ("R@1", "R@5", "R@10", "R@50", "MRR", "nDCG@10")],
+            str(m.get("queries", 0)),
+        )
+    console.print(table)
+    console.print(f"wrote {out}/metrics.json and report.html")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 import typer
 
-from vestis.cli import data, eval, export, extract, schema, train
+from vestis.cli import catalog, data, eval, export, extract, ingest, schema, search, train
 from vestis.cli.common import console, err_console
 from vestis.data.base import DatasetError
 from vestis.registry import UnknownNameError
@@ -34,6 +34,9 @@ app.add_typer(eval.app, name="eval")
 app.add_typer(train.app, name="train")
 app.add_typer(export.app, name="export")
 app.command("extract")(extract.extract_cmd)
+app.command("ingest")(ingest.ingest_cmd)
+app.command("search")(search.search_cmd)
+app.add_typer(catalog.app, name="catalog")
 
 # Errors that mean "the user gave us something wrong": message, exit code 2, no traceback.
 USER_ERRORS = (SchemaError, DatasetError, UnknownNameError, FileNotFoundError, ValueError)

@@ -51,3 +51,18 @@ def resolve_hub(name_or_path: str) -> str:
             f"cannot load {name_or_path!r}: not a local path and not obtainable from the hub "
             f"({type(exc).__name__}: {exc}). Pass a local checkpoint directory."
         ) from None
+
+
+def lite_model_id(name_or_path: str | os.PathLike | None = None) -> str:
+    """``vestis-lite@<first 12 hex of the weights' SHA-256>``, read from checksums.json (no model load)."""
+    import json
+
+    directory = resolve_lite(name_or_path)
+    sums = directory / "checksums.json"
+    if sums.is_file():
+        digest = json.loads(sums.read_text()).get("model.safetensors", "")
+    else:
+        from vestis.models.lite import sha256
+
+        digest = sha256(directory / "model.safetensors")
+    return f"vestis-lite@{digest[:12]}"

@@ -1,0 +1,1 @@
+"""Search a catalog: the filter language (:mod:`vestis.search.filters`) and the searcher."""

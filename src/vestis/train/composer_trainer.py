@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vestis.data import Example, open_dataset
+from vestis.extract.embed import embed_paths
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.schema import Schema, load_schema
 
@@ -96,29 +96,6 @@ def mine_triplets(examples: list[Example], schema: Schema, max_edits: int, rng: 
     return triplets
 
 
-def embed_examples(extractor, examples: list[Example], batch: int = 64) -> np.ndarray:
-    """Image embeddings from the lite model (ONNX Runtime when available); failed images → zeros."""
-    from vestis.images import ImageLoadError, load_image
-    from vestis.progress import progress_bar
-
-    out = np.zeros((len(examples), extractor.config.embed_dim), dtype=np.float32)
-    with progress_bar() as bar:
-        task = bar.add_task("embedding images", total=len(examples))
-        for start in range(0, len(examples), batch):
-            chunk = examples[start : start + batch]
-            images, keep = [], []
-            for j, ex in enumerate(chunk):
-                try:
-                    images.append(load_image(ex.image))
-                    keep.append(start + j)
-                except ImageLoadError as exc:
-                    log.warning("skipping %s", exc)
-            if images:
-                out[keep] = extractor.embed_images(images)
-            bar.advance(task, len(chunk))
-    return out
-
-
 def recall_at(scores: torch.Tensor, targets: torch.Tensor, ks=(1, 5, 10, 50)) -> dict[str, float]:
     rank = (scores > scores.gather(1, targets[:, None])).sum(1)
     return {f"R@{k}": float((rank < k).float().mean()) for k in ks}
@@ -174,7 +151,9 @@ def train_composer(cfg: ComposerTrainConfig, datasets: list | None = None, extra
     texts = sorted({t for s in splits.values() for _, t, _, _ in s["trip"]})
     tindex = {t: i for i, t in enumerate(texts)}
     text_emb = torch.from_numpy(extractor.embed_texts(texts))
-    emb = {n: torch.from_numpy(embed_examples(extractor, s["ex"])) for n, s in splits.items()}
+    emb = {
+        n: torch.from_numpy(embed_paths(extractor, [e.image for e in s["ex"]])[0]) for n, s in splits.items()
+    }
     train = [(a, tindex[t], b) for a, t, b, _ in splits["train"]["trip"]]
     log.info(
         "%d training triplets, %d validation variant triplets, %d phrases",

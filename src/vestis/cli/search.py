@@ -1,0 +1,47 @@
+"""``vestis search --catalog DIR [TEXT] [--image PHOTO [--modify TEXT]] [--where FILTER]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from vestis.cli.common import console, print_json
+
+SHOWN = ("category", "type", "colour", "pattern", "material")
+
+
+def search_cmd(
+    text: str = typer.Argument(None, help='Text query, e.g. "red floral midi dress".'),
+    catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
+    image: Path = typer.Option(None, "--image", "-i", help="Query photo."),
+    modify: str = typer.Option(None, "--modify", help='With --image: the change, e.g. "but in black".'),
+    where: str = typer.Option(
+        None, "--where", "-w", help='Filter, e.g. "category=dress AND colour in (red,pink)".'
+    ),
+    k: int = typer.Option(10, "--k", "-k", help="Number of results."),
+    no_hybrid: bool = typer.Option(
+        False, "--no-hybrid", help="Pure embedding ranking (no attribute re-ranking)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print results as JSON."),
+) -> int:
+    """Search a catalog by text, by photo, or by photo + modification, optionally filtered."""
+    from vestis.catalog.catalog import Catalog
+    from vestis.search.searcher import Searcher
+
+    searcher = Searcher(Catalog.open(catalog))
+    hits = searcher.search(
+        text=text, image=str(image) if image else None, modify=modify, where=where, k=k, hybrid=not no_hybrid
+    )
+    if json_out:
+        print_json([h.to_dict() for h in hits])
+        return 0
+    if not hits:
+        console.print("no results")
+        return 0
+    table = Table("#", "score", *SHOWN, "path")
+    for rank, h in enumerate(hits, 1):
+        table.add_row(str(rank), f"{h.score:.3f}", *[str(h.attributes.get(f) or "") for f in SHOWN], h.path)
+    console.print(table)
+    return 0

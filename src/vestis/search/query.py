@@ -1,0 +1,60 @@
+"""Schema values named in a text query ("black leather jacket" → colour black, material leather, type jacket).
+
+They become soft constraints in hybrid scoring: items whose extracted attributes agree with
+what the query names move up, without excluding the rest (the extraction may be wrong).
+"""
+
+from __future__ import annotations
+
+import re
+
+from vestis.schema import Schema
+
+PLURAL_FIELDS = ("category", "type")  # "dresses" → dress; not "shorts" → short sleeves
+MENTION_FIELDS = (
+    "category",
+    "type",
+    "colour",
+    "pattern",
+    "material",
+    "neckline",
+    "sleeve_length",
+    "fit",
+    "gender",
+)
+
+
+def attribute_mentions(
+    text: str, schema: Schema, fields: tuple[str, ...] = MENTION_FIELDS
+) -> dict[str, set[str]]:
+    """Closed-field values whose name or synonym appears as a phrase of 1–3 words in ``text``."""
+    words = re.findall(r"[a-z0-9/]+(?:-[a-z0-9]+)*", text.lower())
+    found: dict[str, set[str]] = {}
+    used: dict[str, set[int]] = {}  # per field: "leather jacket" is a type and still names a material
+    for n in (3, 2, 1):  # longest phrases first: "navy blue" before "blue"
+        for i in range(len(words) - n + 1):
+            span = set(range(i, i + n))
+            phrase = " ".join(words[i : i + n])
+            for name in fields:
+                f = schema.fields.get(name)
+                if f is None or not f.closed or span & used.get(name, set()):
+                    continue
+                value = f.canonical(phrase)
+                if value is None and name in PLURAL_FIELDS and phrase.endswith("s"):
+                    value = f.canonical(phrase[:-1])
+                if value:
+                    found.setdefault(name, set()).add(value)
+                    used.setdefault(name, set()).update(span)
+    return found
+
+
+def agreement(attributes: dict, mentions: dict[str, set[str]]) -> float:
+    """Fraction of mentioned fields whose extracted value matches (multi fields: any overlap)."""
+    if not mentions:
+        return 0.0
+    score = 0
+    for name, wanted in mentions.items():
+        value = attributes.get(name)
+        values = set(value) if isinstance(value, list) else {value}
+        score += bool(values & wanted)
+    return score / len(mentions)
