@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
 import torch
 
 from tests.helpers import draw_item
