@@ -87,8 +87,6 @@ def ingest(
     catalog: Catalog, source: str, batch_size: int = 64, progress: bool = True, save_every: int = 20
 ) -> IngestSummary:
     """Add every image of ``source`` (a dataset spec, folder or table) to ``catalog``."""
-    from vestis.catalog.store import ItemRecord
-
     examples = open_dataset(source, schema=catalog.schema).examples()
     summary = IngestSummary(seen=len(examples))
     store = catalog.store
@@ -99,25 +97,9 @@ def ingest(
     with progress_bar(disable=not progress) as bar:
         task = bar.add_task("ingesting", total=len(examples))
         for n, batch in enumerate(batches(examples, batch_size)):
-            blobs: list[tuple[Example, bytes, str]] = []
-            for ex in batch:
-                try:
-                    data = read_source(ex)
-                except ImageLoadError as exc:
-                    _skip(store, summary, ex, exc, run_id)
-                    continue
-                digest = hashlib.sha256(data).hexdigest()
-                if digest in seen_hashes:
-                    summary.duplicates += 1
-                    continue
-                seen_hashes.add(digest)
-                blobs.append((ex, data, digest))
-            known = store.has_hash([d for _, _, d in blobs])
-            summary.duplicates += sum(d in known for _, _, d in blobs)
+            blobs = new_files(store, batch, seen_hashes, summary, run_id)
             todo, images = [], []
             for ex, data, digest in blobs:
-                if digest in known:
-                    continue
                 try:
                     images.append(load_image(data))
                     todo.append((ex, digest))
@@ -125,26 +107,9 @@ def ingest(
                     _skip(store, summary, ex, exc, run_id)
             if todo:
                 results = catalog.extractor.extract(images)
-                records = [
-                    ItemRecord(
-                        content_hash=digest,
-                        source=source,
-                        path=str(Path(ex.image).resolve()),
-                        meta={**ex.meta, "id": ex.id},
-                        attributes=res.attributes,
-                        confidence=res.confidence,
-                        thumbnail=thumbnail(img),
-                        embedding=res.embedding,
-                    )
-                    for (ex, digest), res, img in zip(todo, results, images, strict=True)
-                ]
-                ids = store.add_items(records, run_id=run_id)  # one transaction: the unit of resumability
-                import numpy as np
-
-                catalog.add_vectors(
-                    ids,
-                    np.stack([r.embedding for r in records]),
-                    [catalog.payload(r.attributes) for r in records],
+                thumbs = [thumbnail(img) for img in images]
+                records = commit_batch(
+                    catalog, source, [ex for ex, _ in todo], [d for _, d in todo], results, thumbs, run_id
                 )
                 summary.added += len(records)
                 if (n + 1) % save_every == 0:
@@ -156,6 +121,62 @@ def ingest(
         run_id, added=summary.added, skipped=len(summary.skipped), duplicates=summary.duplicates
     )
     return summary
+
+
+def new_files(
+    store, batch: Sequence[Example], seen: set[str], summary: IngestSummary, run_id: int
+) -> list[tuple[Example, bytes, str]]:
+    """Read and hash a batch; return the files not yet in the catalog (nor earlier in this run)."""
+    blobs: list[tuple[Example, bytes, str]] = []
+    for ex in batch:
+        try:
+            data = read_source(ex)
+        except ImageLoadError as exc:
+            _skip(store, summary, ex, exc, run_id)
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in seen:
+            summary.duplicates += 1
+            continue
+        seen.add(digest)
+        blobs.append((ex, data, digest))
+    known = store.has_hash([d for _, _, d in blobs])
+    summary.duplicates += sum(d in known for _, _, d in blobs)
+    return [b for b in blobs if b[2] not in known]
+
+
+def commit_batch(
+    catalog: Catalog,
+    source: str,
+    examples: Sequence[Example],
+    hashes: Sequence[str],
+    results: Sequence[Any],
+    thumbs: Sequence[bytes],
+    run_id: int,
+) -> list:
+    """Write one batch to the database (one transaction), then to the vector index."""
+    import numpy as np
+
+    from vestis.catalog.store import ItemRecord
+
+    records = [
+        ItemRecord(
+            content_hash=digest,
+            source=source,
+            path=str(Path(ex.image).resolve()),
+            meta={**ex.meta, "id": ex.id},
+            attributes=res.attributes,
+            confidence=res.confidence,
+            thumbnail=thumb,
+            embedding=res.embedding,
+        )
+        for ex, digest, res, thumb in zip(examples, hashes, results, thumbs, strict=True)
+    ]
+    ids = catalog.store.add_items(records, run_id=run_id)  # one transaction: the unit of resumability
+    catalog.add_vectors(
+        ids, np.stack([r.embedding for r in records]), [catalog.payload(r.attributes) for r in records]
+    )
+    return records
 
 
 def _skip(store, summary: IngestSummary, ex: Example, exc: ImageLoadError, run_id: int) -> None:
