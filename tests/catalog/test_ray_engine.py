@@ -54,8 +54,8 @@ def test_ray_ingest_matches_local_ingest(tmp_path, tiny_lite, capsys, monkeypatc
     for item in distributed.store.get(distributed.store.ids()):
         twin = by_path[item.path]
         assert item.attributes == twin.attributes
-    ids_l, vec_l, _ = next(local.store.iter_embeddings(batch=100))
-    ids_r, vec_r, _ = next(distributed.store.iter_embeddings(batch=100))
+    _ids_l, vec_l, _ = next(local.store.iter_embeddings(batch=100))
+    _ids_r, vec_r, _ = next(distributed.store.iter_embeddings(batch=100))
     assert vec_l.shape == vec_r.shape
     assert np.allclose(np.sort(vec_l, axis=0), np.sort(vec_r, axis=0), atol=1e-4)
     assert len(distributed.index) == 9
