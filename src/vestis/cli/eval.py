@@ -106,3 +106,28 @@ def retrieve_cmd(
         )
     console.print(table)
     console.print(f"wrote {out}/metrics.json and report.html")
+
+
+@app.command("hygiene")
+def hygiene_cmd(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset spec, e.g. hm."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (hygiene.json, report.html)."),
+    model: str = typer.Option(None, "--model", "-m", help="vestis-lite directory (default: shipped)."),
+    threshold: float = typer.Option(
+        0.96, "--threshold", help="Cosine similarity that counts as a near-duplicate."
+    ),
+    limit: int = typer.Option(None, "--limit", "-n", help="At most N examples per split."),
+) -> None:
+    """Flag near-duplicates across train/val (leaks) and labels the model strongly contradicts."""
+    from vestis.eval.hygiene import run_hygiene
+
+    s = load_schema("vestis")
+    ds = open_dataset(dataset, schema=s)
+    extractor = create_extractor("lite", s, **({"model": model} if model else {}))
+    r = run_hygiene(ds, extractor, out, threshold=threshold, limit=limit)
+    console.print(
+        f"{r['val_with_train_near_duplicate']} of {r['val']} validation images have a near-duplicate "
+        f"in train ({100 * r['leak_rate']:.1f}%); {r['val_near_duplicate_pairs']} pairs within val; "
+        f"{r['likely_label_noise']} likely label errors {r['noise_by_field']}"
+    )
+    console.print(f"wrote {out}/hygiene.json and report.html")
