@@ -5,18 +5,20 @@ Builds ``--n`` synthetic L2-normalised float32 vectors around 2,000 gaussian clu
 rather than isotropic noise no real embedding shows), with a payload per item (category
 among 10 values, colour among 16) kept as numpy arrays. The faiss index is built through
 the vestis contract (``create_index("faiss", ...)``, ids 1..n as SQLite row ids), then
-``--queries`` single queries (2 threads) are timed per ``ef_search`` value and filter:
+``--queries`` single queries (2 threads) are timed per filter and beam setting:
 
-- ``none``
-- ``category``: category = the query's drawn value (≈10% of items)
-- ``category+colour``: category AND colour (≈0.6%)
+- ``none``, timed per ``ef_search`` (``--ef``)
+- ``category`` = the query's drawn value (≈10% of items), ``colour`` (≈6%), ``category``
+  AND ``colour`` (≈0.6%), timed per ``filtered_ef`` (``--filtered-ef``); the table's
+  ``path`` says whether the index walked the graph (and its beam) or scored exactly;
+  each filter is also run once down the path the index did not choose (``forced``)
 
 ``allowed_ids`` come from the payload arrays as the catalog's SQL gives them (sorted ids).
 Recall@10 is measured against exact search on the first 100 queries. Prints a table and
 writes ``benchmarks/results/index_scale.json``.
 
     nice -n 10 .venv/bin/python benchmarks/index_scale.py                 # 1M × 256
-    .venv/bin/python benchmarks/index_scale.py --n 100000 --ef 32 64 128  # a quick look
+    .venv/bin/python benchmarks/index_scale.py --n 100000 --queries 200  # a quick look
 
 ``--qdrant URL`` (or ``:memory:`` for local mode) repeats the queries against a qdrant
 collection holding the first ``--qdrant-n`` items, the filters pushed down as payload
@@ -50,6 +52,7 @@ VOCAB = {"category": 10, "colour": 16}
 FILTERS: dict[str, tuple[str, ...]] = {
     "none": (),
     "category": ("category",),
+    "colour": ("colour",),
     "category+colour": ("category", "colour"),
 }
 NOISE = 1.0  # norm of a point's offset from its cluster centre (centres have norm 1)
@@ -196,10 +199,10 @@ def bench_qdrant(args, vectors, payload, queries, draws, scores, sets) -> dict[s
 
 
 COLUMNS = [  # (header, key, format)
-    ("ef_search", "ef_search", "{:>9}"),
     ("filter", "filter", "{:<16}"),
-    ("select.", "selectivity", "{:>8.4f}"),
-    ("path", "path", "{:<6}"),
+    ("select.", "selectivity", "{:>7.4f}"),
+    ("ef", "ef", "{:>4}"),
+    ("path", "path", "{:<20}"),
     ("p50 ms", "p50_ms", "{:>7.2f}"),
     ("p95 ms", "p95_ms", "{:>7.2f}"),
     ("p99 ms", "p99_ms", "{:>7.2f}"),
@@ -209,7 +212,8 @@ COLUMNS = [  # (header, key, format)
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     widths = [len(fmt.format(rows[0][key])) for _, key, fmt in COLUMNS]
-    print(" ".join(h.rjust(w) for (h, _, _), w in zip(COLUMNS, widths, strict=True)), " target")
+    heads = [h.ljust(w) if "<" in fmt else h.rjust(w) for (h, _, fmt), w in zip(COLUMNS, widths, strict=True)]
+    print(" ".join(heads), " target")
     for r in rows:
         cells = " ".join(fmt.format(r[key]) for _, key, fmt in COLUMNS)
         print(cells, " ok" if r["meets_target"] else " MISS")
@@ -224,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recall-queries", type=int, default=100)
     ap.add_argument("--m", type=int, default=32, help="HNSW degree")
     ap.add_argument("--ef-construction", type=int, default=200)
-    ap.add_argument("--ef", type=int, nargs="+", default=[32, 64, 128], help="ef_search values to measure")
-    ap.add_argument("--exact-threshold", type=int, default=None, help="faiss option (default: the index's)")
+    ap.add_argument("--ef", type=int, nargs="+", default=[32, 64, 128], help="ef_search values (no filter)")
+    ap.add_argument(
+        "--filtered-ef", type=int, nargs="+", default=[16, 32, 64], help="filtered_ef values (filters)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--qdrant", default=None, help="qdrant URL, or :memory: for local mode")
@@ -247,9 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = allowed_sets(payload)
     logger.info("generated %d × %d in %.1f s", args.n, args.dim, time.perf_counter() - t0)
 
-    options: dict[str, Any] = {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef[0]}
-    if args.exact_threshold is not None:
-        options["exact_threshold"] = args.exact_threshold
+    options = {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef[0]}
     index = create_index("faiss", args.dim, **options)
     rss0 = rss_gib()
     t0 = time.perf_counter()
@@ -280,24 +284,36 @@ def main(argv: list[str] | None = None) -> int:
     expected = {
         name: truths(scores, draws, fields, sets.get(name), args.n) for name, fields in FILTERS.items()
     }
+    # Each filter at each beam setting, then once down the path the index did not choose
+    # (exact_threshold forced), which checks the cost model that picks the path.
+    settings = [(name, ef, None) for name in FILTERS if not FILTERS[name] for ef in args.ef]
+    for name in [f for f in FILTERS if FILTERS[f]]:
+        settings += [(name, ef, None) for ef in args.filtered_ef] + [(name, args.filtered_ef[0], "forced")]
     rows: list[dict[str, Any]] = []
-    for ef in args.ef:
-        index.ef_search = ef
-        for name, fields in FILTERS.items():
-            group = sets.get(name)
-            index.search(queries[:20], K)  # warm up
-            latency, found = run_queries(index, queries, draws, fields, group, pushdown=False)
-            sizes = [len(v) for v in group.values()] if group else [args.n]
-            selectivity = float(np.mean(sizes)) / args.n
-            path = "exact" if group and max(sizes) <= index.exact_threshold else "graph"
-            row = {"ef_search": ef, "filter": name, "selectivity": round(selectivity, 5), "path": path}
-            row.update(summarise(latency, found, expected[name]))
-            rows.append(row)
-            logger.info("%s", row)
+    for name, ef, forced in settings:
+        fields, group = FILTERS[name], sets.get(name)
+        size = round(np.mean([len(v) for v in group.values()])) if group else args.n
+        index.ef_search = ef if not fields else args.ef[0]
+        index.filtered_ef = ef if fields else args.filtered_ef[0]
+        index.exact_threshold = None
+        if forced:
+            index.exact_threshold = args.n if index.filtered_beam(K, size) else 0
+        beam = index.filtered_beam(K, size) if fields else max(ef, K)
+        index.search(queries[:20], K)  # warm up
+        latency, found = run_queries(index, queries, draws, fields, group, pushdown=False)
+        row = {
+            "filter": name,
+            "selectivity": round(size / args.n, 5),
+            "ef": ef,
+            "path": ("exact" if beam is None else f"beam {beam}") + (" (forced)" if forced else ""),
+        }
+        row.update(summarise(latency, found, expected[name]))
+        rows.append(row)
+        logger.info("%s", row)
 
     result: dict[str, Any] = {
         "config": {k: v for k, v in vars(args).items() if k != "out"} | {"k": K, "noise": NOISE},
-        "index_options": index.options | {"ef_search": args.ef},
+        "index_options": index.options | {"ef_search": args.ef, "filtered_ef": args.filtered_ef},
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),

@@ -142,7 +142,10 @@ def test_allowed_ids(full, data, as_array: bool) -> None:
         hits = full.search(vectors[i], k=5, filter=flt)[0]
         assert [h for h, _ in hits] == brute(ids, vectors, vectors[i], 5, keep)
     few = Filter(allowed_ids=frozenset(ids[[4, 9]].tolist()))
-    assert {i for i, _ in full.search(vectors[0], k=10, filter=few)[0]} == set(ids[[4, 9]].tolist())
+    hits = full.search(vectors[0], k=10, filter=few)[0]
+    assert {i for i, _ in hits} == set(ids[[4, 9]].tolist())
+    want = {int(ids[j]): float(vectors[j] @ vectors[0]) for j in (4, 9)}
+    assert all(s == pytest.approx(want[i], abs=1e-4) for i, s in hits)  # scores are inner products
 
 
 @pytest.mark.parametrize(

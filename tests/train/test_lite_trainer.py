@@ -64,14 +64,19 @@ def test_trained_parameters_changed_and_frozen_did_not(trained):
 
 
 def test_saved_model_reloads_to_identical_outputs(trained):
+    from vestis.colour import COLOUR_FEATURE_DIM
     from vestis.models.lite import VestisLite
 
     _, _, model_dir = trained
     a, b = VestisLite.load(model_dir), VestisLite.load(model_dir)
+    assert a.config.colour_dim == COLOUR_FEATURE_DIM and a.config.colour_heads == ["colour"]
     x = torch.randn(2, 3, 64, 64)
+    colour = torch.rand(2, COLOUR_FEATURE_DIM)
     with torch.inference_mode():
-        ea, la = a(x)
-        eb, lb = b(x)
+        ea, la = a(x, colour)
+        eb, lb = b(x, colour)
+        with pytest.raises(ValueError, match="colour features"):
+            a(x)
     assert torch.equal(ea, eb)
     assert all(torch.equal(la[k], lb[k]) for k in la)
     assert set(la) == {"category", "colour"}

@@ -39,6 +39,8 @@ class LiteModelConfig:
     temperatures: dict[str, float] = field(default_factory=dict)  # per-field calibration
     thresholds: dict[str, float] = field(default_factory=dict)  # below → null (single) / excluded (multi)
     default_threshold: float = 0.3
+    colour_dim: int = 0  # > 0: colour heads also see pixel colour statistics (vestis.colour)
+    colour_heads: list[str] = field(default_factory=list)
     schema: str = "vestis"
     caption_vocabulary: list[str] = field(default_factory=list)  # words seen in training captions
     version: str = "1"
@@ -59,9 +61,16 @@ class VestisLite(nn.Module):
         self.backbone = EfficientNetLite0(pretrained=pretrained_backbone, split=config.split)
         self.dropout = nn.Dropout(config.dropout)
         # ModuleDict keys are prefixed: a field may be called "type", which nn.Module reserves.
+        hidden = 64 if config.colour_dim else 0  # colour statistics → a small hidden layer → colour heads
         self.heads = nn.ModuleDict(
-            {f"f_{name}": nn.Linear(IMAGE_FEATURE_DIM, len(vocab)) for name, vocab in config.heads.items()}
+            {
+                f"f_{name}": nn.Linear(
+                    IMAGE_FEATURE_DIM + (hidden if name in config.colour_heads else 0), len(vocab)
+                )
+                for name, vocab in config.heads.items()
+            }
         )
+        self.colour_mlp = nn.Sequential(nn.Linear(config.colour_dim, hidden), nn.ReLU()) if hidden else None
         self.image_proj = nn.Linear(IMAGE_FEATURE_DIM, config.embed_dim)
         self.text_proj = nn.Linear(TEXT_FEATURE_DIM, config.embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as in CLIP
@@ -75,14 +84,31 @@ class VestisLite(nn.Module):
     def pooled_from_lower(self, h: torch.Tensor) -> torch.Tensor:
         return self.backbone.upper(h)
 
-    def outputs(self, pooled: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(normalised image embedding, raw logits per field) from pooled features."""
+    def outputs(
+        self, pooled: torch.Tensor, colour: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(normalised image embedding, raw logits per field) from pooled features.
+
+        ``colour`` holds :func:`vestis.colour.colour_features` rows when the config asks for them.
+        """
         emb = F.normalize(self.image_proj(pooled), dim=-1)
         dropped = self.dropout(pooled)
-        return emb, {key[2:]: head(dropped) for key, head in self.heads.items()}
+        with_colour = dropped
+        if self.colour_mlp is not None:
+            if colour is None:
+                raise ValueError(
+                    "this model's colour heads need colour features (vestis.colour.colour_features)"
+                )
+            with_colour = torch.cat([dropped, self.colour_mlp(colour)], dim=-1)
+        return emb, {
+            key[2:]: head(with_colour if key[2:] in self.config.colour_heads else dropped)
+            for key, head in self.heads.items()
+        }
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.outputs(self.backbone(images))
+    def forward(
+        self, images: torch.Tensor, colour: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.outputs(self.backbone(images), colour)
 
     def embed_text_features(self, text_features: torch.Tensor) -> torch.Tensor:
         """Project frozen MiniLM features into the shared space (normalised)."""

@@ -29,8 +29,8 @@ class _ImagePath:
                 super().__init__()
                 self.model = model
 
-            def forward(self, x):
-                emb, logits = self.model(x)
+            def forward(self, x, colour=None):
+                emb, logits = self.model(x, colour)
                 return (emb, *[logits[k] for k in model.config.heads])
 
         return Flat().eval()
@@ -42,16 +42,20 @@ def export_onnx(model: VestisLite, path: str | Path, opset: int = 17) -> Path:
     path = Path(path)
     size = model.config.image_size
     names = ["embedding", *[f"logits_{k}" for k in model.config.heads]]
-    dummy = torch.zeros(2, 3, size, size)
+    inputs = (torch.zeros(2, 3, size, size),)
+    input_names = ["pixels"]
+    if model.config.colour_dim:
+        inputs += (torch.zeros(2, model.config.colour_dim),)
+        input_names.append("colour")
     torch.onnx.export(
         _ImagePath.build(model.eval()),
-        (dummy,),
+        inputs,
         str(path),
-        input_names=["pixels"],
+        input_names=input_names,
         output_names=names,
         opset_version=opset,
         dynamo=False,
-        dynamic_axes={"pixels": {0: "batch"}, **{n: {0: "batch"} for n in names}},
+        dynamic_axes={**{n: {0: "batch"} for n in input_names}, **{n: {0: "batch"} for n in names}},
     )
     return path
 
@@ -85,6 +89,11 @@ class OnnxLite:
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.heads = heads
 
-    def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        outputs = self.session.run(None, {"pixels": pixels.astype(np.float32)})
+    def __call__(
+        self, pixels: np.ndarray, colour: np.ndarray | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        feed = {"pixels": pixels.astype(np.float32)}
+        if colour is not None:
+            feed["colour"] = colour.astype(np.float32)
+        outputs = self.session.run(None, feed)
         return outputs[0], dict(zip(self.heads, outputs[1:], strict=False))

@@ -37,16 +37,26 @@ def letterbox(img: Image.Image, size: int) -> Image.Image:
     return canvas
 
 
-def to_array(images: Sequence[Image.Image], size: int, hflip: bool = False) -> np.ndarray:
-    """A float32 NCHW batch in [-1, 1]."""
+def letterbox_batch(images: Sequence[Image.Image], size: int, hflip: bool = False) -> np.ndarray:
+    """uint8 NHWC batch of letterboxed squares."""
     batch = np.empty((len(images), size, size, 3), dtype=np.uint8)
     for i, img in enumerate(images):
         boxed = letterbox(img, size)
         if hflip:
             boxed = boxed.transpose(Image.FLIP_LEFT_RIGHT)
         batch[i] = np.asarray(boxed)
+    return batch
+
+
+def normalise(batch: np.ndarray) -> np.ndarray:
+    """uint8 NHWC → float32 NCHW in [-1, 1]."""
     x = batch.astype(np.float32).transpose(0, 3, 1, 2)
     x /= 255.0
     x -= MEAN
     x /= STD
-    return x
+    return np.ascontiguousarray(x)
+
+
+def to_array(images: Sequence[Image.Image], size: int, hflip: bool = False) -> np.ndarray:
+    """A float32 NCHW batch in [-1, 1]."""
+    return normalise(letterbox_batch(images, size, hflip))

@@ -140,3 +140,34 @@ def lower_features(
                 tmp.replace(folder / f"{c:05d}.npz")  # atomic: a killed run never leaves a half chunk
     parts = [np.load(folder / f"{c:05d}.npz") for c in range(n_chunks)]
     return np.concatenate([p["features"] for p in parts]), np.concatenate([p["bad"] for p in parts])
+
+
+def colour_feature_cache(
+    paths: Sequence[str], image_size: int, cache_dir: Path, description: str = "colours"
+) -> np.ndarray:
+    """[N, COLOUR_FEATURE_DIM] pixel colour statistics of the letterboxed images, cached."""
+    from vestis.colour import COLOUR_FEATURE_DIM, colour_features
+    from vestis.models.preprocess import letterbox_batch
+
+    h = hashlib.sha1(f"colour-v1|{image_size}".encode())
+    for p in paths:
+        h.update(p.encode())
+        h.update(b"\0")
+    path = Path(cache_dir) / f"colour-{h.hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    out = np.zeros((len(paths), COLOUR_FEATURE_DIM), dtype=np.float32)
+    with progress_bar() as bar, ThreadPoolExecutor(max_workers=2) as pool:
+        task = bar.add_task(description, total=len(paths))
+        for start in range(0, len(paths), 256):
+            loaded = list(pool.map(_load, paths[start : start + 256]))
+            ok = [j for j, im in enumerate(loaded) if not isinstance(im, Exception)]
+            if ok:
+                boxed = letterbox_batch([loaded[j] for j in ok], image_size)
+                out[[start + j for j in ok]] = colour_features(boxed)
+            bar.advance(task, len(loaded))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, out)
+    tmp.replace(path)
+    return out

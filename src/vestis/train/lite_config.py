@@ -18,6 +18,9 @@ class LiteTrainConfig:
     schema: str = field(default="vestis", metadata={"help": "schema whose closed fields get heads"})
     image_size: int = field(default=160, metadata={"help": "input resolution (letterboxed square)"})
     split: int = field(default=11, metadata={"help": "first trained block of 16; 16 = frozen backbone"})
+    colour_features: bool = field(
+        default=True, metadata={"help": "feed pixel colour statistics to the colour heads (vestis.colour)"}
+    )
     freeze_backbone: bool = field(
         default=False, metadata={"help": "train heads and projections only (linear probe; for comparison)"}
     )

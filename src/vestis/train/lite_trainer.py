@@ -22,13 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vestis.colour import COLOUR_FEATURE_DIM
 from vestis.data import Dataset, Example, open_dataset
 from vestis.models.backbones import encode_texts, load_text_encoder
 from vestis.models.lite import LiteModelConfig, VestisLite
 from vestis.progress import progress_bar
 from vestis.schema import Schema, load_schema
 from vestis.train.captions import captions_for
-from vestis.train.features import lower_features
+from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Split:
     features: np.ndarray  # [N, C, H, W] fp16
     flipped: np.ndarray | None
     bad: np.ndarray
+    colour: np.ndarray | None  # [N, COLOUR_FEATURE_DIM] pixel colour statistics, or None
     labels: dict[str, np.ndarray]  # single: [N] int (-1 = unknown); multi: [N, V] float, NaN row = unknown
     captions: list[list[int]]  # caption indices per example
 
@@ -98,12 +100,13 @@ def lite_loss(
     caption_ids: torch.Tensor,
     cfg: LiteTrainConfig,
     weights: dict[str, float],
+    colour: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted masked head losses + symmetric InfoNCE; rows with caption id -1 sit out the latter.
 
     Identical captions in a batch (two plain black t-shirts) are both positives, not negatives.
     """
-    emb, logits = model.outputs(pooled)
+    emb, logits = model.outputs(pooled, colour)
     parts: dict[str, float] = {}
     total = pooled.new_zeros(())
     for name, out in logits.items():
@@ -147,7 +150,8 @@ def _batch(split: Split, idx: np.ndarray, rng: np.random.Generator, train: bool)
     x = torch.from_numpy(feats.astype(np.float32))
     labels = {k: torch.from_numpy(v[idx]) for k, v in split.labels.items()}
     caps = np.array([rng.choice(split.captions[i]) if split.captions[i] else -1 for i in idx])
-    return x, labels, caps
+    colour = torch.from_numpy(split.colour[idx]) if split.colour is not None else None
+    return x, labels, caps, colour
 
 
 @torch.no_grad()
@@ -156,7 +160,8 @@ def predict_split(model: VestisLite, split: Split, batch_size: int = 256):
     embs, logits = [], {k: [] for k in model.config.heads}
     for start in range(0, len(split.examples), batch_size):
         x = torch.from_numpy(split.features[start : start + batch_size].astype(np.float32))
-        emb, out = model.outputs(model.pooled_from_lower(x))
+        colour = None if split.colour is None else torch.from_numpy(split.colour[start : start + batch_size])
+        emb, out = model.outputs(model.pooled_from_lower(x), colour)
         embs.append(emb)
         for k, v in out.items():
             logits[k].append(v)
@@ -259,6 +264,10 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
         multi=[n for n in heads if schema.fields[n].kind == "multi"],
         schema=schema.name,
         default_threshold=cfg.default_threshold,
+        colour_dim=COLOUR_FEATURE_DIM if cfg.colour_features else 0,
+        colour_heads=[n for n in heads if schema.fields[n].role in ("primary_colour", "secondary_colour")]
+        if cfg.colour_features
+        else [],
     )
     model = VestisLite(model_cfg)
 
@@ -290,8 +299,13 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
                 hflip=True,
                 description="flipped features",
             )
+        colour = (
+            colour_feature_cache(paths, cfg.image_size, Path(cfg.cache_dir), description=f"{name} colours")
+            if cfg.colour_features
+            else None
+        )
         splits[name] = Split(
-            exs, feats, flipped, bad, encode_labels(exs, model_cfg), [caption_ids(e) for e in exs]
+            exs, feats, flipped, bad, colour, encode_labels(exs, model_cfg), [caption_ids(e) for e in exs]
         )
     tfeats = text_features(texts, Path(cfg.cache_dir))
     model_cfg.caption_vocabulary = sorted({w for t in texts for w in _words(t)})
@@ -337,7 +351,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
             t0, sums = time.perf_counter(), {}
             for step in range(steps_per_epoch):
                 idx = np.sort(order[step * cfg.batch_size : (step + 1) * cfg.batch_size])
-                x, labels, caps = _batch(train, idx, rng, train=True)
+                x, labels, caps, colour = _batch(train, idx, rng, train=True)
                 pooled = model.pooled_from_lower(x)
                 loss, parts = lite_loss(
                     model,
@@ -347,6 +361,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
                     torch.from_numpy(caps),
                     cfg,
                     weights,
+                    colour,
                 )
                 optim.zero_grad(set_to_none=True)
                 loss.backward()

@@ -9,10 +9,13 @@ are read back from faiss's own storage (one copy in memory).
 - Removal marks rows dead (tombstones, excluded through a bitmap selector). The flat
   index compacts as soon as more than 10% of its rows are dead; HNSW compacts on
   ``save`` past that fraction (a rebuild, minutes at a million items).
-- ``allowed_ids``: when at most ``exact_threshold`` ids remain, their vectors are scored
-  exactly in place (cheaper and better than a graph walk that mostly meets filtered-out nodes);
-  larger sets go through HNSW with an ``IDSelectorBitmap`` and an ``efSearch`` raised
-  by the inverse of the selectivity so that k matches are still found.
+- ``allowed_ids``: HNSW walks the whole graph and keeps only allowed nodes (an
+  ``IDSelectorBitmap``), so under a filter of selectivity s the beam is widened to
+  ``filtered_ef / s``: it then holds about ``filtered_ef`` allowed nodes, and recall stays
+  level across selectivities. That walk costs ∝ 1/s while scoring the allowed rows
+  exactly (read in place through an ``IDSelectorArray``) costs ∝ s, so each search takes
+  the cheaper one: exact when ``allowed ≤ EXACT_ROWS_PER_SLOT × beam``, which at 1M items
+  sends filters under ~3-4% to the exact path (or set ``exact_threshold``).
 - Payloads are accepted and not stored: this backend does not push payload conditions
   down, the catalog turns them into ``allowed_ids``.
 
@@ -33,6 +36,9 @@ from vestis.catalog.index.base import INDEXES, Filter, Hits, VectorIndex
 
 logger = logging.getLogger(__name__)
 
+# One HNSW beam slot (a few graph hops: ~7 µs at 1M × 256) costs about as much as scoring
+# this many allowed rows exactly (~0.17 µs each), measured with benchmarks/index_scale.py.
+EXACT_ROWS_PER_SLOT = 40
 DEAD_FRACTION = 0.10  # compact once more than this fraction of rows are tombstones
 BUILD_CHUNK = 100_000  # rows per faiss ``add`` call during a rebuild (progress is logged between)
 
@@ -142,8 +148,8 @@ class FaissIndex(VectorIndex):
         m: int = 32,
         ef_construction: int = 200,
         ef_search: int = 64,
-        exact_threshold: int = 20_000,
-        max_filtered_ef: int = 2_048,
+        filtered_ef: int = 32,
+        exact_threshold: int | None = None,
     ) -> None:
         """
         Args:
@@ -151,8 +157,9 @@ class FaissIndex(VectorIndex):
             m: HNSW graph degree (memory ~ 8·m bytes per item on top of the vectors).
             ef_construction: HNSW build beam width (build time grows about linearly).
             ef_search: HNSW search beam width without a filter (recall vs latency).
-            exact_threshold: filters leaving at most this many ids are scored exactly.
-            max_filtered_ef: cap on the beam width of a filtered HNSW search.
+            filtered_ef: allowed nodes the beam should hold under a filter (beam = filtered_ef / s).
+            exact_threshold: filters leaving at most this many ids are scored exactly, more go
+                through the graph (None: whichever is cheaper, see the module docstring).
         """
         super().__init__(
             dim,
@@ -160,16 +167,16 @@ class FaissIndex(VectorIndex):
             m=m,
             ef_construction=ef_construction,
             ef_search=ef_search,
+            filtered_ef=filtered_ef,
             exact_threshold=exact_threshold,
-            max_filtered_ef=max_filtered_ef,
         )
         self._faiss = _import_faiss()
         self.hnsw_threshold = hnsw_threshold
         self.m = m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
+        self.filtered_ef = filtered_ef
         self.exact_threshold = exact_threshold
-        self.max_filtered_ef = max_filtered_ef
         self._index = self._new_index(0)
         self._row_ids = np.empty(0, dtype=np.int64)  # row → id; -1 marks a dead row
         self._rows = _RowMap()
@@ -265,20 +272,20 @@ class FaissIndex(VectorIndex):
         rows = rows[rows >= 0]
         if rows.size == 0:
             return [[] for _ in range(queries.shape[0])]
-        if not self.is_hnsw or rows.size <= self.exact_threshold:
+        beam = self.filtered_beam(k, rows.size)
+        if beam is None:
             return self._exact_search(queries, k, rows)
         mask = np.zeros(self._index.ntotal, dtype=bool)
         mask[rows] = True
-        return self._graph_search(
-            queries, k, np.packbits(mask, bitorder="little"), self._filtered_ef(k, rows)
-        )
+        return self._graph_search(queries, k, np.packbits(mask, bitorder="little"), beam)
 
-    def _filtered_ef(self, k: int, rows: np.ndarray) -> int:
-        """Beam width for a filter keeping ``rows``: widen by 1/selectivity so ~ef matches are met."""
-        selectivity = rows.size / max(len(self), 1)
-        return min(
-            self.max_filtered_ef, max(self.ef_search, k, math.ceil(max(self.ef_search, k) / selectivity))
-        )
+    def filtered_beam(self, k: int, allowed: int) -> int | None:
+        """HNSW beam width for a filter leaving ``allowed`` ids, or None when exact scoring is cheaper."""
+        if not self.is_hnsw:
+            return None
+        beam = math.ceil(max(self.filtered_ef, k) * len(self) / allowed)
+        threshold = EXACT_ROWS_PER_SLOT * beam if self.exact_threshold is None else self.exact_threshold
+        return None if allowed <= threshold else max(beam, self.ef_search, k)
 
     def _alive_bitmap(self) -> np.ndarray:
         if self._alive_bits is None:
@@ -286,7 +293,7 @@ class FaissIndex(VectorIndex):
         return self._alive_bits
 
     def _exact_search(self, queries: np.ndarray, k: int, rows: np.ndarray) -> Hits:
-        """Score only ``rows``: faiss reads them in place (IDSelectorArray), 2-3x faster than a numpy gather."""
+        """Score only ``rows``, read in place by faiss (IDSelectorArray): 2-3x faster than a numpy gather."""
         faiss = self._faiss
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         flat = faiss.downcast_index(self._index.storage) if self.is_hnsw else self._index

@@ -155,14 +155,17 @@ class LiteExtractor(Extractor):
     def _forward(self, images: list[Image.Image]):
         import torch
 
-        from vestis.models.preprocess import to_array
+        from vestis.colour import colour_features
+        from vestis.models.preprocess import letterbox_batch, normalise
 
-        pixels = to_array(images, self.config.image_size)
+        boxed = letterbox_batch(images, self.config.image_size)
+        pixels = normalise(boxed)
+        colour = colour_features(boxed) if self.config.colour_dim else None
         if self.onnx is not None:
-            return self.onnx(pixels)
+            return self.onnx(pixels, colour)
         x = torch.from_numpy(pixels).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            emb, logits = self.model(x)
+            emb, logits = self.model(x, None if colour is None else torch.from_numpy(colour))
         return emb.numpy(), {k: v.numpy() for k, v in logits.items()}
 
     def embed_images(self, images: list[Image.Image]) -> np.ndarray:
