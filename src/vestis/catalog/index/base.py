@@ -12,8 +12,8 @@ supplies ``allowed_ids``).
 Subclasses implement ``_add``, ``_remove``, ``_search``, ``__len__`` and, to persist
 anything besides ``index.json``, ``_save`` and ``_load``. They may assume what the public
 methods check here: ids are unique non-negative int64, vectors are C-contiguous float32
-``[n, dim]``, queries are ``[q, dim]``, ``k >= 1``, the index is not empty and an
-``allowed_ids`` filter is a non-empty sorted int64 array.
+``[n, dim]``, queries are ``[q, dim]`` (at least one), ``k >= 1`` and an ``allowed_ids``
+filter is a non-empty sorted unique int64 array. An empty index must answer ``[]`` per query.
 
 >>> import numpy as np
 >>> index = create_index("exact", dim=2)
@@ -170,7 +170,7 @@ class VectorIndex(ABC):
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         empty: Hits = [[] for _ in range(matrix.shape[0])]
-        if matrix.shape[0] == 0 or len(self) == 0:
+        if matrix.shape[0] == 0:
             return empty
         if filter is not None and filter.allowed_array is not None and filter.allowed_array.size == 0:
             return empty
@@ -182,7 +182,9 @@ class VectorIndex(ABC):
         directory.mkdir(parents=True, exist_ok=True)
         options = self._save(directory)
         meta = {"backend": self.name, "dim": self.dim, "count": len(self), "options": options}
-        (directory / INDEX_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        partial = directory / (INDEX_FILE + ".partial")
+        partial.write_text(json.dumps(meta, indent=2) + "\n")
+        partial.replace(directory / INDEX_FILE)  # index.json appears only once everything is written
 
     @classmethod
     def load(cls, directory: str | Path) -> VectorIndex:

@@ -264,6 +264,8 @@ class FaissIndex(VectorIndex):
         self._maybe_compact()
 
     def _search(self, queries: np.ndarray, k: int, filter: Filter | None) -> Hits:
+        if len(self) == 0:
+            return [[] for _ in range(queries.shape[0])]
         allowed = filter.allowed_array if filter is not None else None
         if allowed is None:
             bits = self._alive_bitmap() if self._dead else None
