@@ -413,6 +413,13 @@ class CatalogStore:
         with self._lock:
             return {r[0] for r in self._db.execute(sql, params)}
 
+    def id_array_matching(self, expr: FilterExpr) -> np.ndarray:
+        """The same ids as :meth:`ids_matching`, sorted, as int64: what vector indexes take fastest."""
+        sql, params = expr.to_sql()
+        with self._lock:
+            rows = self._db.execute(f"SELECT id FROM ({sql}) ORDER BY id", params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
     def facets(self, field: str, where: FilterExpr | None = None) -> list[tuple[str, int]]:
         """(value, number of items) for one field, most frequent first, over the items matching ``where``."""
         name = self.schema.field_name(field)

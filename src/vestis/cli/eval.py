@@ -131,3 +131,36 @@ def hygiene_cmd(
         f"{r['likely_label_noise']} likely label errors {r['noise_by_field']}"
     )
     console.print(f"wrote {out}/hygiene.json and report.html")
+
+
+@app.command("outfits")
+def outfits_cmd(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset spec with outfits, e.g. mango."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (metrics.json, report.html)."),
+    scorer: str = typer.Option(
+        None, "--scorer", help="Scorer name or trained model directory (default: shipped, else cooccurrence)."
+    ),
+    model: str = typer.Option(None, "--model", "-m", help="vestis-lite directory (default: shipped)."),
+    split: str = typer.Option("val", "--split", help="val or train (item-disjoint split), or all."),
+    seed: int = typer.Option(0, "--seed", help="Seed of negatives and fill-in-the-blank candidates."),
+    cache: Path = typer.Option(Path(".vestis-cache"), "--cache", help="Cache of item embeddings."),
+) -> None:
+    """Compatibility AUC, fill-in-the-blank accuracy and complete-the-look recall@10, with a report."""
+    from vestis.eval.outfits_task import run_outfits_eval
+    from vestis.models.registry import lite_model_id
+    from vestis.outfits import load_scorer
+    from vestis.outfits.features import outfit_data
+
+    s = load_schema("vestis")
+    ds = open_dataset(dataset, schema=s)
+    outfit_scorer = load_scorer(scorer)
+    model_id = lite_model_id(model)
+    outfit_scorer.check_embeddings(model_id)
+    extractor = create_extractor("lite", s, **({"model": model} if model else {}))
+    data = outfit_data(ds, extractor, model_id, cache)
+    m = run_outfits_eval(data, outfit_scorer, out, split=split, seed=seed, dataset_name=ds.name)
+    table = Table("metric", "value", "chance", title=f"{outfit_scorer.name} on {ds.name} ({split})")
+    for key in ("auc", "fitb", "recall@10"):
+        table.add_row(key, _fmt(m.get(key)), _fmt(m["chance"].get(key)))
+    console.print(table)
+    console.print(f"{m['outfits']} outfits, {m['fitb_questions']} questions; wrote {out}/metrics.json and report.html")

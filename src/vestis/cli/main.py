@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 import typer
 
-from vestis.cli import catalog, data, eval, export, extract, ingest, schema, search, train
+from vestis.cli import catalog, data, eval, export, extract, ingest, outfits, schema, search, train
 from vestis.cli.common import console, err_console
 from vestis.data.base import DatasetError
 from vestis.registry import UnknownNameError
@@ -37,6 +37,7 @@ app.command("extract")(extract.extract_cmd)
 app.command("ingest")(ingest.ingest_cmd)
 app.command("search")(search.search_cmd)
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(outfits.app, name="outfits")
 
 # Errors that mean "the user gave us something wrong": message, exit code 2, no traceback.
 USER_ERRORS = (SchemaError, DatasetError, UnknownNameError, FileNotFoundError, ValueError)

@@ -49,3 +49,23 @@ def composer_cmd(
     cfg = ComposerTrainConfig(**{**data, **parse_overrides(set_)})
     path = train_composer(cfg)
     console.print(f"composer written to {path}; report: {Path(cfg.out_dir) / 'composer_report.json'}")
+
+
+@app.command("outfits")
+def outfits_cmd(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML file of OutfitsTrainConfig fields."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set scorer=type-aware."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """Train an outfit-compatibility scorer (type-aware or set-transformer) on a dataset's outfits."""
+    from vestis.train.outfits_config import OutfitsTrainConfig
+
+    overrides = parse_overrides(set_)
+    cfg = OutfitsTrainConfig.from_file(config, **overrides) if config else OutfitsTrainConfig.from_dict(overrides)
+    if show_config:
+        print_json(cfg.to_dict())
+        return
+    from vestis.train.outfits_trainer import train_outfits
+
+    model_dir = train_outfits(cfg)
+    console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / 'report.json'}")

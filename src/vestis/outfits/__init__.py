@@ -1,0 +1,28 @@
+"""Outfits: compatibility scoring, fill-in-the-blank, complete-the-look, complementary items.
+
+>>> from vestis.outfits import list_scorers
+>>> list_scorers()
+['cooccurrence', 'set-transformer', 'type-aware']
+"""
+
+from __future__ import annotations
+
+from vestis.outfits.base import (
+    CATEGORIES,
+    SCORERS,
+    ItemFeatures,
+    OutfitScorer,
+    create_scorer,
+    list_scorers,
+    load_scorer,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "SCORERS",
+    "ItemFeatures",
+    "OutfitScorer",
+    "create_scorer",
+    "list_scorers",
+    "load_scorer",
+]

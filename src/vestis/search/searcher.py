@@ -152,4 +152,4 @@ class Searcher:
             return index_filter(expr, store.ids_matching, payload_fields=closed)
         from vestis.catalog.index import Filter
 
-        return Filter(allowed_ids=frozenset(store.ids_matching(expr)))
+        return Filter(allowed_ids=store.id_array_matching(expr))

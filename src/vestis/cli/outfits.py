@@ -1,0 +1,107 @@
+"""``vestis outfits score|complete|complement``: outfit compatibility over a catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from vestis.cli.common import console, print_json
+
+app = typer.Typer(help="Outfits: score a look, complete it, find complementary items.", no_args_is_help=True)
+
+SHOWN = ("category", "type", "colour", "pattern")
+SCORER_HELP = "Scorer: a trained model directory or a name (default: the shipped model, else cooccurrence)."
+
+
+def _open(catalog: Path, scorer: str | None):
+    from vestis.catalog.catalog import Catalog
+    from vestis.outfits import load_scorer
+
+    return Catalog.open(catalog), load_scorer(scorer)
+
+
+def _slots_table(title: str, suggestions: dict) -> None:
+    for slot, items in suggestions.items():
+        table = Table("#", "id", "score", *SHOWN, "path", title=f"{title}: {slot}")
+        for rank, s in enumerate(items, 1):
+            attrs = [str(s.attributes.get(f) or "") for f in SHOWN]
+            table.add_row(str(rank), str(s.id), f"{s.score:.3f}", *attrs, s.path or "")
+        if not items:
+            table.add_row("", "", "", "no matching items", *[""] * (len(SHOWN) - 1), "")
+        console.print(table)
+
+
+@app.command("score")
+def score_cmd(
+    items: list[int] = typer.Argument(..., help="Catalog item ids of the outfit (two or more)."),
+    catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
+    scorer: str = typer.Option(None, "--scorer", help=SCORER_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> int:
+    """Compatibility score of an outfit (higher = better), with its weakest pair named."""
+    from vestis.outfits.complete import score_outfit
+
+    cat, s = _open(catalog, scorer)
+    result = score_outfit(cat, items, s)
+    if json_out:
+        print_json({"scorer": s.name, **result.to_dict()})
+        return 0
+    console.print(f"outfit score [bold]{result.score:.3f}[/] ({s.name})")
+    if result.weakest_pair:
+        a, b, v = result.weakest_pair
+        console.print(f"weakest pair: items {a} and {b} ({v:.3f})")
+    worst = min(zip(result.item_fit, result.ids, strict=True))
+    console.print(f"item that fits least: {worst[1]} (mean pair score {worst[0]:.3f})")
+    return 0
+
+
+@app.command("complete")
+def complete_cmd(
+    items: list[int] = typer.Argument(..., help="Catalog item ids of the partial outfit."),
+    catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
+    slots: str = typer.Option(
+        None, "--slots", help="Comma-separated categories or types to fill, e.g. shoes,bag (default: missing)."
+    ),
+    k: int = typer.Option(5, "--k", "-k", help="Suggestions per slot."),
+    where: str = typer.Option(None, "--where", "-w", help='Filter on suggestions, e.g. "colour != black".'),
+    diversity: float = typer.Option(0.3, "--diversity", help="0 = pure score; higher = more varied."),
+    scorer: str = typer.Option(None, "--scorer", help=SCORER_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> int:
+    """For each missing slot, the catalog items that best complete the outfit."""
+    from vestis.outfits.complete import complete_outfit
+
+    cat, s = _open(catalog, scorer)
+    wanted = [x.strip() for x in slots.split(",") if x.strip()] if slots else None
+    result = complete_outfit(cat, items, s, slots=wanted, k=k, where=where, diversity=diversity)
+    if json_out:
+        print_json({slot: [x.to_dict() for x in v] for slot, v in result.items()})
+    elif not result:
+        console.print("the outfit has every main category; name slots with --slots")
+    else:
+        _slots_table("complete the look", result)
+    return 0
+
+
+@app.command("complement")
+def complement_cmd(
+    item: int = typer.Argument(..., help="Catalog item id."),
+    catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
+    k: int = typer.Option(5, "--k", "-k", help="Suggestions per category."),
+    where: str = typer.Option(None, "--where", "-w", help="Filter on suggestions."),
+    diversity: float = typer.Option(0.3, "--diversity", help="0 = pure score; higher = more varied."),
+    scorer: str = typer.Option(None, "--scorer", help=SCORER_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> int:
+    """Items of the other main categories that go with one item."""
+    from vestis.outfits.complete import complement
+
+    cat, s = _open(catalog, scorer)
+    result = complement(cat, item, s, k=k, where=where, diversity=diversity)
+    if json_out:
+        print_json({slot: [x.to_dict() for x in v] for slot, v in result.items()})
+    else:
+        _slots_table(f"goes with {item}", result)
+    return 0

@@ -1,0 +1,132 @@
+"""The outfits task: compatibility AUC, fill-in-the-blank accuracy, complete-the-look recall@k.
+
+On the outfits of a dataset's item-disjoint validation split (:func:`vestis.outfits.data.disjoint_split`,
+or every outfit with ``split="all"``):
+
+* **compatibility AUC**: each real outfit against one type-consistent random outfit (each item
+  replaced by a random item of its category from the split's items; fixed seed);
+* **FITB accuracy**: one random item hidden, four candidates of its category (the hidden one
+  and three others; fixed seed), the scorer picks the one whose outfit scores highest;
+* **complete-the-look recall@k**: the same hidden item must rank in the top k of *all* the
+  split's items of its category (those not already in the outfit).
+
+Chance levels are reported beside each metric. The scorer first sees the split's items
+(:meth:`~vestis.outfits.base.OutfitScorer.adapt`), never its outfits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vestis.outfits.base import OutfitScorer
+from vestis.outfits.data import OutfitData, disjoint_split, fitb_questions, type_consistent_negative
+from vestis.outfits.metrics import auc, fitb_accuracy, rank_of
+from vestis.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+def split_outfits(data: OutfitData, split: str = "val", val_fraction: float = 0.15) -> OutfitData:
+    """The outfits of one split (``train``, ``val`` or ``all``) of :func:`disjoint_split`."""
+    if split == "all":
+        return data
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be train, val or all, not {split!r}")
+    train, val = disjoint_split(data.outfits, val_fraction)
+    return data.subset(train if split == "train" else val)
+
+
+def outfit_metrics(
+    scorer: OutfitScorer,
+    data: OutfitData,
+    seed: int = 0,
+    k: int = 10,
+    recall: bool = True,
+    progress: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(metrics, one record per FITB question) of ``scorer`` on every outfit of ``data``."""
+    pool = data.pool()
+    pool_items = sorted({i for items in data.outfits.values() for i in items})
+    scorer.adapt(data.items(pool_items))
+    keys = sorted(data.outfits, key=lambda x: hashlib.sha1(x.encode()).hexdigest())
+    rng = np.random.default_rng(seed)
+    negatives = [type_consistent_negative(data.outfits[key], data.categories, pool, rng) for key in keys]
+    pos = scorer.score([data.items(data.outfits[key]) for key in keys])
+    neg = scorer.score([data.items(o) for o in negatives])
+    questions = fitb_questions(data, seed=seed)
+    records: list[dict[str, Any]] = []
+    with progress_bar(disable=not progress) as bar:
+        task = bar.add_task("outfit questions", total=len(questions))
+        for q in questions:
+            given = data.items(q.given)
+            cand_scores = scorer.score_with(given, data.items(q.candidates))
+            hidden = q.candidates[q.answer]
+            record: dict[str, Any] = {
+                "outfit": q.outfit_id,
+                "given": q.given,
+                "candidates": q.candidates,
+                "answer": q.answer,
+                "scores": [float(s) for s in cand_scores],
+                "category": data.categories[hidden],
+            }
+            if recall:
+                everyone = np.setdiff1d(pool[data.categories[hidden]], q.given)
+                scores = scorer.score_with(given, data.items(everyone))
+                record["rank"] = rank_of(scores, int(np.flatnonzero(everyone == hidden)[0]))
+                record["pool"] = len(everyone)
+            records.append(record)
+            bar.advance(task)
+    metrics: dict[str, Any] = {
+        "outfits": len(keys),
+        "items": len(pool_items),
+        "auc": auc(pos, neg),
+        "fitb": fitb_accuracy([r["scores"] for r in records], [r["answer"] for r in records]),
+        "fitb_questions": len(records),
+        "chance": {"auc": 0.5, "fitb": 0.25},
+    }
+    by_cat: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_cat[str(r["category"])].append(r)
+    metrics["fitb_by_category"] = {
+        c: {"accuracy": fitb_accuracy([r["scores"] for r in rs], [r["answer"] for r in rs]), "questions": len(rs)}
+        for c, rs in sorted(by_cat.items())
+    }
+    if recall and records:
+        metrics[f"recall@{k}"] = float(np.mean([r["rank"] < k for r in records]))
+        metrics["median_rank"] = float(np.median([r["rank"] for r in records]))
+        metrics["chance"][f"recall@{k}"] = float(np.mean([min(1.0, k / r["pool"]) for r in records]))
+    return metrics, records
+
+
+def run_outfits_eval(
+    data: OutfitData,
+    scorer: OutfitScorer,
+    out_dir: str | Path,
+    split: str = "val",
+    seed: int = 0,
+    k: int = 10,
+    val_fraction: float = 0.15,
+    dataset_name: str = "",
+) -> dict[str, Any]:
+    """Score a split, write ``metrics.json``, ``questions.jsonl`` and ``report.html``; return the metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    subset = split_outfits(data, split, val_fraction)
+    metrics, records = outfit_metrics(scorer, subset, seed=seed, k=k, progress=True)
+    metrics = {"dataset": dataset_name, "split": split, "scorer": scorer.name, "seed": seed, **metrics}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    with open(out / "questions.jsonl", "w") as fh:
+        for r in records:
+            fh.write(json.dumps({**r, "given": [data.ids[i] for i in r["given"]],
+                                 "candidates": [data.ids[i] for i in r["candidates"]]}) + "\n")
+    from vestis.eval.outfits_report import write_outfits_report
+
+    write_outfits_report(metrics, records, subset, out / "report.html")
+    return metrics

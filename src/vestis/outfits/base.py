@@ -1,0 +1,194 @@
+"""The outfit-scorer contract: a set of items in, a compatibility score out.
+
+An item is an :class:`ItemFeatures`: its embedding (vestis-lite, normalised), its coarse
+``category`` (a value of the vestis schema's ``category`` field, or None) and optionally its
+other attributes. A scorer implements :meth:`OutfitScorer.score` (one float per outfit, higher
+= more compatible; outfits may have any size >= 1 and mix categories freely). It may assume the
+embeddings of all items share one dimension; it never raises for an unknown or missing category.
+:meth:`OutfitScorer.pair_scores` (which pair of an outfit is the weakest) and
+:meth:`OutfitScorer.score_with` (completing an outfit) have default implementations in terms of
+``score``; pairwise scorers override them with exact, faster ones. :meth:`OutfitScorer.adapt`
+lets a scorer see the item pool (a catalog, an evaluation split) before scoring, for statistics
+of items such as category means; it never sees outfits.
+
+Learned scorers are trained on the embeddings of one vestis-lite model: ``embedding_model``
+records which (``vestis-lite@<hash>``), and :meth:`OutfitScorer.check_embeddings` refuses
+vectors from another model instead of returning meaningless scores.
+
+>>> import numpy as np
+>>> from vestis.outfits import ItemFeatures, create_scorer
+>>> top = ItemFeatures(np.array([1.0, 0.0]), "top")
+>>> jeans = ItemFeatures(np.array([0.8, 0.6]), "bottom")
+>>> create_scorer("cooccurrence").score([[top, jeans]]).round(2)
+array([0.8])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from vestis.registry import Registry
+
+log = logging.getLogger(__name__)
+
+# The vestis coarse categories, in the order learned scorers index them (0 is "unknown").
+CATEGORIES = (
+    "top",
+    "bottom",
+    "dress",
+    "jumpsuit",
+    "outerwear",
+    "footwear",
+    "bag",
+    "accessory",
+    "underwear",
+    "swimwear",
+    "sleepwear",
+)
+
+
+@dataclass
+class ItemFeatures:
+    """What a scorer sees of one item: embedding, coarse category, other attributes, an id to report."""
+
+    embedding: np.ndarray
+    category: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    id: Any = None
+
+
+class OutfitScorer(ABC):
+    """Base class of outfit scorers. Register with ``@SCORERS.register(name)``.
+
+    ``learned`` scorers need trained weights (:meth:`load`); the others work as constructed.
+    """
+
+    name: ClassVar[str] = ""
+    learned: ClassVar[bool] = False
+    embedding_model: str | None = None  # vestis-lite id the weights were trained on; None = any
+
+    @abstractmethod
+    def score(self, outfits: Sequence[Sequence[ItemFeatures]]) -> np.ndarray:
+        """Compatibility of each outfit, float64 [len(outfits)], higher = more compatible."""
+
+    def adapt(self, items: Sequence[ItemFeatures]) -> OutfitScorer:
+        """See the pool of items about to be scored (no outfits); the default ignores it."""
+        return self
+
+    def pair_scores(self, outfit: Sequence[ItemFeatures]) -> np.ndarray:
+        """[n, n] symmetric compatibility of every pair of items (diagonal NaN): each pair scored alone."""
+        n = len(outfit)
+        out = np.full((n, n), np.nan)
+        pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+        if pairs:
+            values = self.score([[outfit[i], outfit[j]] for i, j in pairs])
+            for (i, j), v in zip(pairs, values, strict=True):
+                out[i, j] = out[j, i] = v
+        return out
+
+    def score_with(
+        self, outfit: Sequence[ItemFeatures], candidates: Sequence[ItemFeatures], batch: int = 1024
+    ) -> np.ndarray:
+        """Score of ``outfit + [c]`` for every candidate ``c`` (completing an outfit)."""
+        out = np.empty(len(candidates))
+        for start in range(0, len(candidates), batch):
+            chunk = candidates[start : start + batch]
+            out[start : start + len(chunk)] = self.score([[*outfit, c] for c in chunk])
+        return out
+
+    def check_embeddings(self, embedding_model: str | None) -> None:
+        """Raise when the vectors come from another model than the one this scorer was trained on."""
+        if self.embedding_model and embedding_model and embedding_model != self.embedding_model:
+            raise ValueError(
+                f"the {self.name} outfit scorer was trained on {self.embedding_model} embeddings, but these "
+                f"come from {embedding_model}; retrain it (`vestis train outfits --set model=...`) "
+                "or use --scorer cooccurrence"
+            )
+
+    def save(self, directory: str | Path) -> Path:
+        """Write a model directory (``config.json`` + weights); only learned scorers have weights."""
+        raise NotImplementedError(f"the {self.name} scorer has no weights to save")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> OutfitScorer:
+        raise NotImplementedError(f"the {cls.name} scorer has no weights to load")
+
+
+SCORERS: Registry[type[OutfitScorer]] = Registry("outfit scorer", "vestis.scorers")
+
+
+def _register_builtins() -> None:
+    import vestis.outfits.cooccurrence
+    import vestis.outfits.set_transformer
+    import vestis.outfits.type_aware  # noqa: F401
+
+
+def list_scorers() -> list[str]:
+    """Names of the registered outfit scorers."""
+    _register_builtins()
+    return SCORERS.names()
+
+
+def create_scorer(name: str, **options: Any) -> OutfitScorer:
+    """A new scorer by registered name (learned scorers start untrained: see :func:`load_scorer`).
+
+    >>> create_scorer("cooccurrence").name
+    'cooccurrence'
+    """
+    _register_builtins()
+    return SCORERS.get(name)(**options)
+
+
+def shipped_dir() -> Path:
+    from vestis.models.registry import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / "outfits"
+
+
+def load_scorer(spec: str | os.PathLike | None = None) -> OutfitScorer:
+    """The scorer a user means: a trained model directory, a registered name, or None.
+
+    None gives the shipped model (``vestis/models/weights/outfits``), or the non-learned
+    ``cooccurrence`` baseline when none is shipped. A learned scorer's name gives the shipped
+    model when it is of that kind, else an error (it needs weights: pass their directory).
+    """
+    _register_builtins()
+    shipped = shipped_dir()
+    has_shipped = (shipped / "config.json").is_file()
+    if spec is None:
+        if has_shipped:
+            return _load_dir(shipped)
+        log.info("no outfit model shipped in %s: using the cooccurrence baseline", shipped)
+        return create_scorer("cooccurrence")
+    path = Path(spec)
+    if (path / "config.json").is_file():
+        return _load_dir(path)
+    if (path / "model" / "config.json").is_file():  # a training run's out_dir
+        return _load_dir(path / "model")
+    name = str(spec)
+    cls = SCORERS.get(name)
+    if not cls.learned:
+        return cls()
+    if has_shipped and _scorer_name(shipped) == name:
+        return _load_dir(shipped)
+    raise FileNotFoundError(
+        f"no trained {name!r} outfit model is shipped; train one with "
+        f"`vestis train outfits --set scorer={name}` and pass its directory"
+    )
+
+
+def _scorer_name(directory: Path) -> str:
+    return json.loads((directory / "config.json").read_text())["scorer"]
+
+
+def _load_dir(directory: Path) -> OutfitScorer:
+    return SCORERS.get(_scorer_name(directory)).load(directory)

@@ -1,0 +1,227 @@
+"""Outfits over a catalog: score a set of items, complete a look, find complementary items.
+
+Items are catalog ids; their embeddings and attributes come from the catalog store, so these
+functions need no model beyond the scorer. Suggestions for a slot are the catalog items of
+that category (or type) that raise the outfit's score most, optionally filtered
+(``where``, the search filter language), then re-ranked for variety with maximal marginal
+relevance over their embeddings, so five suggestions are not five near-identical black boots.
+
+>>> from vestis.catalog.catalog import Catalog  # doctest: +SKIP
+>>> cat = Catalog.open("catalog/")  # doctest: +SKIP
+>>> complete_outfit(cat, [12, 40], load_scorer(), slots=["shoes"], k=3)  # doctest: +SKIP
+{'footwear': [Suggestion(id=311, score=..., ...), ...]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vestis.outfits.base import ItemFeatures, OutfitScorer
+
+MAIN_SLOTS = ("top", "bottom", "dress", "outerwear", "footwear", "bag", "accessory")
+ONE_PIECE = frozenset({"dress", "jumpsuit"})  # stand in for a top and a bottom
+
+
+@dataclass
+class Suggestion:
+    """A catalog item proposed for a slot; ``score`` is the outfit's score with it added."""
+
+    id: int
+    score: float
+    path: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OutfitScore:
+    """An outfit's score, its pairwise scores, and the pair and item that fit worst."""
+
+    ids: list[int]
+    score: float
+    pair_scores: np.ndarray  # [n, n], diagonal NaN
+    weakest_pair: tuple[int, int, float] | None  # (id, id, score)
+    item_fit: list[float]  # each item's mean score with the others
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ids": self.ids,
+            "score": self.score,
+            "weakest_pair": list(self.weakest_pair) if self.weakest_pair else None,
+            "item_fit": dict(zip(map(str, self.ids), self.item_fit, strict=True)),
+        }
+
+
+def missing_slots(categories: Iterable[str | None]) -> list[str]:
+    """The main categories an outfit lacks; a dress (or jumpsuit) stands in for a top and a bottom.
+
+    >>> missing_slots(["top", "footwear"])
+    ['bottom', 'outerwear', 'bag', 'accessory']
+    >>> missing_slots(["dress"])
+    ['outerwear', 'footwear', 'bag', 'accessory']
+    """
+    have = set(categories)
+    out = []
+    for slot in MAIN_SLOTS:
+        if slot in have or (slot in ("top", "bottom") and have & ONE_PIECE):
+            continue
+        if slot == "dress" and have & {"top", "bottom", "jumpsuit"}:
+            continue
+        out.append(slot)
+    return out
+
+
+def resolve_slot(schema, text: str) -> tuple[str, str]:
+    """``"shoes"`` → ``("category", "footwear")``; ``"sneakers"`` → ``("type", "sneakers")``."""
+    for name in ("category", "type"):
+        f = schema.fields.get(name)
+        value = f.canonical(text) if f is not None else None
+        if value:
+            return name, value
+    known = ", ".join(schema.fields["category"].values) if "category" in schema.fields else ""
+    raise ValueError(f"unknown slot {text!r}: give a category ({known}) or a type (sneakers, blazer, ...)")
+
+
+def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float = 0.3) -> list[int]:
+    """Indices of ``k`` items balancing relevance (min-max scaled) against similarity to those chosen.
+
+    >>> mmr(np.array([1.0, 0.99, 0.5]), np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), 2, diversity=0.5)
+    [0, 2]
+    """
+    n = len(relevance)
+    if n == 0 or k <= 0:
+        return []
+    span = relevance.max() - relevance.min()
+    rel = (relevance - relevance.min()) / span if span > 0 else np.zeros(n)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms > 0, norms, 1.0)
+    closest = np.zeros(n)
+    chosen: list[int] = []
+    for _ in range(min(k, n)):
+        value = (1 - diversity) * rel - (diversity * closest if chosen else 0.0)
+        value[chosen] = -np.inf
+        pick = int(np.argmax(value))
+        chosen.append(pick)
+        closest = np.maximum(closest, unit @ unit[pick])
+    return chosen
+
+
+# ---- catalog access ----------------------------------------------------------------------------
+def _features(catalog, ids: Iterable[int] | None = None) -> tuple[list[ItemFeatures], dict[int, str | None]]:
+    """Features of the given catalog items (every item with an embedding when ``ids`` is None)."""
+    wanted = None if ids is None else {int(i) for i in ids}
+    items: list[ItemFeatures] = []
+    for batch in catalog.store.iter_embeddings(payloads=True):
+        for i, vector, payload in zip(batch.ids, batch.vectors, batch.payloads, strict=True):
+            if wanted is None or int(i) in wanted:
+                items.append(ItemFeatures(vector, payload.get("category"), payload, int(i)))
+    return items, {it.id: it.category for it in items}
+
+
+def outfit_items(catalog, ids: Sequence[int]) -> list[ItemFeatures]:
+    """The items of an outfit in the given order; an unknown id or one without embedding is an error."""
+    items, _ = _features(catalog, ids)
+    by_id = {it.id: it for it in items}
+    missing = [i for i in ids if int(i) not in by_id]
+    if missing:
+        raise ValueError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
+    return [by_id[int(i)] for i in ids]
+
+
+def _prepare(catalog, scorer: OutfitScorer) -> list[ItemFeatures]:
+    scorer.check_embeddings(catalog.store.embedding_model())
+    everything, _ = _features(catalog)
+    scorer.adapt(everything)
+    return everything
+
+
+def score_outfit(catalog, ids: Sequence[int], scorer: OutfitScorer) -> OutfitScore:
+    """Score an outfit of catalog items and name its weakest pair."""
+    if len(ids) < 2:
+        raise ValueError("an outfit needs at least two items")
+    _prepare(catalog, scorer)
+    items = outfit_items(catalog, ids)
+    pairs = scorer.pair_scores(items)
+    n = len(items)
+    weakest = None
+    upper = [(pairs[i, j], i, j) for i in range(n) for j in range(i + 1, n)]
+    s, i, j = min(upper)
+    weakest = (int(ids[i]), int(ids[j]), float(s))
+    return OutfitScore(
+        ids=[int(x) for x in ids],
+        score=float(scorer.score([items])[0]),
+        pair_scores=pairs,
+        weakest_pair=weakest,
+        item_fit=[float(np.nanmean(pairs[r])) for r in range(n)],
+    )
+
+
+def complete_outfit(
+    catalog,
+    ids: Sequence[int],
+    scorer: OutfitScorer,
+    slots: Sequence[str] | None = None,
+    k: int = 5,
+    where: str | None = None,
+    diversity: float = 0.3,
+) -> dict[str, list[Suggestion]]:
+    """For each slot (default: :func:`missing_slots`), the ``k`` items that best complete the outfit."""
+    from vestis.search.filters import parse_filter
+
+    everything = _prepare(catalog, scorer)
+    given = outfit_items(catalog, ids)
+    schema = catalog.schema
+    wanted = [resolve_slot(schema, s) for s in slots] if slots else [
+        ("category", c) for c in missing_slots(it.category for it in given)
+    ]
+    extra = parse_filter(where, schema) if where else None
+    by_id = {it.id: it for it in everything}
+    taken = {int(i) for i in ids}
+    out: dict[str, list[Suggestion]] = {}
+    for field_name, value in wanted:
+        expr = parse_filter(f"{field_name} = {value}", schema)
+        if extra is not None:
+            expr = expr & extra
+        candidates = [by_id[i] for i in sorted(catalog.store.ids_matching(expr)) if i in by_id and i not in taken]
+        out[value] = _suggest(catalog, scorer, given, candidates, k, diversity)
+    return out
+
+
+def complement(
+    catalog,
+    item_id: int,
+    scorer: OutfitScorer,
+    k: int = 5,
+    where: str | None = None,
+    diversity: float = 0.3,
+) -> dict[str, list[Suggestion]]:
+    """Items of the other main categories that go with one item (a one-item outfit, completed)."""
+    return complete_outfit(catalog, [item_id], scorer, None, k, where, diversity)
+
+
+def _suggest(catalog, scorer, given, candidates, k, diversity) -> list[Suggestion]:
+    if not candidates:
+        return []
+    scores = scorer.score_with(given, candidates)
+    shortlist = np.argsort(-scores, kind="stable")[: max(k * 10, 50)]
+    vectors = np.stack([np.asarray(candidates[j].embedding) for j in shortlist])
+    picked = [int(shortlist[j]) for j in mmr(scores[shortlist], vectors, k, diversity)]
+    stored = {it.id: it for it in catalog.store.get([candidates[j].id for j in picked])}
+    out = []
+    for j in picked:
+        item = stored.get(candidates[j].id)
+        out.append(
+            Suggestion(
+                id=int(candidates[j].id),
+                score=float(scores[j]),
+                path=str(item.path) if item is not None and item.path else None,
+                attributes=dict(item.attributes) if item is not None else dict(candidates[j].attributes),
+            )
+        )
+    return out

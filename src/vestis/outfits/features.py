@@ -1,0 +1,96 @@
+"""Item features of a dataset's outfits: one extractor pass over the outfits' items, cached.
+
+A dataset with outfits (``mango``, ``polyvore``) has an ``outfits()`` method giving outfit id →
+item ids. Each item is embedded and classified once with the extractor (vestis-lite); its
+category is the dataset's label when it has one, else the extractor's prediction. Results
+are cached in ``cache_dir`` under a key of the model id and the image paths, so training and
+evaluation runs share one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from vestis.data import Dataset
+from vestis.outfits.data import OutfitData
+from vestis.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+def dataset_outfits(dataset: Dataset) -> dict[str, list[str]]:
+    """The dataset's outfits, or a clear error when it has none."""
+    outfits = dataset.outfits() if hasattr(dataset, "outfits") else {}
+    if not outfits:
+        raise ValueError(f"{dataset.name} has no outfits (use mango, polyvore or another outfit dataset)")
+    return outfits
+
+
+def outfit_data(
+    dataset: Dataset,
+    extractor,
+    model_id: str = "",
+    cache_dir: str | Path | None = None,
+    batch: int = 128,
+    progress: bool = True,
+) -> OutfitData:
+    """An :class:`OutfitData` of every item that appears in an outfit of ``dataset``.
+
+    Outfit items missing from the dataset are left out of their outfits (counted in the log);
+    outfits left with fewer than two items are dropped.
+    """
+    outfits = dataset_outfits(dataset)
+    by_id = {ex.id: ex for ex in dataset.examples()}
+    used = sorted({i for items in outfits.values() for i in items if i in by_id})
+    missing = sum(1 for items in outfits.values() for i in items if i not in by_id)
+    if missing:
+        log.warning("%s: %d outfit items have no image in the dataset; left out", dataset.name, missing)
+    examples = [by_id[i] for i in used]
+    paths = [ex.image for ex in examples]
+    emb, attributes = _extract_cached(extractor, paths, model_id, cache_dir, batch, progress)
+    categories = [ex.labels.get("category") or attrs.get("category") for ex, attrs in zip(examples, attributes, strict=True)]
+    index = {k: i for i, k in enumerate(used)}
+    table = {k: [index[i] for i in items if i in index] for k, items in outfits.items()}
+    return OutfitData(
+        ids=used,
+        embeddings=emb,
+        categories=categories,
+        outfits={k: v for k, v in table.items() if len(v) >= 2},
+        images=paths,
+        attributes=attributes,
+    )
+
+
+def _extract_cached(extractor, paths, model_id, cache_dir, batch, progress):
+    path = None
+    if cache_dir is not None:
+        h = hashlib.sha1(f"outfit-items-v1|{model_id}".encode())
+        for p in paths:
+            h.update(p.encode() + b"\0")
+        path = Path(cache_dir) / f"outfit-items-{h.hexdigest()[:16]}.npz"
+        if path.is_file():
+            cached = np.load(path)
+            return cached["embeddings"], json.loads(str(cached["attributes"]))
+    embeddings: list[np.ndarray] = []
+    attributes: list[dict] = []
+    dim = extractor.config.embed_dim
+    with progress_bar(disable=not progress) as bar:
+        task = bar.add_task("outfit items", total=len(paths))
+        for start in range(0, len(paths), batch):
+            for r in extractor.extract(paths[start : start + batch]):
+                ok = r.embedding is not None
+                embeddings.append(np.asarray(r.embedding, np.float32) if ok else np.zeros(dim, np.float32))
+                attributes.append(r.attributes)
+            bar.advance(task, len(paths[start : start + batch]))
+    emb = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, embeddings=emb, attributes=np.array(json.dumps(attributes)))
+        tmp.replace(path)
+    return emb, attributes
