@@ -23,16 +23,29 @@ def test_ranking_metrics_hand_computed():
     assert excluded["R@1"] == 1.0
 
 
+class TitledVariants(Variants):
+    def _load(self):
+        out = super()._load()
+        for ex in out:
+            ex.meta["title"] = f"{ex.labels['colour']} {ex.labels['type'].replace('_', ' ')}"
+        return out
+
+
 def test_retrieve_task_writes_metrics_and_report(tmp_path, tiny_lite):
     from vestis.eval.retrieve_task import run_retrieve_eval
     from vestis.extract.base import create_extractor
     from vestis.schema import load_schema
 
-    ds = Variants(tmp_path / "imgs")
+    ds = TitledVariants(tmp_path / "imgs")
     ex = create_extractor("lite", load_schema("vestis"), model=str(tiny_lite))
     result = run_retrieve_eval(ds, ex, tmp_path / "out", split="all")
     tasks = result["tasks"]
     assert "image → image (colour variants)" in tasks and "composed, image + text (sum)" in tasks
+    assert {
+        "title → image (exact)",
+        "title → image, hybrid (exact)",
+        "title → image, hybrid (product)",
+    } <= set(tasks)
     for metrics in tasks.values():
         assert 0 <= metrics["R@1"] <= metrics["R@10"] <= 1
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["gallery"] == len(ds)

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from vestis.data import Dataset, Example
-from vestis.extract.embed import embed_paths
 from vestis.train.captions import TITLE_KEYS
 
 log = logging.getLogger(__name__)
@@ -74,6 +73,7 @@ def run_retrieve_eval(
     split: str = "val",
     limit: int | None = None,
     composer=None,
+    hybrid_weight: float = 0.1,
 ) -> dict[str, Any]:
     """Embed the split, score every task, write ``metrics.json`` and ``report.html``; return the metrics."""
     from vestis.train.composer_trainer import modification
@@ -81,7 +81,7 @@ def run_retrieve_eval(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     examples = dataset.split(split)[:limit]
-    gallery, ok = embed_paths(extractor, [ex.image for ex in examples])
+    gallery, ok, attributes = _embed_and_extract(extractor, [ex.image for ex in examples])
     groups: dict[str, set[int]] = defaultdict(set)
     for i, ex in enumerate(examples):
         groups[ex.group or ex.id].add(i)
@@ -97,6 +97,11 @@ def run_retrieve_eval(
         result["tasks"][f"{name} (exact)"] = ranking_metrics(scores, [{i} for i, _ in texts])
         result["tasks"][f"{name} (product)"] = ranking_metrics(
             scores, [groups[group_of[i]] for i, _ in texts]
+        )
+        hybrid = scores + hybrid_bonus([t for _, t in texts], attributes, extractor.schema, hybrid_weight)
+        result["tasks"][f"{name}, hybrid (exact)"] = ranking_metrics(hybrid, [{i} for i, _ in texts])
+        result["tasks"][f"{name}, hybrid (product)"] = ranking_metrics(
+            hybrid, [groups[group_of[i]] for i, _ in texts]
         )
         examples_for_report[name] = [
             (t, np.argsort(-scores[j])[:5].tolist(), i) for j, (i, t) in enumerate(texts[:6])
@@ -143,6 +148,37 @@ def run_retrieve_eval(
 
     write_retrieve_report(result, examples, examples_for_report, out / "report.html")
     return result
+
+
+def _embed_and_extract(extractor, paths: list[str], batch: int = 64):
+    """Embeddings, ok mask and extracted attributes of the gallery (one forward pass per image)."""
+    from vestis.progress import progress_bar
+
+    dim = extractor.config.embed_dim
+    vectors = np.zeros((len(paths), dim), dtype=np.float32)
+    ok = np.zeros(len(paths), dtype=bool)
+    attributes: list[dict[str, Any]] = [{} for _ in paths]
+    with progress_bar() as bar:
+        task = bar.add_task("gallery", total=len(paths))
+        for start in range(0, len(paths), batch):
+            for j, res in enumerate(extractor.extract(paths[start : start + batch])):
+                if res.embedding is not None and res.error is None:
+                    vectors[start + j], ok[start + j] = res.embedding, True
+                    attributes[start + j] = res.attributes
+            bar.advance(task, min(batch, len(paths) - start))
+    return vectors, ok, attributes
+
+
+def hybrid_bonus(queries: list[str], attributes: list[dict[str, Any]], schema, weight: float) -> np.ndarray:
+    """[queries, gallery] bonus: weight × share of the attributes a query names that an item has."""
+    from vestis.search.query import agreement, attribute_mentions
+
+    bonus = np.zeros((len(queries), len(attributes)), dtype=np.float32)
+    for q, text in enumerate(queries):
+        mentions = attribute_mentions(text, schema)
+        if mentions:
+            bonus[q] = [weight * agreement(a, mentions) for a in attributes]
+    return bonus
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
