@@ -8,7 +8,9 @@ from vestis.colour import COLOUR_FEATURE_DIM, PALETTE, colour_features
 NAMES = list(PALETTE)
 
 
-@pytest.mark.parametrize(("rgb", "name"), [((20, 30, 80), "navy"), ((15, 15, 15), "black"), ((200, 25, 35), "red")])
+@pytest.mark.parametrize(
+    ("rgb", "name"), [((20, 30, 80), "navy"), ((15, 15, 15), "black"), ((200, 25, 35), "red")]
+)
 def test_colour_features_name_the_garment_not_the_background(rgb, name):
     img = np.full((1, 160, 160, 3), 248, np.uint8)
     img[0, 30:130, 40:120] = rgb

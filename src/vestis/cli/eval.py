@@ -163,4 +163,6 @@ def outfits_cmd(
     for key in ("auc", "fitb", "recall@10"):
         table.add_row(key, _fmt(m.get(key)), _fmt(m["chance"].get(key)))
     console.print(table)
-    console.print(f"{m['outfits']} outfits, {m['fitb_questions']} questions; wrote {out}/metrics.json and report.html")
+    console.print(
+        f"{m['outfits']} outfits, {m['fitb_questions']} questions; wrote {out}/metrics.json and report.html"
+    )

@@ -49,9 +49,8 @@ def score_cmd(
         print_json({"scorer": s.name, **result.to_dict()})
         return 0
     console.print(f"outfit score [bold]{result.score:.3f}[/] ({s.name})")
-    if result.weakest_pair:
-        a, b, v = result.weakest_pair
-        console.print(f"weakest pair: items {a} and {b} ({v:.3f})")
+    a, b, v = result.weakest_pair
+    console.print(f"weakest pair: items {a} and {b} ({v:.3f})")
     worst = min(zip(result.item_fit, result.ids, strict=True))
     console.print(f"item that fits least: {worst[1]} (mean pair score {worst[0]:.3f})")
     return 0
@@ -62,7 +61,9 @@ def complete_cmd(
     items: list[int] = typer.Argument(..., help="Catalog item ids of the partial outfit."),
     catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
     slots: str = typer.Option(
-        None, "--slots", help="Comma-separated categories or types to fill, e.g. shoes,bag (default: missing)."
+        None,
+        "--slots",
+        help="Comma-separated categories or types to fill, e.g. shoes,bag (default: missing).",
     ),
     k: int = typer.Option(5, "--k", "-k", help="Suggestions per slot."),
     where: str = typer.Option(None, "--where", "-w", help='Filter on suggestions, e.g. "colour != black".'),

@@ -54,14 +54,20 @@ def composer_cmd(
 @app.command("outfits")
 def outfits_cmd(
     config: Path = typer.Option(None, "--config", "-c", help="YAML file of OutfitsTrainConfig fields."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set scorer=type-aware."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="Override a config field, e.g. --set scorer=type-aware."
+    ),
     show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
 ) -> None:
     """Train an outfit-compatibility scorer (type-aware or set-transformer) on a dataset's outfits."""
     from vestis.train.outfits_config import OutfitsTrainConfig
 
     overrides = parse_overrides(set_)
-    cfg = OutfitsTrainConfig.from_file(config, **overrides) if config else OutfitsTrainConfig.from_dict(overrides)
+    cfg = (
+        OutfitsTrainConfig.from_file(config, **overrides)
+        if config
+        else OutfitsTrainConfig.from_dict(overrides)
+    )
     if show_config:
         print_json(cfg.to_dict())
         return

@@ -45,7 +45,7 @@ def write_outfits_report(metrics: dict[str, Any], records: list[dict], data: Out
     rows = "".join(
         f"<tr><td>{escape(k)}</td><td>{metrics[k]:.3f}</td><td>{chance.get(k, float('nan')):.3f}</td></tr>"
         for k in metrics
-        if k in ("auc", "fitb") or k.startswith("recall@")
+        if (k in ("auc", "fitb") or k.startswith("recall@")) and metrics[k] is not None
     )
     cats = "".join(
         f"<tr><td>{escape(c)}</td><td>{m['accuracy']:.3f}</td><td>{m['questions']}</td></tr>"
@@ -55,9 +55,11 @@ def write_outfits_report(metrics: dict[str, Any], records: list[dict], data: Out
     wrong = [r for r in records if int(np.argmax(r["scores"])) != r["answer"]][:EXAMPLES]
     html = f"""<!doctype html><html><head><meta charset="utf-8"><title>vestis outfits report</title><style>
 body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
+table{{border-collapse:collapse;margin-bottom:1em}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
 td:first-child{{text-align:left}}.q{{margin:1em 0;padding-bottom:.5em;border-bottom:1px solid #eee}}
-.strip{{display:flex;flex-wrap:wrap;gap:4px}}.cands{{margin-top:4px;padding-top:4px;border-top:1px dashed #ccc}}
+.strip{{display:flex;flex-wrap:wrap;gap:4px}}
+.cands{{margin-top:4px;padding-top:4px;border-top:1px dashed #ccc}}
 .cell{{text-align:center;border:3px solid #fff}}.cell img,.missing{{height:96px}}
 .cell span{{display:block;font-size:11px}}.cell.answer{{border-color:#2a2}}.cell.wrong{{border-color:#c22}}
 </style></head><body>

@@ -50,17 +50,29 @@ def outfit_metrics(
     k: int = 10,
     recall: bool = True,
     progress: bool = False,
+    by_occurrence: bool = False,
+    negatives: int = 5,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(metrics, one record per FITB question) of ``scorer`` on every outfit of ``data``."""
+    """(metrics, one record per FITB question) of ``scorer`` on every outfit of ``data``.
+
+    ``negatives`` random outfits per real one for the AUC (more only lower its variance).
+    ``by_occurrence`` draws negative items as often as they occur in the outfits instead of
+    uniformly: items popular with stylists are then no cue (see benchmarks/outfits.py).
+    """
     pool = data.pool()
+    draw = data.pool(by_occurrence)
     pool_items = sorted({i for items in data.outfits.values() for i in items})
     scorer.adapt(data.items(pool_items))
     keys = sorted(data.outfits, key=lambda x: hashlib.sha1(x.encode()).hexdigest())
     rng = np.random.default_rng(seed)
-    negatives = [type_consistent_negative(data.outfits[key], data.categories, pool, rng) for key in keys]
+    fakes = [
+        type_consistent_negative(data.outfits[key], data.categories, draw, rng)
+        for key in keys
+        for _ in range(negatives)
+    ]
     pos = scorer.score([data.items(data.outfits[key]) for key in keys])
-    neg = scorer.score([data.items(o) for o in negatives])
-    questions = fitb_questions(data, seed=seed)
+    neg = scorer.score([data.items(o) for o in fakes])
+    questions = fitb_questions(data, seed=seed, by_occurrence=by_occurrence)
     records: list[dict[str, Any]] = []
     with progress_bar(disable=not progress) as bar:
         task = bar.add_task("outfit questions", total=len(questions))
@@ -87,15 +99,23 @@ def outfit_metrics(
         "outfits": len(keys),
         "items": len(pool_items),
         "auc": auc(pos, neg),
-        "fitb": fitb_accuracy([r["scores"] for r in records], [r["answer"] for r in records]),
+        "auc_negatives": len(fakes),
+        "fitb": fitb_accuracy([r["scores"] for r in records], [r["answer"] for r in records])
+        if records
+        else None,
         "fitb_questions": len(records),
         "chance": {"auc": 0.5, "fitb": 0.25},
     }
+    if metrics["fitb"] is not None:  # the noise between two scorers' accuracies
+        metrics["fitb_stderr"] = float(np.sqrt(metrics["fitb"] * (1 - metrics["fitb"]) / len(records)))
     by_cat: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_cat[str(r["category"])].append(r)
     metrics["fitb_by_category"] = {
-        c: {"accuracy": fitb_accuracy([r["scores"] for r in rs], [r["answer"] for r in rs]), "questions": len(rs)}
+        c: {
+            "accuracy": fitb_accuracy([r["scores"] for r in rs], [r["answer"] for r in rs]),
+            "questions": len(rs),
+        }
         for c, rs in sorted(by_cat.items())
     }
     if recall and records:
@@ -124,8 +144,16 @@ def run_outfits_eval(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with open(out / "questions.jsonl", "w") as fh:
         for r in records:
-            fh.write(json.dumps({**r, "given": [data.ids[i] for i in r["given"]],
-                                 "candidates": [data.ids[i] for i in r["candidates"]]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        **r,
+                        "given": [data.ids[i] for i in r["given"]],
+                        "candidates": [data.ids[i] for i in r["candidates"]],
+                    }
+                )
+                + "\n"
+            )
     from vestis.eval.outfits_report import write_outfits_report
 
     write_outfits_report(metrics, records, subset, out / "report.html")

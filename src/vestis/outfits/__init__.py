@@ -15,6 +15,7 @@ from vestis.outfits.base import (
     create_scorer,
     list_scorers,
     load_scorer,
+    scorer_class,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "create_scorer",
     "list_scorers",
     "load_scorer",
+    "scorer_class",
 ]

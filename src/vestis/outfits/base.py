@@ -138,14 +138,19 @@ def list_scorers() -> list[str]:
     return SCORERS.names()
 
 
+def scorer_class(name: str) -> type[OutfitScorer]:
+    """The class registered under ``name`` (built-ins and entry points)."""
+    _register_builtins()
+    return SCORERS.get(name)
+
+
 def create_scorer(name: str, **options: Any) -> OutfitScorer:
     """A new scorer by registered name (learned scorers start untrained: see :func:`load_scorer`).
 
     >>> create_scorer("cooccurrence").name
     'cooccurrence'
     """
-    _register_builtins()
-    return SCORERS.get(name)(**options)
+    return scorer_class(name)(**options)
 
 
 def shipped_dir() -> Path:

@@ -46,14 +46,14 @@ class OutfitScore:
     ids: list[int]
     score: float
     pair_scores: np.ndarray  # [n, n], diagonal NaN
-    weakest_pair: tuple[int, int, float] | None  # (id, id, score)
+    weakest_pair: tuple[int, int, float]  # (id, id, score)
     item_fit: list[float]  # each item's mean score with the others
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ids": self.ids,
             "score": self.score,
-            "weakest_pair": list(self.weakest_pair) if self.weakest_pair else None,
+            "weakest_pair": list(self.weakest_pair),
             "item_fit": dict(zip(map(str, self.ids), self.item_fit, strict=True)),
         }
 
@@ -113,51 +113,39 @@ def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float = 0
 
 
 # ---- catalog access ----------------------------------------------------------------------------
-def _features(catalog, ids: Iterable[int] | None = None) -> tuple[list[ItemFeatures], dict[int, str | None]]:
-    """Features of the given catalog items (every item with an embedding when ``ids`` is None)."""
-    wanted = None if ids is None else {int(i) for i in ids}
-    items: list[ItemFeatures] = []
+def catalog_features(catalog) -> dict[int, ItemFeatures]:
+    """Id → features of every catalog item with an embedding (category and closed attributes)."""
+    items: dict[int, ItemFeatures] = {}
     for batch in catalog.store.iter_embeddings(payloads=True):
         for i, vector, payload in zip(batch.ids, batch.vectors, batch.payloads, strict=True):
-            if wanted is None or int(i) in wanted:
-                items.append(ItemFeatures(vector, payload.get("category"), payload, int(i)))
-    return items, {it.id: it.category for it in items}
+            items[int(i)] = ItemFeatures(vector, payload.get("category"), payload, int(i))
+    return items
 
 
-def outfit_items(catalog, ids: Sequence[int]) -> list[ItemFeatures]:
-    """The items of an outfit in the given order; an unknown id or one without embedding is an error."""
-    items, _ = _features(catalog, ids)
-    by_id = {it.id: it for it in items}
-    missing = [i for i in ids if int(i) not in by_id]
+def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
+    """(every item by id, the outfit's items in order) after checking and adapting the scorer."""
+    scorer.check_embeddings(catalog.store.embedding_model())
+    everything = catalog_features(catalog)
+    missing = [i for i in ids if int(i) not in everything]
     if missing:
         raise ValueError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
-    return [by_id[int(i)] for i in ids]
-
-
-def _prepare(catalog, scorer: OutfitScorer) -> list[ItemFeatures]:
-    scorer.check_embeddings(catalog.store.embedding_model())
-    everything, _ = _features(catalog)
-    scorer.adapt(everything)
-    return everything
+    scorer.adapt(list(everything.values()))
+    return everything, [everything[int(i)] for i in ids]
 
 
 def score_outfit(catalog, ids: Sequence[int], scorer: OutfitScorer) -> OutfitScore:
     """Score an outfit of catalog items and name its weakest pair."""
     if len(ids) < 2:
         raise ValueError("an outfit needs at least two items")
-    _prepare(catalog, scorer)
-    items = outfit_items(catalog, ids)
+    _, items = _prepare(catalog, scorer, ids)
     pairs = scorer.pair_scores(items)
     n = len(items)
-    weakest = None
-    upper = [(pairs[i, j], i, j) for i in range(n) for j in range(i + 1, n)]
-    s, i, j = min(upper)
-    weakest = (int(ids[i]), int(ids[j]), float(s))
+    s, i, j = min((pairs[i, j], i, j) for i in range(n) for j in range(i + 1, n))
     return OutfitScore(
         ids=[int(x) for x in ids],
         score=float(scorer.score([items])[0]),
         pair_scores=pairs,
-        weakest_pair=weakest,
+        weakest_pair=(int(ids[i]), int(ids[j]), float(s)),
         item_fit=[float(np.nanmean(pairs[r])) for r in range(n)],
     )
 
@@ -174,21 +162,23 @@ def complete_outfit(
     """For each slot (default: :func:`missing_slots`), the ``k`` items that best complete the outfit."""
     from vestis.search.filters import parse_filter
 
-    everything = _prepare(catalog, scorer)
-    given = outfit_items(catalog, ids)
+    by_id, given = _prepare(catalog, scorer, ids)
     schema = catalog.schema
-    wanted = [resolve_slot(schema, s) for s in slots] if slots else [
-        ("category", c) for c in missing_slots(it.category for it in given)
-    ]
+    wanted = (
+        [resolve_slot(schema, s) for s in slots]
+        if slots
+        else [("category", c) for c in missing_slots(it.category for it in given)]
+    )
     extra = parse_filter(where, schema) if where else None
-    by_id = {it.id: it for it in everything}
     taken = {int(i) for i in ids}
     out: dict[str, list[Suggestion]] = {}
     for field_name, value in wanted:
         expr = parse_filter(f"{field_name} = {value}", schema)
         if extra is not None:
             expr = expr & extra
-        candidates = [by_id[i] for i in sorted(catalog.store.ids_matching(expr)) if i in by_id and i not in taken]
+        candidates = [
+            by_id[i] for i in sorted(catalog.store.ids_matching(expr)) if i in by_id and i not in taken
+        ]
         out[value] = _suggest(catalog, scorer, given, candidates, k, diversity)
     return out
 

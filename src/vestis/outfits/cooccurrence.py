@@ -4,7 +4,7 @@ Items that look alike (same colours, same style) are taken to go together. Plain
 dominated by *what* an item is: two tops are always closer than a top and its shoes. With
 ``centre=True`` (the default) each embedding first has its category's mean removed, so what
 is compared is how an item departs from a typical item of its kind (colour, material, style);
-on Mango's item-disjoint validation split this lifts the AUC from 0.59 to 0.69
+on Mango's item-disjoint validation split this lifts the AUC from 0.57 to 0.69
 (benchmarks/outfits.py). The category means come from :meth:`adapt` on the item pool being
 scored (a catalog, an evaluation split): statistics of items, never of outfits. Before any
 ``adapt`` it scores with plain cosine.
@@ -40,7 +40,8 @@ class CooccurrenceScorer(OutfitScorer):
     def _vectors(self, outfit: Sequence[ItemFeatures]) -> np.ndarray:
         x = np.stack([np.asarray(it.embedding, dtype=np.float64) for it in outfit])
         if self.means:
-            x = x - np.stack([self.means.get(it.category, 0.0) for it in outfit])
+            zero = np.zeros(x.shape[1])
+            x = x - np.stack([self.means.get(it.category, zero) for it in outfit])
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         return x / np.where(norms > 0, norms, 1.0)
 

@@ -70,9 +70,12 @@ class OutfitData:
         for items in self.outfits.values():
             for i in items:
                 by_cat[self.categories[i]].append(i)
-        if by_occurrence:
-            return {c: np.sort(np.array(v)) for c, v in by_cat.items()}
-        return {c: np.unique(v) for c, v in by_cat.items()}
+        if not by_occurrence:
+            by_cat = {c: list(set(v)) for c, v in by_cat.items()}
+        # in item-id order, so a seed draws the same items however the table is ordered
+        return {
+            c: np.array(sorted(v, key=lambda i: (self.ids[i], i)), dtype=np.int64) for c, v in by_cat.items()
+        }
 
 
 def _hash(key: str) -> str:
@@ -179,10 +182,16 @@ class FitbQuestion:
     answer: int
 
 
-def fitb_questions(data: OutfitData, seed: int = 0, n_candidates: int = 4) -> list[FitbQuestion]:
-    """One question per outfit of >= 2 items (a random item hidden, wrong candidates of its category)."""
+def fitb_questions(
+    data: OutfitData, seed: int = 0, n_candidates: int = 4, by_occurrence: bool = False
+) -> list[FitbQuestion]:
+    """One question per outfit of >= 2 items (a random item hidden, wrong candidates of its category).
+
+    Wrong candidates are distinct items, drawn uniformly or (``by_occurrence``) as often as they
+    occur in the outfits.
+    """
     rng = np.random.default_rng(seed)
-    pool = data.pool()
+    pool = data.pool(by_occurrence)
     out = []
     for k in sorted(data.outfits, key=_hash):
         items = data.outfits[k]

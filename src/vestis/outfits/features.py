@@ -53,7 +53,10 @@ def outfit_data(
     examples = [by_id[i] for i in used]
     paths = [ex.image for ex in examples]
     emb, attributes = _extract_cached(extractor, paths, model_id, cache_dir, batch, progress)
-    categories = [ex.labels.get("category") or attrs.get("category") for ex, attrs in zip(examples, attributes, strict=True)]
+    categories = [
+        ex.labels.get("category") or attrs.get("category")
+        for ex, attrs in zip(examples, attributes, strict=True)
+    ]
     index = {k: i for i, k in enumerate(used)}
     table = {k: [index[i] for i in items if i in index] for k, items in outfits.items()}
     return OutfitData(

@@ -35,8 +35,31 @@ class LearnedConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def centring(cfg: LearnedConfig):
+    """A module ``(emb, cat) -> emb - mean embedding of the item's category`` (means set by training).
+
+    What an item's embedding says beyond its kind (colour, material, style) is what decides
+    compatibility; removing the category mean makes that the input (see ``cooccurrence``).
+    """
+    import torch
+    from torch import nn
+
+    class Centring(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("means", torch.zeros(len(cfg.categories) + 1, cfg.embed_dim))
+
+        def forward(self, emb, cat):
+            return emb - self.means[cat]
+
+    return Centring()
+
+
 class LearnedScorer(OutfitScorer):
-    """A scorer backed by a torch module; subclasses set ``config_class`` and implement ``build_net``."""
+    """A scorer backed by a torch module; subclasses set ``config_class`` and implement ``build_net``.
+
+    The net has a ``centring`` submodule (:func:`centring`), fitted by the trainer.
+    """
 
     learned = True
     config_class: ClassVar[type[LearnedConfig]] = LearnedConfig
@@ -53,6 +76,18 @@ class LearnedScorer(OutfitScorer):
 
     def build_net(self):
         raise NotImplementedError
+
+    def fit_centring(self, embeddings: np.ndarray, categories: Sequence[str | None]) -> None:
+        """Set the net's per-category mean embeddings (its ``centring`` buffer) from training items."""
+        torch = self._torch
+        means = torch.zeros_like(self.net.centring.means)
+        emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        means[0] = emb.mean(0)  # unknown categories: the overall mean
+        cats = np.array([self._cat_index.get(c, 0) for c in categories])
+        for c in np.unique(cats):
+            if c and (cats == c).sum() >= 2:
+                means[c] = emb[torch.from_numpy(cats == c)].mean(0)
+        self.net.centring.means.copy_(means)
 
     # ---- tensors ---------------------------------------------------------------------------------
     def pack(self, outfits: Sequence[Sequence[ItemFeatures]]):

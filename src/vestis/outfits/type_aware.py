@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vestis.outfits.base import SCORERS, ItemFeatures
-from vestis.outfits.learned import LearnedConfig, LearnedScorer
+from vestis.outfits.learned import LearnedConfig, LearnedScorer, centring
 
 
 @dataclass
@@ -28,6 +28,7 @@ class TypeAwareConfig(LearnedConfig):
     dim: int = 128  # general space
     projection: str = "mask"  # "mask" | "full"
     proj_dim: int = 32  # with projection="full"
+    item_prior: bool = True  # a linear per-item term: how readily an item goes with anything
 
 
 def _net(cfg: TypeAwareConfig):
@@ -46,24 +47,35 @@ def _net(cfg: TypeAwareConfig):
                     index[a, b] = index[b, a] = k
                     k += 1
             self.register_buffer("pair_index", index, persistent=False)
-            self.encoder = nn.Sequential(
+            self.centring = centring(cfg)
+            # a random projection (keeps cosines: training starts near the centred-cosine baseline)
+            # plus a learned correction that starts at zero
+            self.project = nn.Linear(cfg.embed_dim, cfg.dim, bias=False)
+            nn.init.normal_(self.project.weight, std=cfg.embed_dim**-0.5)
+            self.correct = nn.Sequential(
                 nn.Linear(cfg.embed_dim, cfg.hidden),
                 nn.GELU(),
                 nn.Dropout(cfg.dropout),
                 nn.Linear(cfg.hidden, cfg.dim),
             )
+            nn.init.zeros_(self.correct[-1].weight)
+            nn.init.zeros_(self.correct[-1].bias)
             if cfg.projection == "mask":
-                self.masks = nn.Parameter(1.0 + 0.1 * torch.randn(k, cfg.dim))
+                self.masks = nn.Parameter(torch.ones(k, cfg.dim))
             elif cfg.projection == "full":
                 self.projections = nn.Parameter(torch.randn(k, cfg.dim, cfg.proj_dim) / cfg.dim**0.5)
             else:
                 raise ValueError(f"projection must be 'mask' or 'full', not {cfg.projection!r}")
             self.pair_bias = nn.Parameter(torch.zeros(k))
+            self.prior = nn.Linear(cfg.embed_dim, 1) if cfg.item_prior else None
+            if self.prior is not None:
+                nn.init.zeros_(self.prior.weight)
             self.log_scale = nn.Parameter(torch.tensor(np.log(5.0), dtype=torch.float32))
 
         def pair_logits(self, emb, cat, mask):
             """[B, L, L] compatibility logit of every pair (meaningless where ``mask`` is False)."""
-            z = self.encoder(emb)  # [B, L, dim]
+            x = self.centring(emb, cat)
+            z = self.project(x) + self.correct(x)  # [B, L, dim]
             pair = self.pair_index[cat[:, :, None], cat[:, None, :]]  # [B, L, L]
             if cfg.projection == "mask":
                 m = self.masks[pair]  # [B, L, L, dim]
@@ -75,7 +87,11 @@ def _net(cfg: TypeAwareConfig):
                 left = proj[b, rows[None, :, None], pair]  # [B, L, L, r]: item i in the (i, j) pair's space
                 right = proj[b, rows[None, None, :], pair]
             cos = F.cosine_similarity(left, right, dim=-1, eps=1e-6)
-            return self.log_scale.exp() * cos + self.pair_bias[pair]
+            s = self.log_scale.exp() * cos + self.pair_bias[pair]
+            if self.prior is not None:  # half of each item's prior on each of its pairs: the mean stays exact
+                p = self.prior(x).squeeze(-1)
+                s = s + (p[:, :, None] + p[:, None, :]) / 2
+            return s
 
         def forward(self, emb, cat, mask):
             s = self.pair_logits(emb, cat, mask)

@@ -187,6 +187,7 @@ def train_composer(cfg: ComposerTrainConfig, datasets: list | None = None, extra
             optim.step()
             total += float(loss.detach()) * len(batch)
         history.append({"epoch": epoch + 1, "loss": total / len(perm)})
+        log.info("composer epoch %d/%d: loss %.4f", epoch + 1, cfg.epochs, history[-1]["loss"])
     composer.eval()
     report = {"config": asdict(cfg), "train_triplets": len(train), "history": history, "val": {}}
     val = splits["val"]

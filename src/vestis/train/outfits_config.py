@@ -11,30 +11,41 @@ import yaml
 
 @dataclass
 class OutfitsTrainConfig:
-    dataset: str = field(default="mango", metadata={"help": "dataset spec with outfits (mango, polyvore:DIR)"})
-    model: str | None = field(
-        default=None, metadata={"help": "vestis-lite directory whose embeddings to learn on (default: shipped)"}
+    dataset: str = field(
+        default="mango", metadata={"help": "dataset spec with outfits (mango, polyvore:DIR)"}
     )
-    scorer: str = field(default="set-transformer", metadata={"help": "learned scorer: type-aware, set-transformer"})
+    model: str | None = field(
+        default=None,
+        metadata={"help": "vestis-lite directory whose embeddings to learn on (default: shipped)"},
+    )
+    scorer: str = field(
+        default="type-aware", metadata={"help": "learned scorer: type-aware, set-transformer"}
+    )
     scorer_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "architecture fields of the scorer, e.g. {layers: 3}"}
     )
-    epochs: int = field(default=40, metadata={"help": "passes over the training outfits"})
+    epochs: int = field(default=30, metadata={"help": "passes over the training outfits"})
     batch_size: int = field(default=64, metadata={"help": "real outfits per step"})
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (cosine decay)"})
     weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay"})
     swap_negatives: int = field(
-        default=3, metadata={"help": "fill-in-the-blank negatives per outfit (one item swapped, same category)"}
+        default=3,
+        metadata={"help": "fill-in-the-blank negatives per outfit (one item swapped, same category)"},
     )
-    negatives_by_occurrence: bool = field(
-        default=True,
-        metadata={"help": "draw negative items as often as they occur in outfits (popularity is no cue)"},
+    uniform_negative_share: float = field(
+        default=0.5,
+        metadata={
+            "help": "share of negative outfits whose items are drawn uniformly; the rest draw items as often "
+            "as they occur in outfits, so popularity is no cue and only fit between items is learned"
+        },
     )
     fitb_weight: float = field(default=1.0, metadata={"help": "weight of the fill-in-the-blank ranking loss"})
     subset_prob: float = field(
         default=0.3, metadata={"help": "share of outfits trained as a random sub-outfit (>= 2 items)"}
     )
-    val_fraction: float = field(default=0.15, metadata={"help": "share of outfits in the item-disjoint val split"})
+    val_fraction: float = field(
+        default=0.15, metadata={"help": "share of outfits in the item-disjoint val split"}
+    )
     seed: int = field(default=0, metadata={"help": "random seed (init, order, negatives)"})
     threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's choice)"})
     out_dir: str = field(default="runs/outfits", metadata={"help": "output directory (model/, report.json)"})
@@ -54,6 +65,8 @@ class OutfitsTrainConfig:
         cfg = cls(**data)
         if not 0 < cfg.val_fraction < 1:
             raise ValueError("val_fraction must be in (0, 1)")
+        if not 0 <= cfg.uniform_negative_share <= 1:
+            raise ValueError("uniform_negative_share must be in [0, 1]")
         if cfg.epochs < 1 or cfg.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
         return cfg

@@ -10,7 +10,11 @@ share of them as random sub-outfits, so partial looks and pairs are in-distribut
 * ``swap_negatives`` **fill-in-the-blank negatives** (one item swapped for others of its
   category): softmax cross-entropy, the real outfit must win.
 
-Negatives are drawn from the training outfits' own items, so validation items never appear.
+Negative items come from the training outfits' own items (validation items never appear), drawn
+as often as they occur in outfits: stylists reuse a few items heavily, and with items drawn
+uniformly a model learns to recognise those items instead of what goes together (on Mango it
+then generalises worse). ``uniform_negative_share`` mixes in uniformly drawn negatives, which
+teach a prior for versatile-looking items.
 The run is deterministic for a seed, draws a progress bar, evaluates AUC and FITB on the
 validation split every epoch, and writes ``out_dir/model`` (``config.json`` + ``model.safetensors``
 + model card) and ``out_dir/report.json``.
@@ -30,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from vestis.eval.outfits_task import outfit_metrics
-from vestis.outfits.base import create_scorer
+from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import OutfitData, disjoint_split, swap_one, type_consistent_negative
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
@@ -54,7 +58,7 @@ def load_training_data(cfg: OutfitsTrainConfig) -> tuple[OutfitData, str]:
     return outfit_data(dataset, extractor, model_id, cfg.cache_dir), model_id
 
 
-class _Batcher:
+class Batcher:
     """Index tensors for outfits given as lists of rows of the item table."""
 
     def __init__(self, data: OutfitData, scorer: LearnedScorer) -> None:
@@ -78,10 +82,19 @@ def _sub_outfit(outfit: list[int], rng: np.random.Generator) -> list[int]:
 
 
 def outfit_loss(
-    net, batcher: _Batcher, outfits: list[list[int]], data: OutfitData, pool, cfg, rng
+    net, batcher: Batcher, outfits: list[list[int]], data: OutfitData, pools, cfg, rng
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """BCE of real vs type-consistent random outfits + FITB softmax over one-item swaps."""
-    negatives = [type_consistent_negative(o, data.categories, pool, rng) for o in outfits]
+    """BCE of real vs type-consistent random outfits + FITB softmax over one-item swaps.
+
+    ``pools`` = (items by occurrence, distinct items) per category, to draw negatives from.
+    """
+    by_occurrence, uniform = pools
+    negatives = [
+        type_consistent_negative(
+            o, data.categories, uniform if rng.random() < cfg.uniform_negative_share else by_occurrence, rng
+        )
+        for o in outfits
+    ]
     logits = net(*batcher(outfits + negatives))
     pos, neg = logits[: len(outfits)], logits[len(outfits) :]
     bce = F.softplus(-pos).mean() + F.softplus(neg).mean()
@@ -90,6 +103,7 @@ def outfit_loss(
     if cfg.swap_negatives > 0 and cfg.fitb_weight > 0:
         rows, swapped = [], []
         for b, o in enumerate(outfits):
+            pool = uniform if rng.random() < cfg.uniform_negative_share else by_occurrence
             found = swap_one(o, data.categories, pool, rng, n=cfg.swap_negatives)
             if found is None:
                 continue
@@ -106,13 +120,17 @@ def outfit_loss(
     return loss, parts
 
 
-def train_outfits(cfg: OutfitsTrainConfig, data: OutfitData | None = None, model_id: str | None = None) -> Path:
+def train_outfits(
+    cfg: OutfitsTrainConfig, data: OutfitData | None = None, model_id: str | None = None
+) -> Path:
     """Train, evaluate and save a scorer; returns the model directory. ``data`` skips the embedding pass."""
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if not scorer_class(cfg.scorer).learned:
+        raise ValueError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
     if data is None:
         data, model_id = load_training_data(cfg)
     train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
@@ -123,9 +141,10 @@ def train_outfits(cfg: OutfitsTrainConfig, data: OutfitData | None = None, model
     scorer = create_scorer(
         cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **cfg.scorer_options
     )
-    if not isinstance(scorer, LearnedScorer):
-        raise ValueError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
-    net, batcher, pool = scorer.net, _Batcher(data, scorer), train.pool(cfg.negatives_by_occurrence)
+    assert isinstance(scorer, LearnedScorer)
+    items = sorted({i for o in train.outfits.values() for i in o})
+    scorer.fit_centring(data.embeddings[items], [data.categories[i] for i in items])
+    net, batcher, pools = scorer.net, Batcher(data, scorer), (train.pool(True), train.pool())
     optim = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     outfits = [train.outfits[k] for k in sorted(train.outfits)]
     steps_per_epoch = (len(outfits) + cfg.batch_size - 1) // cfg.batch_size
@@ -141,7 +160,7 @@ def train_outfits(cfg: OutfitsTrainConfig, data: OutfitData | None = None, model
             for step in range(steps_per_epoch):
                 batch = [outfits[j] for j in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
                 batch = [_sub_outfit(o, rng) if rng.random() < cfg.subset_prob else o for o in batch]
-                loss, parts = outfit_loss(net, batcher, batch, train, pool, cfg, rng)
+                loss, parts = outfit_loss(net, batcher, batch, train, pools, cfg, rng)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
@@ -158,9 +177,10 @@ def train_outfits(cfg: OutfitsTrainConfig, data: OutfitData | None = None, model
                 "val": {"auc": metrics["auc"], "fitb": metrics["fitb"]},
             }
             history.append(record)
+            fitb = "—" if metrics["fitb"] is None else f"{metrics['fitb']:.3f}"
             bar.console.print(
                 f"epoch {epoch + 1}/{cfg.epochs}: loss {sums['total']:.3f} · "
-                f"val AUC {metrics['auc']:.3f} · FITB {metrics['fitb']:.3f}"
+                f"val AUC {metrics['auc']:.3f} · FITB {fitb}"
             )
     final, _ = outfit_metrics(scorer, val, seed=cfg.seed, progress=True)
     summary = {
@@ -203,10 +223,14 @@ that shared items with both sides left out). Negatives keep each outfit's catego
 
 | validation metric | value | chance |
 |---|---|---|
-| compatibility AUC | {val["auc"]:.3f} | 0.500 |
-| fill-in-the-blank accuracy (4 candidates) | {val["fitb"]:.3f} | 0.250 |
-| complete-the-look recall@10 | {val.get("recall@10", float("nan")):.3f} | {val["chance"].get("recall@10", float("nan")):.3f} |
+| compatibility AUC | {_f(val["auc"])} | 0.500 |
+| fill-in-the-blank accuracy (4 candidates) | {_f(val["fitb"])} | 0.250 |
+| complete-the-look recall@10 | {_f(val.get("recall@10"))} | {_f(val["chance"].get("recall@10"))} |
 
 Only meaningful on embeddings of the same vestis-lite model: scoring vectors of another model
 raises an error. Config: {json.dumps(cfg)}
 """
+
+
+def _f(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
