@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
+from vestis.colour import colour_features
 from vestis.extract.base import create_extractor
 from vestis.images import is_image_path, load_image
-from vestis.models.onnx_export import ONNX_NAME, OnnxLite, export_onnx
-from vestis.models.preprocess import to_array
+from vestis.models.preprocess import letterbox_batch, normalise, to_array
 from vestis.models.registry import resolve_lite
 from vestis.schema import load_schema
 
@@ -56,41 +56,45 @@ def main() -> None:
         raise SystemExit(f"no images in {args.images}")
     model_dir = resolve_lite(args.model)
     schema = load_schema("vestis")
-    extractor = create_extractor("lite", schema, model=str(model_dir), threads=args.threads)
+    extractor = create_extractor("lite", schema, model=str(model_dir), threads=args.threads, runtime="torch")
+    onnx_ex = create_extractor("lite", schema, model=str(model_dir), threads=args.threads, runtime="onnx")
     size = extractor.config.image_size
     images = [load_image(p) for p in paths]
     batches = [images[i : i + args.batch] for i in range(0, len(images), args.batch)]
-    pixels = [to_array(b, size) for b in batches]
+    boxed = [letterbox_batch(b, size) for b in batches]
+    pixels = [normalise(b) for b in boxed]
+    colours = [colour_features(b) if extractor.config.colour_dim else None for b in boxed]
 
     rows: dict[str, float] = {}
     rows["decode (JPEG → RGB)"] = rate(len(paths), timed(lambda: [load_image(p) for p in paths], 1))
     rows["preprocess (letterbox + normalise)"] = rate(
         len(paths), timed(lambda: [to_array(b, size) for b in batches], 1)
     )
+    rows["colour statistics"] = rate(len(paths), timed(lambda: [colour_features(b) for b in boxed], 1))
     model = extractor.model
 
     def torch_forward():
         with torch.inference_mode():
-            for x in pixels:
-                model(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
+            for x, c in zip(pixels, colours, strict=True):
+                model(
+                    torch.from_numpy(x).contiguous(memory_format=torch.channels_last),
+                    None if c is None else torch.from_numpy(c),
+                )
 
     torch_forward()
     rows["model, torch eager"] = rate(len(paths), timed(torch_forward))
-    onnx_path = model_dir / ONNX_NAME
-    if not onnx_path.is_file():
-        onnx_path = export_onnx(model, Path("runs") / "throughput-model.onnx")
-    runner = OnnxLite(onnx_path, list(model.config.heads), args.threads)
+    runner = onnx_ex.onnx
 
     def onnx_forward():
-        for x in pixels:
-            runner(x)
+        for x, c in zip(pixels, colours, strict=True):
+            runner(x, c)
 
     onnx_forward()
     rows["model, ONNX Runtime"] = rate(len(paths), timed(onnx_forward))
     rows["extract + embed from files, torch"] = rate(len(paths), timed(lambda: extractor.extract(paths), 1))
-    if onnx_path.parent == model_dir:
-        onnx_ex = create_extractor("lite", schema, model=str(model_dir), threads=args.threads, runtime="onnx")
-        rows["extract + embed from files, ONNX"] = rate(len(paths), timed(lambda: onnx_ex.extract(paths), 1))
+    rows["extract + embed from files, ONNX Runtime (default)"] = rate(
+        len(paths), timed(lambda: onnx_ex.extract(paths), 1)
+    )
 
     width = max(map(len, rows))
     print(
