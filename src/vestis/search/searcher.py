@@ -50,6 +50,25 @@ class Hit:
         }
 
 
+def composer_beats_sum(report_path) -> bool:
+    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's.
+
+    No report means no evidence either way: the composer is used.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(report_path)
+    if not path.is_file():
+        return True
+    val = json.loads(path.read_text()).get("val", {})
+
+    def total(mode: str) -> float:
+        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
+
+    return total("composer") > total("sum")
+
+
 class Searcher:
     def __init__(self, catalog: Catalog, hybrid_weight: float = 0.1, candidates: int = 200) -> None:
         self.catalog = catalog
@@ -60,14 +79,17 @@ class Searcher:
     # ---- query vectors -----------------------------------------------------------------------
     @property
     def composer(self):
+        """The shipped composer, if its validation report shows it beating image + text (else None: sum)."""
         if self._composer is False:
             from vestis.models.composer import Composer
             from vestis.models.registry import resolve_lite
 
             path = resolve_lite(self.catalog.config.model) / "composer"
-            self._composer = Composer.load(path) if (path / "composer.json").is_file() else None
-            if self._composer is None:
-                log.warning("no composer next to the model: composed queries use image + text embeddings")
+            self._composer = None
+            if (path / "composer.json").is_file() and composer_beats_sum(path / "composer_report.json"):
+                self._composer = Composer.load(path)
+            else:
+                log.info("composed queries use the normalised sum of image and text embeddings")
         return self._composer
 
     def query_vector(
