@@ -116,3 +116,22 @@ def test_runtime_auto_uses_onnx_runtime_when_installed(model_dir):
     assert make("vestis", model_dir, runtime="torch").onnx is None
     with pytest.raises(ValueError, match="runtime"):
         make("vestis", model_dir, runtime="tpu")
+
+
+def test_type_and_category_never_contradict(tmp_path, images):
+    import torch
+
+    from vestis.models.lite import LiteModelConfig, VestisLite
+    from vestis.schema import load_schema
+
+    schema = load_schema("vestis")
+    torch.manual_seed(3)
+    cfg = LiteModelConfig(
+        image_size=64,
+        split=14,
+        heads={"category": schema.fields["category"].vocabulary, "type": schema.fields["type"].vocabulary},
+    )
+    directory = VestisLite(cfg).save(tmp_path / "m")
+    for r in make("vestis", directory, threshold=0.0, runtime="torch").extract(images * 3):
+        t, c = r.attributes["type"], r.attributes["category"]
+        assert t is not None and schema.fields["type"].values[t].parent == c

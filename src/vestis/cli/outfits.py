@@ -19,7 +19,8 @@ def _open(catalog: Path, scorer: str | None):
     from vestis.catalog.catalog import Catalog
     from vestis.outfits import load_scorer
 
-    return Catalog.open(catalog), load_scorer(scorer)
+    cat = Catalog.open(catalog)
+    return cat, load_scorer(scorer, embedding_model=cat.store.embedding_model())
 
 
 def _slots_table(title: str, suggestions: dict) -> None:

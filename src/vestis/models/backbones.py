@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -99,8 +100,11 @@ def minilm_path() -> Path:
 
 def load_text_encoder(device: str = "cpu"):
     """The MiniLM-L6 sentence-transformers model (normalised 384-d embeddings)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI command
     return SentenceTransformer(str(minilm_path()), device=device)
 
 

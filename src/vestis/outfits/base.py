@@ -159,19 +159,30 @@ def shipped_dir() -> Path:
     return WEIGHTS_DIR / "outfits"
 
 
-def load_scorer(spec: str | os.PathLike | None = None) -> OutfitScorer:
+def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | None = None) -> OutfitScorer:
     """The scorer a user means: a trained model directory, a registered name, or None.
 
     None gives the shipped model (``vestis/models/weights/outfits``), or the non-learned
-    ``cooccurrence`` baseline when none is shipped. A learned scorer's name gives the shipped
-    model when it is of that kind, else an error (it needs weights: pass their directory).
+    ``cooccurrence`` baseline when none is shipped or when the shipped one was trained on
+    other embeddings than ``embedding_model`` (a catalog built with another vestis-lite).
+    A learned scorer's name gives the shipped model when it is of that kind, else an error
+    (it needs weights: pass their directory).
     """
     _register_builtins()
     shipped = shipped_dir()
     has_shipped = (shipped / "config.json").is_file()
     if spec is None:
         if has_shipped:
-            return _load_dir(shipped)
+            scorer = _load_dir(shipped)
+            if scorer.embedding_model and embedding_model and scorer.embedding_model != embedding_model:
+                log.warning(
+                    "the shipped outfit model was trained on %s embeddings, not %s: using the "
+                    "cooccurrence baseline",
+                    scorer.embedding_model,
+                    embedding_model,
+                )
+                return create_scorer("cooccurrence")
+            return scorer
         log.info("no outfit model shipped in %s: using the cooccurrence baseline", shipped)
         return create_scorer("cooccurrence")
     path = Path(spec)

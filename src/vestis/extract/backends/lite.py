@@ -196,19 +196,20 @@ class LiteExtractor(Extractor):
         results = []
         for i in range(len(images)):
             attrs, conf = self.schema.empty(), {}
+            field_probs: dict[str, np.ndarray] = {}
             for name, plan in self.plans.items():
                 f = self.schema.fields[name]
                 if plan.kind == "none":
                     conf[name] = 0.0
-                    continue
-                if plan.kind == "head" and f.kind == "multi":
-                    p = (probs[plan.head][i][:, None] * plan.matrix).max(axis=0)
+                elif plan.kind == "head" and f.kind == "multi":
+                    field_probs[name] = (probs[plan.head][i][:, None] * plan.matrix).max(axis=0)
                 elif plan.kind == "head":
-                    p = probs[plan.head][i] @ plan.matrix
+                    field_probs[name] = probs[plan.head][i] @ plan.matrix
                 else:
-                    p = _softmax(zs_scale * (plan.text @ emb[i]))
-                value, c = self._decide(f, p)
-                attrs[name], conf[name] = value, c
+                    field_probs[name] = _softmax(zs_scale * (plan.text @ emb[i]))
+            decided = self._decide_hierarchy(field_probs)
+            for name, p in field_probs.items():
+                attrs[name], conf[name] = decided.get(name) or self._decide(self.schema.fields[name], p)
             for name, f in self.schema.fields.items():  # rule out fields that do not apply
                 if f.applies_to and not f.applies(attrs):
                     attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
@@ -216,6 +217,39 @@ class LiteExtractor(Extractor):
             result.embedding = emb[i]
             results.append(result)
         return results
+
+    def _decide_hierarchy(self, field_probs: dict[str, np.ndarray]) -> dict[str, tuple[Any, float]]:
+        """Child and parent fields (type → category) decided jointly, so they never contradict.
+
+        The pair maximising p(parent) · p(child) among pairs the schema allows wins; each keeps
+        its own probability as confidence and its own null threshold.
+        """
+        out: dict[str, tuple[Any, float]] = {}
+        for f in self.schema.fields.values():
+            if f.kind != "single" or not f.parent or f.name not in field_probs or f.parent not in field_probs:
+                continue
+            parent = self.schema.fields[f.parent]
+            pc, pt = field_probs[f.parent], field_probs[f.name]
+            parents = list(parent.values)
+            best, best_score = None, -1.0
+            for j, value in enumerate(f.values.values()):
+                if value.parent in parent.values:
+                    score = pc[parents.index(value.parent)] * pt[j]
+                    if score > best_score:
+                        best, best_score = (j, parents.index(value.parent)), score
+            if best is None:
+                continue
+            j, k = best
+            out[f.parent] = self._threshold_value(parent, parents[k], float(pc[k]))
+            if out[f.parent][0] is None:  # unsure of the category: the type cannot be asserted either
+                out[f.name] = (None, float(pt[j]))
+            else:
+                out[f.name] = self._threshold_value(f, list(f.values)[j], float(pt[j]))
+        return out
+
+    def _threshold_value(self, f: Field, value: str, confidence: float) -> tuple[Any, float]:
+        threshold = self.threshold if self.threshold is not None else self.config.threshold(f.name)
+        return (value if confidence >= threshold else None), confidence
 
     def _calibrated(self, head: str, logits: np.ndarray) -> np.ndarray:
         t = self.config.temperatures.get(head, 1.0)
