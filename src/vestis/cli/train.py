@@ -41,12 +41,14 @@ def composer_cmd(
     set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=10."),
 ) -> None:
     """Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata."""
-    import yaml
-
     from vestis.train.composer_trainer import ComposerTrainConfig, train_composer
 
-    data = (yaml.safe_load(config.read_text()) or {}) if config else {}
-    cfg = ComposerTrainConfig(**{**data, **parse_overrides(set_)})
+    overrides = parse_overrides(set_)
+    cfg = (
+        ComposerTrainConfig.from_file(config, **overrides)
+        if config
+        else ComposerTrainConfig.from_dict(overrides)
+    )
     path = train_composer(cfg)
     console.print(f"composer written to {path}; report: {Path(cfg.out_dir) / 'composer_report.json'}")
 

@@ -30,13 +30,14 @@ from vestis.data import Example, open_dataset
 from vestis.extract.embed import embed_paths
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.schema import Schema, load_schema
+from vestis.train.config import RecipeConfig
 
 log = logging.getLogger(__name__)
 EDIT_FIELDS = ("colour", "pattern")
 
 
 @dataclass
-class ComposerTrainConfig:
+class ComposerTrainConfig(RecipeConfig):
     datasets: list[str] = field(default_factory=lambda: ["hm", "mango"], metadata={"help": "dataset specs"})
     model: str | None = field(default=None, metadata={"help": "vestis-lite directory (default: shipped)"})
     epochs: int = field(default=40, metadata={"help": "passes over the training triplets"})

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
-import yaml
+from vestis.train.config import RecipeConfig
 
 
 @dataclass
-class LiteTrainConfig:
+class LiteTrainConfig(RecipeConfig):
     datasets: list[str] = field(
         default_factory=lambda: ["hm", "mango", "clothing"],
         metadata={"help": "dataset specs to train on (their train splits)"},
@@ -43,25 +41,10 @@ class LiteTrainConfig:
     )
     cache_dir: str = field(default=".vestis-cache", metadata={"help": "feature cache"})
 
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> LiteTrainConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        return cls.from_dict({**data, **overrides})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LiteTrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
-        cfg = cls(**data)
-        if cfg.image_size % 32:
+    def validate(self) -> None:
+        if self.image_size % 32:
             raise ValueError("image_size must be a multiple of 32 (EfficientNet-Lite's padding assumes it)")
-        if not 0 <= cfg.split <= 16:
+        if not 0 <= self.split <= 16:
             raise ValueError("split must be between 0 and 16")
-        if not 0 < cfg.val_fraction < 1:
+        if not 0 < self.val_fraction < 1:
             raise ValueError("val_fraction must be in (0, 1)")
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

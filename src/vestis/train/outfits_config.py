@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from vestis.train.config import RecipeConfig
 
 
 @dataclass
-class OutfitsTrainConfig:
+class OutfitsTrainConfig(RecipeConfig):
     dataset: str = field(
         default="mango", metadata={"help": "dataset spec with outfits (mango, polyvore:DIR)"}
     )
@@ -51,25 +50,10 @@ class OutfitsTrainConfig:
     out_dir: str = field(default="runs/outfits", metadata={"help": "output directory (model/, report.json)"})
     cache_dir: str = field(default=".vestis-cache", metadata={"help": "cache of item embeddings"})
 
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides: Any) -> OutfitsTrainConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        return cls.from_dict({**data, **overrides})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OutfitsTrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
-        cfg = cls(**data)
-        if not 0 < cfg.val_fraction < 1:
+    def validate(self) -> None:
+        if not 0 < self.val_fraction < 1:
             raise ValueError("val_fraction must be in (0, 1)")
-        if not 0 <= cfg.uniform_negative_share <= 1:
+        if not 0 <= self.uniform_negative_share <= 1:
             raise ValueError("uniform_negative_share must be in [0, 1]")
-        if cfg.epochs < 1 or cfg.batch_size < 1:
+        if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

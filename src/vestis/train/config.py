@@ -1,0 +1,36 @@
+"""What every recipe config shares: YAML/dict loading with unknown keys refused, and validation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+C = TypeVar("C", bound="RecipeConfig")
+
+
+class RecipeConfig:
+    """Mixin for recipe config dataclasses; subclasses override :meth:`validate`."""
+
+    @classmethod
+    def from_file(cls: type[C], path: str | Path, **overrides: Any) -> C:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict({**data, **overrides})
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ValueError for settings that cannot work."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
