@@ -32,8 +32,14 @@ class CatalogConfig:
     schema: str = "vestis"
     backend: str = "lite"
     model: str | None = None
-    index: str = "faiss"
+    index: str = field(default_factory=lambda: _default_index())
     index_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_index() -> str:
+    from vestis.catalog.index import default_backend
+
+    return default_backend()
 
 
 class CatalogError(ValueError):

@@ -20,7 +20,11 @@ def ingest_cmd(
     model: str = typer.Option(
         None, "--model", "-m", help="Model directory for the backend (default: shipped)."
     ),
-    index: str = typer.Option("faiss", "--index", help="Vector index backend: faiss, exact or qdrant."),
+    index: str = typer.Option(
+        None,
+        "--index",
+        help="Vector index backend: faiss, exact or qdrant (default: faiss if installed, else exact).",
+    ),
     qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --index qdrant)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per committed batch."),
     engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data batch inference)."),
@@ -32,8 +36,10 @@ def ingest_cmd(
     resumable: a killed run loses at most the batch in flight; run the same command again.
     """
     from vestis.catalog.catalog import Catalog, CatalogConfig
+    from vestis.catalog.index import default_backend
 
     options = {"url": qdrant_url} if qdrant_url else {}
+    index = index or default_backend()
     cat = Catalog.create(
         catalog,
         CatalogConfig(schema=schema, backend=backend, model=model, index=index, index_options=options),
