@@ -12,6 +12,7 @@ CATS = ("top", "bottom", "footwear", "bag")
 TINY = {
     "type-aware": {"hidden": 16, "dim": 8},
     "set-transformer": {"d_model": 16, "heads": 2, "layers": 1, "ff": 32},
+    "llm": {"model": "test-tiny"},  # a tiny random language model, built in memory
 }
 
 

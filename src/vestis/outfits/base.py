@@ -128,6 +128,7 @@ SCORERS: Registry[type[OutfitScorer]] = Registry("outfit scorer", "vestis.scorer
 
 def _register_builtins() -> None:
     import vestis.outfits.cooccurrence
+    import vestis.outfits.llm
     import vestis.outfits.set_transformer
     import vestis.outfits.type_aware  # noqa: F401
 
