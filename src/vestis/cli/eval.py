@@ -59,6 +59,12 @@ def extract_cmd(
     console.print(f"wrote {out}/metrics.json, predictions.jsonl, report.html")
 
 
+def _lite_on(dataset: str, model: str | None):
+    """The dataset (vestis schema) and the lite extractor of ``model`` (default: shipped)."""
+    s = load_schema("vestis")
+    return open_dataset(dataset, schema=s), create_extractor("lite", s, **({"model": model} if model else {}))
+
+
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -81,9 +87,7 @@ def retrieve_cmd(
     from vestis.models.composer import Composer
     from vestis.models.registry import resolve_lite
 
-    s = load_schema("vestis")
-    ds = open_dataset(dataset, schema=s)
-    extractor = create_extractor("lite", s, **({"model": model} if model else {}))
+    ds, extractor = _lite_on(dataset, model)
     composer_dir = resolve_lite(model) / "composer"
     composer = Composer.load(composer_dir) if (composer_dir / "composer.json").is_file() else None
     result = run_retrieve_eval(ds, extractor, out, split=split, limit=limit, composer=composer)
@@ -121,9 +125,7 @@ def hygiene_cmd(
     """Flag near-duplicates across train/val (leaks) and labels the model strongly contradicts."""
     from vestis.eval.hygiene import run_hygiene
 
-    s = load_schema("vestis")
-    ds = open_dataset(dataset, schema=s)
-    extractor = create_extractor("lite", s, **({"model": model} if model else {}))
+    ds, extractor = _lite_on(dataset, model)
     r = run_hygiene(ds, extractor, out, threshold=threshold, limit=limit)
     console.print(
         f"{r['val_with_train_near_duplicate']} of {r['val']} validation images have a near-duplicate "
@@ -151,12 +153,10 @@ def outfits_cmd(
     from vestis.outfits import load_scorer
     from vestis.outfits.features import outfit_data
 
-    s = load_schema("vestis")
-    ds = open_dataset(dataset, schema=s)
     outfit_scorer = load_scorer(scorer)
     model_id = lite_model_id(model)
     outfit_scorer.check_embeddings(model_id)
-    extractor = create_extractor("lite", s, **({"model": model} if model else {}))
+    ds, extractor = _lite_on(dataset, model)
     data = outfit_data(ds, extractor, model_id, cache)
     m = run_outfits_eval(data, outfit_scorer, out, split=split, seed=seed, dataset_name=ds.name)
     table = Table("metric", "value", "chance", title=f"{outfit_scorer.name} on {ds.name} ({split})")
