@@ -53,7 +53,13 @@ def main() -> None:
     ap.add_argument("--cache", default=".vestis-cache", help="cache of item embeddings")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    ap.add_argument("--out", default="benchmarks/results/outfits.json")
+    ap.add_argument(
+        "--train-on-shared",
+        action="store_true",
+        help="train on every non-validation outfit, also those sharing items with validation ones "
+        "(non-disjoint, like the OutfitTransformer anchor; same validation outfits)",
+    )
+    ap.add_argument("--out", default=None, help="default benchmarks/results/outfits[_shared].json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
@@ -83,7 +89,8 @@ def main() -> None:
         else:
             cfg = OutfitsTrainConfig(
                 dataset=args.dataset, model=args.model, scorer=name, seed=args.seed,
-                out_dir=f"{args.runs}/{name}", cache_dir=args.cache,
+                out_dir=f"{args.runs}/{name}{'-shared' if args.train_on_shared else ''}",
+                cache_dir=args.cache, train_on_shared=args.train_on_shared,
             )  # fmt: skip
             scorer = load_scorer(train_outfits(cfg, data=data, model_id=model_id))
         scorer.check_embeddings(model_id)
@@ -97,8 +104,9 @@ def main() -> None:
         f"{'scorer':<30}{'AUC':>8}{'FITB':>8}{'R@10':>8}   │{'AUC occ':>9}{'FITB occ':>10}{'R@10 occ':>10}"
     )
     items = len({i for o in val.outfits.values() for i in o})
+    split = "non-disjoint (train on shared items)" if args.train_on_shared else "item-disjoint"
     print(
-        f"\n{dataset.name}, item-disjoint val split: {len(val.outfits)} outfits, {items} items, "
+        f"\n{dataset.name}, {split} val split: {len(val.outfits)} outfits, {items} items, "
         f"embeddings {model_id}\n{header}\n{'─' * len(header)}"
     )
     for row, r in results.items():
@@ -112,16 +120,17 @@ def main() -> None:
         print(f"anchor: {name}: AUC {a['auc']:.3f}, FITB {a['fitb']:.3f}")
     out = {
         "dataset": dataset.name,
-        "split": "val (item-disjoint)",
+        "split": f"val ({split})",
         "val_outfits": len(val.outfits),
         "embedding_model": model_id,
         "seed": args.seed,
         "results": results,
         "anchors": ANCHORS,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.out}")
+    path = Path(args.out or f"benchmarks/results/outfits{'_shared' if args.train_on_shared else ''}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

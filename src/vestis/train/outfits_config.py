@@ -45,6 +45,13 @@ class OutfitsTrainConfig(RecipeConfig):
     val_fraction: float = field(
         default=0.15, metadata={"help": "share of outfits in the item-disjoint val split"}
     )
+    train_on_shared: bool = field(
+        default=False,
+        metadata={
+            "help": "also train on the outfits that share items with validation outfits (a non-disjoint "
+            "split, as in published non-disjoint results: items seen in training get scored again)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "random seed (init, order, negatives)"})
     threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's choice)"})
     out_dir: str = field(default="runs/outfits", metadata={"help": "output directory (model/, report.json)"})

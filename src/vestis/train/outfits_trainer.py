@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.base import create_scorer, scorer_class
-from vestis.outfits.data import OutfitData, disjoint_split, swap_one, type_consistent_negative
+from vestis.outfits.data import OutfitData, disjoint_split, sub_outfit, swap_one, type_consistent_negative
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
 from vestis.train.outfits_config import OutfitsTrainConfig
@@ -74,11 +74,6 @@ class Batcher:
         mask = idx >= 0
         safe = idx.clamp(min=0)
         return self.emb[safe], self.cat[safe] * mask, mask
-
-
-def _sub_outfit(outfit: list[int], rng: np.random.Generator) -> list[int]:
-    size = int(rng.integers(2, len(outfit) + 1))
-    return [outfit[j] for j in sorted(rng.choice(len(outfit), size=size, replace=False))]
 
 
 def outfit_loss(
@@ -134,10 +129,17 @@ def train_outfits(
     if data is None:
         data, model_id = load_training_data(cfg)
     train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
+    if cfg.train_on_shared:  # the same validation outfits; training keeps those sharing their items
+        train_ids = sorted(set(data.outfits) - set(val_ids))
     train, val = data.subset(train_ids), data.subset(val_ids)
     if not train.outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")
-    log.info("%d training outfits, %d validation outfits (item-disjoint)", len(train_ids), len(val_ids))
+    log.info(
+        "%d training outfits, %d validation outfits (%s)",
+        len(train_ids),
+        len(val_ids),
+        "sharing items" if cfg.train_on_shared else "item-disjoint",
+    )
     scorer = create_scorer(
         cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **cfg.scorer_options
     )
@@ -159,7 +161,7 @@ def train_outfits(
             t0, sums = time.perf_counter(), {}
             for step in range(steps_per_epoch):
                 batch = [outfits[j] for j in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-                batch = [_sub_outfit(o, rng) if rng.random() < cfg.subset_prob else o for o in batch]
+                batch = [sub_outfit(o, rng) if rng.random() < cfg.subset_prob else o for o in batch]
                 loss, parts = outfit_loss(net, batcher, batch, train, pools, cfg, rng)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
@@ -211,6 +213,13 @@ def _trained_note(summary: dict[str, Any]) -> dict[str, Any]:
 
 def model_card(summary: dict[str, Any]) -> str:
     cfg, val = summary["config"], summary["val"]
+    split = (
+        f"{summary['val_outfits']} validation outfits, some sharing items with them (non-disjoint: "
+        "`train_on_shared`)"
+        if cfg.get("train_on_shared")
+        else f"{summary['val_outfits']} validation outfits sharing no item with them "
+        f"({summary['dropped_outfits']} outfits that shared items with both sides left out)"
+    )
     return f"""# vestis outfit scorer: {cfg["scorer"]}
 
 Scores how well a set of catalog items goes together (higher = more compatible), from the items'
@@ -218,8 +227,7 @@ vestis-lite embeddings ({summary["embedding_model"]}) and coarse categories. Loa
 `vestis.outfits.load_scorer(DIR)`; use it with `vestis outfits score|complete|complement`.
 
 Trained with `vestis train outfits` on `{cfg["dataset"]}`: {summary["train_outfits"]} training outfits,
-{summary["val_outfits"]} validation outfits sharing no item with them ({summary["dropped_outfits"]} outfits
-that shared items with both sides left out). Negatives keep each outfit's category composition.
+{split}. Negatives keep each outfit's category composition.
 
 | validation metric | value | chance |
 |---|---|---|

@@ -1,0 +1,120 @@
+"""LoRA fine-tuning of the LLM scorer on a tiny random language model: saves, reloads, resumes exactly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")  # the `train` extra
+
+from safetensors.torch import load_file  # noqa: E402
+
+from tests.outfits.conftest import synthetic_outfits  # noqa: E402
+from vestis.outfits import load_scorer  # noqa: E402
+from vestis.outfits.data import disjoint_split  # noqa: E402
+from vestis.outfits.llm import LLMScorer, load_base  # noqa: E402
+from vestis.train import outfits_llm  # noqa: E402
+from vestis.train.outfits_llm import OutfitsLLMTrainConfig, llm_loss, train_outfits_llm  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+COLOURS = ("red", "blue", "green", "black", "white", "navy")
+
+
+def outfits_with_attributes():
+    """Synthetic outfits whose items carry a colour word per style: the text tells outfits apart."""
+    data = synthetic_outfits()
+    data.attributes = [{"colour": COLOURS[int(i.split("-")[0][1:])]} for i in data.ids]
+    return data
+
+
+def config(tmp_path, name: str, **changes) -> OutfitsLLMTrainConfig:
+    options = dict(
+        llm="test-tiny",
+        epochs=2,
+        batch_size=16,
+        lr=1e-2,
+        lora_layers=0,
+        eval_outfits=10,
+        val_fraction=0.2,
+        checkpoint_every=2,
+        threads=1,
+        out_dir=str(tmp_path / name),
+    )
+    return OutfitsLLMTrainConfig(**{**options, **changes})
+
+
+def fixed_loss(scorer: LLMScorer) -> float:
+    """The training loss of the first training outfits against fixed negatives."""
+    data = outfits_with_attributes()
+    train = data.subset(disjoint_split(data.outfits, 0.2)[0])
+    outfits = [train.outfits[k] for k in sorted(train.outfits)][:32]
+    rng = np.random.default_rng(3)
+    pool = train.pool()
+    negatives = [[int(rng.choice(pool[data.categories[i]])) for i in o] for o in outfits]
+    lm, _ = scorer.language_model()
+    with torch.no_grad():
+        return float(llm_loss(lm, scorer, train, outfits, negatives))
+
+
+def test_lora_training_learns_saves_and_reloads(tmp_path):
+    model_dir = train_outfits_llm(config(tmp_path, "a"), data=outfits_with_attributes())
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert report["scored_val_outfits"] == 10 and 0 <= report["val"]["auc"] <= 1
+    assert len(report["history"]) == 2 * -(-report["train_outfits"] // 16)  # one record per step
+    loaded = load_scorer(model_dir)
+    assert isinstance(loaded, LLMScorer) and loaded.chat is False
+    base = LLMScorer(model="test-tiny", chat=False)
+    assert fixed_loss(loaded) < fixed_loss(base)  # the adapter lowered the training loss
+    data = outfits_with_attributes()
+    outfits = [data.items(o) for o in list(data.outfits.values())[:6]]
+    assert not np.allclose(loaded.score(outfits), base.score(outfits))
+    assert np.array_equal(loaded.score(outfits), load_scorer(model_dir).score(outfits))
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["scorer"] == "llm" and saved["trained"]["val"]["auc"] == report["val"]["auc"]
+    assert (model_dir / "README.md").read_text().startswith("# vestis outfit scorer: llm")
+
+
+def test_interrupted_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
+    data = outfits_with_attributes()
+    whole = load_file(
+        str(train_outfits_llm(config(tmp_path, "whole"), data=data) / "adapter_model.safetensors")
+    )
+    calls = {"n": 0}
+    real = outfits_llm.llm_loss
+
+    def stop_after_five(*args):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(outfits_llm, "llm_loss", stop_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        train_outfits_llm(config(tmp_path, "cut"), data=data)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 4
+    monkeypatch.setattr(outfits_llm, "llm_loss", real)
+    resumed = train_outfits_llm(config(tmp_path, "cut"), data=data)
+    again = load_file(str(resumed / "adapter_model.safetensors"))
+    assert whole.keys() == again.keys() and all(torch.equal(whole[k], again[k]) for k in whole)
+    with pytest.raises(ValueError, match="another config"):
+        train_outfits_llm(config(tmp_path, "cut", lr=0.5), data=data)
+
+
+def test_lora_adapts_only_the_top_layers():
+    cfg = OutfitsLLMTrainConfig(llm="test-tiny", lora_layers=1)
+    lm, _ = outfits_llm.lora_model(cfg)
+    names = [n for n, p in lm.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n and ".layers.0." in n for n in names)
+    assert load_base("test-tiny")[0].config.num_hidden_layers == 1
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="unknown config keys"):
+        OutfitsLLMTrainConfig.from_dict({"rank": 4})
+    with pytest.raises(ValueError):
+        OutfitsLLMTrainConfig.from_dict({"lora_r": 0})
+    with pytest.raises(ValueError):
+        OutfitsLLMTrainConfig.from_dict({"target_modules": []})
