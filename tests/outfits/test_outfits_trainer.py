@@ -104,3 +104,16 @@ def test_train_on_shared_keeps_the_validation_outfits_and_trains_on_the_rest(tmp
     assert report["train_outfits"] == len(data.outfits) - len(val_ids) > len(train_ids)
     card = (tmp_path / "shared" / "model" / "README.md").read_text()
     assert "non-disjoint" in card
+
+
+def test_partial_outfits_add_training_looks_without_validation_items():
+    from vestis.outfits.data import with_partial_outfits
+
+    data = synthetic_outfits(n_outfits=300)
+    train_ids, val_ids = disjoint_split(data.outfits, 0.2)
+    train = with_partial_outfits(data, train_ids, val_ids)
+    held_out = {i for k in val_ids for i in data.outfits[k]}
+    assert not held_out & {i for o in train.outfits.values() for i in o}  # still item-disjoint
+    assert set(train_ids) < set(train.outfits) and not set(val_ids) & set(train.outfits)
+    assert all(len(o) >= 2 for o in train.outfits.values())
+    assert all(train.outfits[k] == data.outfits[k] for k in train_ids)

@@ -124,6 +124,21 @@ def disjoint_split(
     return train, val
 
 
+def with_partial_outfits(data: OutfitData, train_ids: list[str], val_ids: list[str]) -> OutfitData:
+    """The training outfits plus every other non-validation outfit minus its validation items.
+
+    The split stays item-disjoint (no validation item is in any training outfit); what is left
+    of an outfit that shared items with validation ones is a partial look, kept if it has >= 2 items.
+    """
+    held_out = {i for k in val_ids for i in data.outfits[k]}
+    outfits = {k: data.outfits[k] for k in train_ids}
+    for k in sorted(set(data.outfits) - set(train_ids) - set(val_ids)):
+        rest = [i for i in data.outfits[k] if i not in held_out]
+        if len(rest) >= 2:
+            outfits[k] = rest
+    return OutfitData(data.ids, data.embeddings, data.categories, outfits, data.images, data.attributes)
+
+
 def shared_items(data: OutfitData, a: Sequence[str], b: Sequence[str]) -> set[int]:
     """Items that appear in outfits of both ``a`` and ``b`` (empty for a valid split)."""
     left = {i for k in a for i in data.outfits[k]}

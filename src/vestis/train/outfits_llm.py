@@ -31,7 +31,13 @@ import torch
 import torch.nn.functional as F
 
 from vestis.eval.outfits_task import outfit_metrics
-from vestis.outfits.data import OutfitData, disjoint_split, sub_outfit, type_consistent_negative
+from vestis.outfits.data import (
+    OutfitData,
+    disjoint_split,
+    sub_outfit,
+    type_consistent_negative,
+    with_partial_outfits,
+)
 from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
 from vestis.progress import progress_bar
 from vestis.train.config import RecipeConfig
@@ -71,6 +77,10 @@ class OutfitsLLMTrainConfig(RecipeConfig):
     subset_prob: float = field(default=0.3, metadata={"help": "share of outfits trained as a sub-outfit"})
     val_fraction: float = field(
         default=0.15, metadata={"help": "share of outfits in the item-disjoint val split"}
+    )
+    keep_partial: bool = field(
+        default=False,
+        metadata={"help": "also train on outfits sharing items with validation ones, minus those items"},
     )
     max_train_outfits: int | None = field(
         default=None, metadata={"help": "use only the first N training outfits"}
@@ -142,6 +152,8 @@ def train_outfits_llm(
         data, _ = load_training_data(cfg)  # type: ignore[arg-type]
     train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
     train, val = data.subset(train_ids), data.subset(val_ids)
+    if cfg.keep_partial:
+        train = with_partial_outfits(data, train_ids, val_ids)
     outfits = [train.outfits[k] for k in sorted(train.outfits)][: cfg.max_train_outfits]
     if not outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")

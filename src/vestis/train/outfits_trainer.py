@@ -35,7 +35,14 @@ import torch.nn.functional as F
 
 from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.base import create_scorer, scorer_class
-from vestis.outfits.data import OutfitData, disjoint_split, sub_outfit, swap_one, type_consistent_negative
+from vestis.outfits.data import (
+    OutfitData,
+    disjoint_split,
+    sub_outfit,
+    swap_one,
+    type_consistent_negative,
+    with_partial_outfits,
+)
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
 from vestis.train.outfits_config import OutfitsTrainConfig
@@ -132,11 +139,13 @@ def train_outfits(
     if cfg.train_on_shared:  # the same validation outfits; training keeps those sharing their items
         train_ids = sorted(set(data.outfits) - set(val_ids))
     train, val = data.subset(train_ids), data.subset(val_ids)
+    if cfg.keep_partial and not cfg.train_on_shared:
+        train = with_partial_outfits(data, train_ids, val_ids)
     if not train.outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")
     log.info(
         "%d training outfits, %d validation outfits (%s)",
-        len(train_ids),
+        len(train.outfits),
         len(val_ids),
         "sharing items" if cfg.train_on_shared else "item-disjoint",
     )
@@ -187,9 +196,10 @@ def train_outfits(
     final, _ = outfit_metrics(scorer, val, seed=cfg.seed, progress=True)
     summary = {
         "config": cfg.to_dict(),
-        "train_outfits": len(train_ids),
+        "train_outfits": len(train.outfits),
+        "partial_outfits": len(train.outfits) - len(set(train_ids) & set(train.outfits)),
         "val_outfits": len(val_ids),
-        "dropped_outfits": len(data.outfits) - len(train_ids) - len(val_ids),
+        "dropped_outfits": len(data.outfits) - len(train.outfits) - len(val_ids),
         "embedding_model": model_id,
         "val": final,
         "history": history,
@@ -213,13 +223,20 @@ def _trained_note(summary: dict[str, Any]) -> dict[str, Any]:
 
 def model_card(summary: dict[str, Any]) -> str:
     cfg, val = summary["config"], summary["val"]
-    split = (
-        f"{summary['val_outfits']} validation outfits, some sharing items with them (non-disjoint: "
-        "`train_on_shared`)"
-        if cfg.get("train_on_shared")
-        else f"{summary['val_outfits']} validation outfits sharing no item with them "
-        f"({summary['dropped_outfits']} outfits that shared items with both sides left out)"
-    )
+    val_part = f"{summary['val_outfits']} validation outfits"
+    if cfg.get("train_on_shared"):
+        split = f"{val_part}, some sharing items with them (non-disjoint: `train_on_shared`)"
+    elif summary.get("partial_outfits"):
+        split = (
+            f"{val_part} sharing no item with them. {summary['partial_outfits']} of the training outfits "
+            "are partial looks (outfits that shared items with validation ones, those items removed); "
+            f"{summary['dropped_outfits']} outfits had fewer than two items left and were left out"
+        )
+    else:
+        split = (
+            f"{val_part} sharing no item with them ({summary['dropped_outfits']} outfits that shared "
+            "items with both sides left out)"
+        )
     return f"""# vestis outfit scorer: {cfg["scorer"]}
 
 Scores how well a set of catalog items goes together (higher = more compatible), from the items'
