@@ -118,6 +118,14 @@ def test_eval_and_train_outfits_then_score_with_the_trained_model(shop, catalog,
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["auc"] <= 1 and metrics["outfits"] == 18 and metrics["fitb_questions"] > 0
     assert "recall@10" in metrics and "Fill in the blank" in (out / "report.html").read_text()
+    assert (
+        main(
+            [*args, "--scorer", "cooccurrence", "--split", "all", "--cache", cache, "-n", "5", "--no-recall"]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["outfits"] == 5 and "recall@10" not in metrics
     train = [
         "train", "outfits", "--set", f"dataset=mango:{shop}", "--set", f"model={tiny_lite}",
         "--set", "scorer=type-aware", "--set", "scorer_options={hidden: 8, dim: 8}", "--set", "epochs=2",
@@ -135,6 +143,23 @@ def test_eval_and_train_outfits_then_score_with_the_trained_model(shop, catalog,
     config["embedding_model"] = "vestis-lite@another"
     (model / "config.json").write_text(json.dumps(config))
     assert main(["outfits", "score", "1", "2", "--catalog", str(catalog), "--scorer", str(model)]) == 2
+
+
+def test_train_outfits_llm_then_score_with_the_adapter(shop, catalog, tiny_lite, tmp_path, capsys):
+    pytest.importorskip("peft")
+    train = [
+        "train", "outfits-llm", "--set", f"dataset=mango:{shop}", "--set", f"model={tiny_lite}",
+        "--set", "llm=test-tiny", "--set", "epochs=1", "--set", "batch_size=4", "--set", "lora_layers=0",
+        "--set", "val_fraction=0.3", "--set", "threads=1", "--set", "eval_outfits=0",
+        "--set", f"out_dir={tmp_path / 'llm'}", "--set", f"cache_dir={tmp_path / 'cache'}",
+    ]  # fmt: skip
+    assert main(train) == 0
+    model = tmp_path / "llm" / "model"
+    assert (model / "adapter_model.safetensors").is_file()
+    scored = run_json(
+        capsys, "outfits", "score", "1", "2", "--catalog", str(catalog), "--scorer", str(model), "--json"
+    )
+    assert scored["scorer"] == "llm" and np.isfinite(scored["score"])
 
 
 def test_slots_and_mmr_helpers():

@@ -146,6 +146,10 @@ def outfits_cmd(
     split: str = typer.Option("val", "--split", help="val or train (item-disjoint split), or all."),
     seed: int = typer.Option(0, "--seed", help="Seed of negatives and fill-in-the-blank candidates."),
     cache: Path = typer.Option(Path(".vestis-cache"), "--cache", help="Cache of item embeddings."),
+    limit: int = typer.Option(None, "--limit", "-n", help="Only the split's first N outfits (by id)."),
+    recall: bool = typer.Option(
+        True, "--recall/--no-recall", help="Complete-the-look recall (scores every item per question)."
+    ),
 ) -> None:
     """Compatibility AUC, fill-in-the-blank accuracy and complete-the-look recall@10, with a report."""
     from vestis.eval.outfits_task import run_outfits_eval
@@ -158,7 +162,9 @@ def outfits_cmd(
     outfit_scorer.check_embeddings(model_id)
     ds, extractor = _lite_on(dataset, model)
     data = outfit_data(ds, extractor, model_id, cache)
-    m = run_outfits_eval(data, outfit_scorer, out, split=split, seed=seed, dataset_name=ds.name)
+    m = run_outfits_eval(
+        data, outfit_scorer, out, split=split, seed=seed, dataset_name=ds.name, limit=limit, recall=recall
+    )
     table = Table("metric", "value", "chance", title=f"{outfit_scorer.name} on {ds.name} ({split})")
     for key in ("auc", "fitb", "recall@10"):
         table.add_row(key, _fmt(m.get(key)), _fmt(m["chance"].get(key)))

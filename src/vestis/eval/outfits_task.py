@@ -134,12 +134,20 @@ def run_outfits_eval(
     k: int = 10,
     val_fraction: float = 0.15,
     dataset_name: str = "",
+    limit: int | None = None,
+    recall: bool = True,
 ) -> dict[str, Any]:
-    """Score a split, write ``metrics.json``, ``questions.jsonl`` and ``report.html``; return the metrics."""
+    """Score a split, write ``metrics.json``, ``questions.jsonl`` and ``report.html``; return the metrics.
+
+    ``limit`` keeps the split's first N outfits (by id); ``recall=False`` skips complete-the-look
+    recall, which scores every item of the hidden item's category per question (slow for the LLM).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     subset = split_outfits(data, split, val_fraction)
-    metrics, records = outfit_metrics(scorer, subset, seed=seed, k=k, progress=True)
+    if limit:
+        subset = subset.subset(sorted(subset.outfits)[:limit])
+    metrics, records = outfit_metrics(scorer, subset, seed=seed, k=k, recall=recall, progress=True)
     metrics = {"dataset": dataset_name, "split": split, "scorer": scorer.name, "seed": seed, **metrics}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     with open(out / "questions.jsonl", "w") as fh:
