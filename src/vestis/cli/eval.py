@@ -146,7 +146,12 @@ def outfits_cmd(
     split: str = typer.Option("val", "--split", help="val or train (item-disjoint split), or all."),
     seed: int = typer.Option(0, "--seed", help="Seed of negatives and fill-in-the-blank candidates."),
     cache: Path = typer.Option(Path(".vestis-cache"), "--cache", help="Cache of item embeddings."),
-    limit: int = typer.Option(None, "--limit", "-n", help="Only the split's first N outfits (by id)."),
+    limit: int = typer.Option(
+        None,
+        "--limit",
+        "-n",
+        help="Only the split's first N outfits (by id); negatives come from their items.",
+    ),
     recall: bool = typer.Option(
         True, "--recall/--no-recall", help="Complete-the-look recall (scores every item per question)."
     ),

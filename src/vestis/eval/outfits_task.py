@@ -139,13 +139,17 @@ def run_outfits_eval(
 ) -> dict[str, Any]:
     """Score a split, write ``metrics.json``, ``questions.jsonl`` and ``report.html``; return the metrics.
 
-    ``limit`` keeps the split's first N outfits (by id); ``recall=False`` skips complete-the-look
-    recall, which scores every item of the hidden item's category per question (slow for the LLM).
+    ``limit`` keeps the split's first N outfits (by id): negatives, candidates and recall pools
+    then come from their items only, so the task is smaller and easier, not just a sample.
+    ``recall=False`` skips complete-the-look recall, which scores every item of the hidden item's
+    category per question (slow for the LLM).
     """
+    if limit is not None and limit < 1:
+        raise ValueError("limit must be at least 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     subset = split_outfits(data, split, val_fraction)
-    if limit:
+    if limit is not None:
         subset = subset.subset(sorted(subset.outfits)[:limit])
     metrics, records = outfit_metrics(scorer, subset, seed=seed, k=k, recall=recall, progress=True)
     metrics = {"dataset": dataset_name, "split": split, "scorer": scorer.name, "seed": seed, **metrics}

@@ -18,6 +18,7 @@ a local Hugging Face model directory. ``model="test-tiny"`` builds a tiny random
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 import os
 from collections.abc import Sequence
@@ -126,14 +127,21 @@ class LLMScorer(OutfitScorer):
 
 
 def yes_no_margin(lm, tok, texts: Sequence[str]):
-    """logit("Yes") − logit("No") for the next token after each text: a [B] tensor (differentiable)."""
+    """logit("Yes") − logit("No") for the next token after each text: a [B] tensor (differentiable).
+
+    The tokens are "Yes" and "No" without a leading space: what an instruct model writes first
+    in its turn of a chat template. After a plain prompt ("... Answer:") a model would rather
+    write " Yes"; a LoRA adapter trained on plain prompts learns to use these tokens instead.
+    """
     tok.padding_side = "left"  # the answer position is the last one of every row
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     yes = tok.encode("Yes", add_special_tokens=False)[0]
     no = tok.encode("No", add_special_tokens=False)[0]
     batch = tok(list(texts), return_tensors="pt", padding=True)
-    logits = lm(**batch, logits_to_keep=1).logits[:, -1]
+    if "logits_to_keep" in inspect.signature(lm.forward).parameters:
+        batch["logits_to_keep"] = 1  # no vocabulary projection at the other positions
+    logits = lm(**batch).logits[:, -1]
     return logits[:, yes] - logits[:, no]
 
 
@@ -171,8 +179,8 @@ def _resolve(spec: str | None) -> tuple[str, str | None]:
     return directory, ggufs[0].name
 
 
-def _tiny_model():
-    """A randomly initialised 1-layer Llama with MiniLM's (offline) tokenizer: for tests only."""
+def _tiny_model(layers: int = 1):
+    """A randomly initialised small Llama with MiniLM's (offline) tokenizer: for tests only."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -184,7 +192,7 @@ def _tiny_model():
         vocab_size=tok.vocab_size,
         hidden_size=16,
         intermediate_size=32,
-        num_hidden_layers=1,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=2,
         max_position_embeddings=512,

@@ -18,6 +18,7 @@ seed gives the same adapter. At the end it scores the first ``eval_outfits`` val
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -101,8 +102,12 @@ class OutfitsLLMTrainConfig(RecipeConfig):
             raise ValueError("val_fraction must be in (0, 1)")
         if not 0 <= self.uniform_negative_share <= 1 or not 0 <= self.subset_prob <= 1:
             raise ValueError("uniform_negative_share and subset_prob must be in [0, 1]")
-        if min(self.epochs, self.batch_size, self.lora_r, self.checkpoint_every) < 1 or self.lora_layers < 0:
+        if min(self.epochs, self.batch_size, self.lora_r, self.checkpoint_every) < 1:
             raise ValueError("epochs, batch_size, lora_r and checkpoint_every must be positive")
+        if self.lora_layers < 0 or self.eval_outfits < 0 or (self.max_train_outfits or 1) < 1:
+            raise ValueError("lora_layers and eval_outfits must be >= 0, max_train_outfits >= 1")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError("lora_dropout must be in [0, 1)")
         if not self.target_modules:
             raise ValueError("target_modules must name at least one projection")
 
@@ -146,6 +151,7 @@ def train_outfits_llm(
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    lm, tok = lora_model(cfg)  # before the extraction pass: a missing peft or SmolLM2 fails fast
     if data is None:
         from vestis.train.outfits_trainer import load_training_data
 
@@ -157,7 +163,6 @@ def train_outfits_llm(
     outfits = [train.outfits[k] for k in sorted(train.outfits)][: cfg.max_train_outfits]
     if not outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")
-    lm, tok = lora_model(cfg)
     scorer = LLMScorer(model=cfg.llm, chat=cfg.chat)
     scorer._lm, scorer._tok = lm, tok  # score with the model being trained
     params = [p for p in lm.parameters() if p.requires_grad]
@@ -172,9 +177,14 @@ def train_outfits_llm(
     done, history, resume_rng = 0, [], None
     if ckpt_path.is_file() and not fresh:
         ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt_path} was written with another config; pass --fresh to start over")
-        lm.load_state_dict(ckpt["adapter"], strict=False)
+        if ckpt["run"] != _run_key(cfg, outfits):
+            raise ValueError(
+                f"{ckpt_path} was written with another config or other training outfits; "
+                "pass --fresh to start over"
+            )
+        unexpected = lm.load_state_dict(ckpt["adapter"], strict=False).unexpected_keys
+        if unexpected or set(ckpt["adapter"]) != set(adapter_state(lm)):
+            raise ValueError(f"{ckpt_path} holds another adapter ({len(unexpected)} unknown tensors)")
         optim.load_state_dict(ckpt["optim"])
         sched.load_state_dict(ckpt["sched"])
         done, history, resume_rng = ckpt["step"], ckpt["history"], ckpt["rng"]
@@ -206,7 +216,7 @@ def train_outfits_llm(
                 history.append({"step": done, "epoch": epoch + 1, "loss": round(float(loss.detach()), 4)})
                 bar.advance(task)
                 if done % cfg.checkpoint_every == 0 or done == total:
-                    _checkpoint(ckpt_path, lm, optim, sched, done, history, rng, cfg)
+                    _checkpoint(ckpt_path, lm, optim, sched, done, history, rng, _run_key(cfg, outfits))
             recent = [h["loss"] for h in history if h["epoch"] == epoch + 1]
             bar.console.print(f"epoch {epoch + 1}/{cfg.epochs}: mean loss {np.mean(recent):.3f}")
     seconds = time.perf_counter() - t0
@@ -224,7 +234,7 @@ def train_outfits_llm(
     }
     model_dir = out / "model"
     lm.save_pretrained(str(model_dir))
-    note = {"dataset": cfg.dataset, "train_outfits": len(outfits), "val_outfits": len(scored.outfits)}
+    note = {"dataset": cfg.dataset, "train_outfits": len(outfits), "scored_val_outfits": len(scored.outfits)}
     note["val"] = {k: final[k] for k in ("auc", "fitb")}
     (model_dir / "config.json").write_text(
         json.dumps({"scorer": "llm", "model": cfg.llm, "chat": cfg.chat, "trained": note}, indent=1)
@@ -234,7 +244,18 @@ def train_outfits_llm(
     return model_dir
 
 
-def _checkpoint(path: Path, lm, optim, sched, step: int, history, rng, cfg) -> None:
+# Settings that do not change what is trained: a run may resume with other values of these.
+NOT_TRAINING = ("out_dir", "cache_dir", "threads", "eval_outfits", "checkpoint_every")
+
+
+def _run_key(cfg: OutfitsLLMTrainConfig, outfits: list[list[int]]) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the training settings and the training outfits."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in NOT_TRAINING}
+    digest = hashlib.sha1(json.dumps([[int(i) for i in o] for o in outfits]).encode()).hexdigest()
+    return {"settings": settings, "outfits": digest}
+
+
+def _checkpoint(path: Path, lm, optim, sched, step: int, history, rng, run: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
         {
@@ -245,7 +266,7 @@ def _checkpoint(path: Path, lm, optim, sched, step: int, history, rng, cfg) -> N
             "history": history,
             "rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),  # LoRA dropout
-            "config": cfg.to_dict(),
+            "run": run,
         },
         tmp,
     )
@@ -262,8 +283,8 @@ vestis-lite attributes as text; the score is logit(Yes) − logit(No). Load it w
 `vestis.outfits.load_scorer(DIR)`; use it with `vestis outfits score|complete|complement`.
 
 Trained with `vestis train outfits-llm` on `{cfg["dataset"]}`: {summary["train_outfits"]} training
-outfits against type-consistent random outfits; rank {cfg["lora_r"]}, the top {cfg["lora_layers"] or "all"}
-layers' {", ".join(cfg["target_modules"])}.
+outfits against type-consistent random outfits; rank {cfg["lora_r"]} on {", ".join(cfg["target_modules"])} of
+{f"the top {cfg['lora_layers']} layers" if cfg["lora_layers"] else "every layer"}.
 
 | first {summary["scored_val_outfits"]} item-disjoint validation outfits | value | chance |
 |---|---|---|

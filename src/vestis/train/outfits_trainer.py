@@ -2,7 +2,10 @@
 
 ``train_outfits(config)`` is what ``vestis train outfits`` runs. The items of every outfit are
 embedded once with vestis-lite (cached); the outfits are split item-disjointly
-(:func:`vestis.outfits.data.disjoint_split`); each step scores a batch of real outfits (a
+(:func:`vestis.outfits.data.disjoint_split`), and with ``keep_partial`` the outfits that shared
+items with validation ones are trained on without those items
+(:func:`vestis.outfits.data.with_partial_outfits`; ``train_on_shared`` instead keeps them whole,
+a non-disjoint split for comparisons); each step scores a batch of real outfits (a
 share of them as random sub-outfits, so partial looks and pairs are in-distribution) against
 
 * one **type-consistent negative** per outfit (every item swapped for a random item of the same
@@ -22,6 +25,7 @@ validation split every epoch, and writes ``out_dir/model`` (``config.json`` + ``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -131,6 +135,8 @@ def train_outfits(
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.train_on_shared and cfg.keep_partial:  # whole shared outfits make partial looks moot
+        cfg = dataclasses.replace(cfg, keep_partial=False)
     if not scorer_class(cfg.scorer).learned:
         raise ValueError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
     if data is None:
@@ -139,7 +145,7 @@ def train_outfits(
     if cfg.train_on_shared:  # the same validation outfits; training keeps those sharing their items
         train_ids = sorted(set(data.outfits) - set(val_ids))
     train, val = data.subset(train_ids), data.subset(val_ids)
-    if cfg.keep_partial and not cfg.train_on_shared:
+    if cfg.keep_partial:
         train = with_partial_outfits(data, train_ids, val_ids)
     if not train.outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")
