@@ -145,6 +145,7 @@ def test_eval_and_train_outfits_then_score_with_the_trained_model(shop, catalog,
     assert main(["outfits", "score", "1", "2", "--catalog", str(catalog), "--scorer", str(model)]) == 2
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # peft touches a deprecated transformers property
 def test_train_outfits_llm_then_score_with_the_adapter(shop, catalog, tiny_lite, tmp_path, capsys):
     pytest.importorskip("peft")
     train = [
