@@ -14,6 +14,16 @@ app = typer.Typer(
 )
 
 
+def _config(cls, path: Path | None, set_: list[str], show: bool = False):
+    """The recipe config from ``--config`` and ``--set``; None (after printing it) with ``--show-config``."""
+    overrides = parse_overrides(set_)
+    cfg = cls.from_file(path, **overrides) if path else cls.from_dict(overrides)
+    if show:
+        print_json(cfg.to_dict())
+        return None
+    return cfg
+
+
 @app.command("lite")
 def lite_cmd(
     config: Path = typer.Option(None, "--config", "-c", help="YAML file of LiteTrainConfig fields."),
@@ -24,10 +34,8 @@ def lite_cmd(
     """Train vestis-lite (defaults reproduce the shipped model). Resumes from out_dir/checkpoint.pt."""
     from vestis.train.lite_config import LiteTrainConfig
 
-    overrides = parse_overrides(set_)
-    cfg = LiteTrainConfig.from_file(config, **overrides) if config else LiteTrainConfig.from_dict(overrides)
-    if show_config:
-        print_json(cfg.to_dict())
+    cfg = _config(LiteTrainConfig, config, set_, show_config)
+    if cfg is None:
         return
     from vestis.train.lite_trainer import train_lite
 
@@ -43,12 +51,7 @@ def composer_cmd(
     """Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata."""
     from vestis.train.composer_trainer import ComposerTrainConfig, train_composer
 
-    overrides = parse_overrides(set_)
-    cfg = (
-        ComposerTrainConfig.from_file(config, **overrides)
-        if config
-        else ComposerTrainConfig.from_dict(overrides)
-    )
+    cfg = _config(ComposerTrainConfig, config, set_)
     path = train_composer(cfg)
     console.print(f"composer written to {path}; report: {Path(cfg.out_dir) / 'composer_report.json'}")
 
@@ -64,14 +67,8 @@ def outfits_cmd(
     """Train an outfit-compatibility scorer (type-aware or set-transformer) on a dataset's outfits."""
     from vestis.train.outfits_config import OutfitsTrainConfig
 
-    overrides = parse_overrides(set_)
-    cfg = (
-        OutfitsTrainConfig.from_file(config, **overrides)
-        if config
-        else OutfitsTrainConfig.from_dict(overrides)
-    )
-    if show_config:
-        print_json(cfg.to_dict())
+    cfg = _config(OutfitsTrainConfig, config, set_, show_config)
+    if cfg is None:
         return
     from vestis.train.outfits_trainer import train_outfits
 
@@ -89,14 +86,8 @@ def outfits_llm_cmd(
     """LoRA-fine-tune the LLM outfit scorer (SmolLM2) on a dataset's outfits. Resumes from out_dir."""
     from vestis.train.outfits_llm import OutfitsLLMTrainConfig
 
-    overrides = parse_overrides(set_)
-    cfg = (
-        OutfitsLLMTrainConfig.from_file(config, **overrides)
-        if config
-        else OutfitsLLMTrainConfig.from_dict(overrides)
-    )
-    if show_config:
-        print_json(cfg.to_dict())
+    cfg = _config(OutfitsLLMTrainConfig, config, set_, show_config)
+    if cfg is None:
         return
     from vestis.train.outfits_llm import train_outfits_llm
 

@@ -139,6 +139,23 @@ def with_partial_outfits(data: OutfitData, train_ids: list[str], val_ids: list[s
     return OutfitData(data.ids, data.embeddings, data.categories, outfits, data.images, data.attributes)
 
 
+def training_split(
+    data: OutfitData, val_fraction: float = 0.15, keep_partial: bool = False, train_on_shared: bool = False
+) -> tuple[OutfitData, OutfitData]:
+    """(train, val) of :func:`disjoint_split`, as the outfit recipes train on them.
+
+    ``keep_partial`` adds the outfits that shared items with validation ones, minus those items
+    (:func:`with_partial_outfits`); ``train_on_shared`` adds them whole instead (non-disjoint).
+    """
+    train_ids, val_ids = disjoint_split(data.outfits, val_fraction)
+    val = data.subset(val_ids)
+    if train_on_shared:
+        return data.subset(sorted(set(data.outfits) - set(val_ids))), val
+    if keep_partial:
+        return with_partial_outfits(data, train_ids, val_ids), val
+    return data.subset(train_ids), val
+
+
 def shared_items(data: OutfitData, a: Sequence[str], b: Sequence[str]) -> set[int]:
     """Items that appear in outfits of both ``a`` and ``b`` (empty for a valid split)."""
     left = {i for k in a for i in data.outfits[k]}

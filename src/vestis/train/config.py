@@ -34,3 +34,17 @@ class RecipeConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
+
+
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Seed Python's, numpy's and torch's global generators; set torch's thread count if given."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)

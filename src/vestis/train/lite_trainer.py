@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from vestis.models.lite import LiteModelConfig, VestisLite
 from vestis.progress import progress_bar
 from vestis.schema import Schema, load_schema
 from vestis.train.captions import captions_for
+from vestis.train.config import seed_everything
 from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig
 
@@ -44,12 +44,6 @@ class Split:
     colour: np.ndarray | None  # [N, COLOUR_FEATURE_DIM] pixel colour statistics, or None
     labels: dict[str, np.ndarray]  # single: [N] int (-1 = unknown); multi: [N, V] float, NaN row = unknown
     captions: list[list[int]]  # caption indices per example
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def encode_labels(examples: list[Example], config: LiteModelConfig) -> dict[str, np.ndarray]:
@@ -241,9 +235,7 @@ def build_splits(
 
 
 def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fresh: bool = False) -> Path:
-    seed_everything(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed, cfg.threads)
     schema = load_schema(cfg.schema)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +33,13 @@ import torch.nn.functional as F
 from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.data import (
     OutfitData,
-    disjoint_split,
     sub_outfit,
+    training_split,
     type_consistent_negative,
-    with_partial_outfits,
 )
 from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
 from vestis.progress import progress_bar
-from vestis.train.config import RecipeConfig
+from vestis.train.config import RecipeConfig, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -146,20 +144,13 @@ def train_outfits_llm(
     cfg: OutfitsLLMTrainConfig, data: OutfitData | None = None, fresh: bool = False
 ) -> Path:
     """Fine-tune, evaluate and save; returns the model directory. ``data`` skips the extraction pass."""
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed, cfg.threads)
     lm, tok = lora_model(cfg)  # before the extraction pass: a missing peft or SmolLM2 fails fast
     if data is None:
         from vestis.train.outfits_trainer import load_training_data
 
         data, _ = load_training_data(cfg)  # type: ignore[arg-type]
-    train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
-    train, val = data.subset(train_ids), data.subset(val_ids)
-    if cfg.keep_partial:
-        train = with_partial_outfits(data, train_ids, val_ids)
+    train, val = training_split(data, cfg.val_fraction, cfg.keep_partial)
     outfits = [train.outfits[k] for k in sorted(train.outfits)][: cfg.max_train_outfits]
     if not outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")
@@ -226,7 +217,7 @@ def train_outfits_llm(
     summary = {
         "config": cfg.to_dict(),
         "train_outfits": len(outfits),
-        "val_outfits": len(val_ids),
+        "val_outfits": len(val.outfits),
         "scored_val_outfits": len(scored.outfits),
         "train_seconds_this_run": round(seconds, 1),
         "val": final,

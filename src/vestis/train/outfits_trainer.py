@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,14 @@ from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import (
     OutfitData,
-    disjoint_split,
     sub_outfit,
     swap_one,
+    training_split,
     type_consistent_negative,
-    with_partial_outfits,
 )
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
+from vestis.train.config import seed_everything
 from vestis.train.outfits_config import OutfitsTrainConfig
 
 log = logging.getLogger(__name__)
@@ -130,29 +129,20 @@ def train_outfits(
     cfg: OutfitsTrainConfig, data: OutfitData | None = None, model_id: str | None = None
 ) -> Path:
     """Train, evaluate and save a scorer; returns the model directory. ``data`` skips the embedding pass."""
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed, cfg.threads)
     if cfg.train_on_shared and cfg.keep_partial:  # whole shared outfits make partial looks moot
         cfg = dataclasses.replace(cfg, keep_partial=False)
     if not scorer_class(cfg.scorer).learned:
         raise ValueError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
     if data is None:
         data, model_id = load_training_data(cfg)
-    train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
-    if cfg.train_on_shared:  # the same validation outfits; training keeps those sharing their items
-        train_ids = sorted(set(data.outfits) - set(val_ids))
-    train, val = data.subset(train_ids), data.subset(val_ids)
-    if cfg.keep_partial:
-        train = with_partial_outfits(data, train_ids, val_ids)
+    train, val = training_split(data, cfg.val_fraction, cfg.keep_partial, cfg.train_on_shared)
     if not train.outfits or not val.outfits:
         raise ValueError("training needs outfits in both the train and the validation split")
     log.info(
         "%d training outfits, %d validation outfits (%s)",
         len(train.outfits),
-        len(val_ids),
+        len(val.outfits),
         "sharing items" if cfg.train_on_shared else "item-disjoint",
     )
     scorer = create_scorer(
@@ -203,9 +193,9 @@ def train_outfits(
     summary = {
         "config": cfg.to_dict(),
         "train_outfits": len(train.outfits),
-        "partial_outfits": len(train.outfits) - len(set(train_ids) & set(train.outfits)),
-        "val_outfits": len(val_ids),
-        "dropped_outfits": len(data.outfits) - len(train.outfits) - len(val_ids),
+        "partial_outfits": sum(o != data.outfits[k] for k, o in train.outfits.items()),
+        "val_outfits": len(val.outfits),
+        "dropped_outfits": len(data.outfits) - len(train.outfits) - len(val.outfits),
         "embedding_model": model_id,
         "val": final,
         "history": history,
