@@ -23,6 +23,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vestis.errors import UserError
+
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -32,7 +34,7 @@ ImageSource = str | os.PathLike | bytes | Image.Image
 REASONS = ("not_found", "not_image", "truncated", "too_large", "corrupt")
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(UserError):
     """An image could not be used. ``reason`` is one of :data:`REASONS`."""
 
     def __init__(self, source: str, reason: str, detail: str = "") -> None:

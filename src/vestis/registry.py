@@ -18,10 +18,12 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Generic, TypeVar
 
+from vestis.errors import UserError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(UserError, KeyError):
     """Raised for a name no backend is registered under; the message lists the known names."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; we want a readable sentence
@@ -69,6 +71,15 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         self._load_entry_points()
         return sorted(self._items)
+
+    def describe(self) -> dict[str, str]:
+        """Each name with the first line of its object's docstring (what ``vestis list`` shows)."""
+        self._load_entry_points()
+        out = {}
+        for name in sorted(self._items):
+            doc = (getattr(self._items[name], "__doc__", None) or "").strip()
+            out[name] = doc.splitlines()[0].strip() if doc else ""
+        return out
 
     def __contains__(self, name: object) -> bool:
         self._load_entry_points()

@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import draw_item
 from tests.train.test_composer import Variants
 from vestis.data import Dataset, Example, split_of
+from vestis.embed import load_embedder
 
 
 def test_ranking_metrics_hand_computed():
@@ -38,7 +39,9 @@ def test_retrieve_task_writes_metrics_and_report(tmp_path, tiny_lite):
 
     ds = TitledVariants(tmp_path / "imgs")
     ex = create_extractor("lite", load_schema("vestis"), model=str(tiny_lite))
-    result = run_retrieve_eval(ds, ex, tmp_path / "out", split="all")
+    result = run_retrieve_eval(
+        ds, ex, load_embedder("lite", model=str(tiny_lite)), tmp_path / "out", split="all"
+    )
     tasks = result["tasks"]
     assert "image → image (colour variants)" in tasks and "composed, image + text (sum)" in tasks
     assert {
@@ -83,7 +86,8 @@ def test_hygiene_finds_the_planted_leak(tmp_path, tiny_lite):
     from vestis.schema import load_schema
 
     ex = create_extractor("lite", load_schema("vestis"), model=str(tiny_lite))
-    report = run_hygiene(Leaky(tmp_path / "imgs"), ex, tmp_path / "out", threshold=0.999)
+    emb = load_embedder("lite", model=str(tiny_lite))
+    report = run_hygiene(Leaky(tmp_path / "imgs"), ex, emb, tmp_path / "out", threshold=0.999)
     assert {"val": "a-copy", "train": "a", "similarity": pytest.approx(1.0, abs=1e-3)} in report["leaks"]
     assert report["val_with_train_near_duplicate"] >= 1
     assert (tmp_path / "out" / "report.html").is_file()

@@ -96,11 +96,17 @@ def test_embeddings_are_normalised_and_shared(model_dir, images):
     import numpy as np
     from PIL import Image
 
+    from vestis.embed import load_embedder
+
     ex = make("vestis", model_dir)
-    img = ex.embed_images([Image.open(p).convert("RGB") for p in images])
-    txt = ex.embed_texts(["a red top", "navy trousers"])
-    assert img.shape[1] == txt.shape[1] == 256
+    embedder = load_embedder("lite", model=str(model_dir))
+    img = embedder.embed_images([Image.open(p).convert("RGB") for p in images])
+    txt = embedder.embed_texts(["a red top", "navy trousers"])
+    assert img.shape[1] == txt.shape[1] == embedder.dim == 256
     assert np.allclose(np.linalg.norm(img, axis=1), 1, atol=1e-4)
+    shared = ex.extract(images)  # the extractor's vectors are the embedder's, from the same pass
+    assert ex.embedding_model_id == embedder.model_id
+    assert np.allclose(np.stack([r.embedding for r in shared]), img, atol=1e-5)
 
 
 def test_missing_model_directory_is_a_clear_error(tmp_path):
@@ -112,8 +118,8 @@ def test_missing_model_directory_is_a_clear_error(tmp_path):
 
 def test_runtime_auto_uses_onnx_runtime_when_installed(model_dir):
     pytest.importorskip("onnxruntime")
-    assert make("vestis", model_dir).onnx is not None
-    assert make("vestis", model_dir, runtime="torch").onnx is None
+    assert make("vestis", model_dir).runtime.onnx is not None
+    assert make("vestis", model_dir, runtime="torch").runtime.onnx is None
     with pytest.raises(ValueError, match="runtime"):
         make("vestis", model_dir, runtime="tpu")
 

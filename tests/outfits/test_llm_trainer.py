@@ -126,7 +126,7 @@ def test_lora_adapts_only_the_top_layers(monkeypatch):
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ValueError, match="unknown config key"):
         OutfitsLLMTrainConfig.from_dict({"rank": 4})
     with pytest.raises(ValueError):
         OutfitsLLMTrainConfig.from_dict({"lora_r": 0})

@@ -81,7 +81,7 @@ def test_training_learns_saves_and_reloads(tmp_path, scorer):
 
 
 def test_config_rejects_unknown_keys_and_bad_values():
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ValueError, match="unknown config key"):
         OutfitsTrainConfig.from_dict({"epoch": 3})
     with pytest.raises(ValueError):
         OutfitsTrainConfig.from_dict({"val_fraction": 1.5})

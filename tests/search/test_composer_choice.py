@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from vestis.search.searcher import composer_beats_sum
+from vestis.models.composer import composer_beats_sum
 
 
 def report(tmp_path, composer, summed):

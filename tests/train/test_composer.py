@@ -7,6 +7,7 @@ import torch
 
 from tests.helpers import draw_item
 from vestis.data import Dataset, Example
+from vestis.embed import load_embedder
 from vestis.schema import load_schema
 
 
@@ -48,7 +49,6 @@ def test_mine_triplets_variants_and_edits():
 
 
 def test_composer_trains_saves_and_reports_baselines(tmp_path, tiny_lite):
-    from vestis.extract.base import create_extractor
     from vestis.models.composer import Composer
     from vestis.train.composer_trainer import ComposerTrainConfig, train_composer
 
@@ -56,8 +56,7 @@ def test_composer_trains_saves_and_reports_baselines(tmp_path, tiny_lite):
     cfg = ComposerTrainConfig(
         epochs=15, batch_size=16, max_edits=50, val_fraction=0.3, out_dir=str(tmp_path / "run")
     )
-    extractor = create_extractor("lite", load_schema("vestis"), model=str(tiny_lite))
-    path = train_composer(cfg, datasets=[ds], extractor=extractor)
+    path = train_composer(cfg, datasets=[ds], embedder=load_embedder("lite", model=str(tiny_lite)))
     report = json.loads((tmp_path / "run" / "composer_report.json").read_text())
     losses = [h["loss"] for h in report["history"]]
     assert losses[-1] < losses[0]

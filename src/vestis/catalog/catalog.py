@@ -1,7 +1,7 @@
 """A catalog directory: the SQLite store (the source of truth) plus a vector index.
 
     catalog/
-      catalog.json      which schema, extractor backend, model and index backend it uses
+      catalog.json      which schema, extractor, embedder (and its vector space) and index it uses
       catalog.sqlite    items, attributes, embeddings, thumbnails, ingest journal
       index/            the vector index (rebuilt from catalog.sqlite whenever it lags)
 
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vestis.errors import UserError
 from vestis.schema import Schema, load_schema
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,44 @@ INDEX_DIR = "index"
 
 @dataclass
 class CatalogConfig:
+    """What a catalog is made with. Any extractor pairs with any embedder.
+
+    ``embedding_model`` is the embedder's ``model_id``, recorded when the catalog is created:
+    vectors of another space are refused.
+    """
+
     schema: str = "vestis"
-    backend: str = "lite"
-    model: str | None = None
+    extractor: str = "lite"
+    extractor_options: dict[str, Any] = field(default_factory=dict)
+    embedder: str = "lite"
+    embedder_options: dict[str, Any] = field(default_factory=dict)
     index: str = field(default_factory=lambda: _default_index())
     index_options: dict[str, Any] = field(default_factory=dict)
+    embedding_model: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CatalogConfig:
+        """Read a ``catalog.json``; catalogs written before extractor and embedder were separate
+        (``backend`` + ``model``) open as the same lite extractor and lite embedder."""
+        data = dict(data)
+        if "backend" in data:
+            backend, model = data.pop("backend"), data.pop("model", None)
+            data.setdefault("extractor", backend)
+            if model:
+                data.setdefault("extractor_options", {"model": model})
+                data.setdefault("embedder_options", {"model": model} if backend == "lite" else {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CatalogError(f"catalog.json has unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def same_as(self, other: CatalogConfig) -> str | None:
+        """The first setting that differs in a way the catalog cannot absorb, else None."""
+        for key in ("schema", "extractor", "extractor_options", "embedder", "embedder_options", "index"):
+            if getattr(self, key) != getattr(other, key):
+                return key
+        return None
 
 
 def _default_index() -> str:
@@ -42,7 +76,7 @@ def _default_index() -> str:
     return default_backend()
 
 
-class CatalogError(ValueError):
+class CatalogError(UserError, ValueError):
     """A catalog directory is missing, or was made with other settings."""
 
 
@@ -56,6 +90,7 @@ class Catalog:
         self._store = None
         self._index = None
         self._extractor = None
+        self._embedder = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -64,17 +99,21 @@ class Catalog:
         config = config or CatalogConfig()
         path = directory / CONFIG_NAME
         if path.is_file():
-            existing = CatalogConfig(**json.loads(path.read_text()))
-            for key in ("schema", "backend", "model", "index"):
-                if getattr(existing, key) != getattr(config, key):
-                    raise CatalogError(
-                        f"{directory} was created with {key}={getattr(existing, key)!r}, not "
-                        f"{getattr(config, key)!r}; use another --catalog directory"
-                    )
+            existing = _read_config(path)
+            key = existing.same_as(config)
+            if key:
+                raise CatalogError(
+                    f"{directory} was created with {key}={getattr(existing, key)!r}, not "
+                    f"{getattr(config, key)!r}; use another --catalog directory"
+                )
             return cls(directory, existing)
+        catalog = cls(directory, config)
+        config.embedding_model = catalog.embedder.model_id  # loads the embedder: the ingest needs it
         directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(config), indent=1))
-        return cls(directory, config)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(config), indent=1))
+        tmp.replace(path)
+        return catalog
 
     @classmethod
     def open(cls, directory: str | Path) -> Catalog:
@@ -83,17 +122,35 @@ class Catalog:
             raise CatalogError(
                 f"no catalog at {directory} (run `vestis ingest SOURCE --catalog {directory}` first)"
             )
-        return cls(directory, CatalogConfig(**json.loads(path.read_text())))
+        return cls(directory, _read_config(path))
 
     # ---- parts (lazy) ------------------------------------------------------------------------
     @property
     def extractor(self):
+        """The extractor that wrote the catalog's attributes (loaded on first use)."""
         if self._extractor is None:
-            from vestis.extract.base import create_extractor
+            from vestis.extract.base import load_extractor
 
-            options = {"model": self.config.model} if self.config.model else {}
-            self._extractor = create_extractor(self.config.backend, self.schema, **options)
+            self._extractor = load_extractor(
+                self.config.extractor, self.schema, **self.config.extractor_options
+            )
         return self._extractor
+
+    @property
+    def embedder(self):
+        """The embedder of the catalog's vectors (loaded on first use; its space must be the recorded one)."""
+        if self._embedder is None:
+            from vestis.embed import load_embedder
+
+            embedder = load_embedder(self.config.embedder, **self.config.embedder_options)
+            recorded = self.config.embedding_model
+            if recorded is not None and embedder.model_id != recorded:
+                raise CatalogError(
+                    f"{self.directory} holds vectors of {recorded}, but the {self.config.embedder!r} "
+                    f"embedder now gives {embedder.model_id}; ingest into a new catalog"
+                )
+            self._embedder = embedder
+        return self._embedder
 
     @property
     def store(self):
@@ -168,14 +225,20 @@ class Catalog:
         return index_payload(self.schema, attributes)
 
     def embedding_model_id(self) -> str:
-        """Identity of the embedding model: vectors from another model cannot share this catalog's index."""
-        if self.config.backend == "lite":
-            from vestis.models.registry import lite_model_id
-
-            return lite_model_id(self.config.model)
-        return f"{self.config.backend}:{self.config.model or 'default'}"
+        """Identity of the vector space: vectors from another model cannot share this catalog's index."""
+        return self.config.embedding_model or self.embedder.model_id
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def _read_config(path: Path) -> CatalogConfig:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CatalogError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{path} is not a JSON object")
+    return CatalogConfig.from_dict(data)

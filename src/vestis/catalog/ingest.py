@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from vestis.catalog.catalog import Catalog
 from vestis.data import Example, open_dataset
+from vestis.extract.embed import extract_and_embed
 from vestis.images import DEFAULT_MAX_BYTES, ImageLoadError, load_image
 from vestis.progress import progress_bar
 
@@ -106,10 +108,17 @@ def ingest(
                 except ImageLoadError as exc:
                     _skip(store, summary, ex, exc, run_id)
             if todo:
-                results = catalog.extractor.extract(images)
+                results, vectors = extract_and_embed(catalog.extractor, catalog.embedder, images)
                 thumbs = [thumbnail(img) for img in images]
                 records = commit_batch(
-                    catalog, source, [ex for ex, _ in todo], [d for _, d in todo], results, thumbs, run_id
+                    catalog,
+                    source,
+                    [ex for ex, _ in todo],
+                    [d for _, d in todo],
+                    results,
+                    vectors,
+                    thumbs,
+                    run_id,
                 )
                 summary.added += len(records)
                 if (n + 1) % save_every == 0:
@@ -151,12 +160,11 @@ def commit_batch(
     examples: Sequence[Example],
     hashes: Sequence[str],
     results: Sequence[Any],
+    vectors: np.ndarray,
     thumbs: Sequence[bytes],
     run_id: int,
 ) -> list:
     """Write one batch to the database (one transaction), then to the vector index."""
-    import numpy as np
-
     from vestis.catalog.store import ItemRecord
 
     records = [
@@ -168,13 +176,13 @@ def commit_batch(
             attributes=res.attributes,
             confidence=res.confidence,
             thumbnail=thumb,
-            embedding=res.embedding,
+            embedding=vector,
         )
-        for ex, digest, res, thumb in zip(examples, hashes, results, thumbs, strict=True)
+        for ex, digest, res, vector, thumb in zip(examples, hashes, results, vectors, thumbs, strict=True)
     ]
     ids = catalog.store.add_items(records, run_id=run_id)  # one transaction: the unit of resumability
     catalog.add_vectors(
-        ids, np.stack([r.embedding for r in records]), [catalog.payload(r.attributes) for r in records]
+        ids, np.asarray(vectors, dtype=np.float32), [catalog.payload(r.attributes) for r in records]
     )
     return records
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from vestis.catalog.catalog import Catalog
 from vestis.catalog.ingest import IngestSummary, _skip, batches, commit_batch, new_files
 from vestis.data import open_dataset
+from vestis.extract.embed import extract_and_embed
 from vestis.images import ImageLoadError
 from vestis.progress import progress_bar
 
@@ -30,12 +32,15 @@ from vestis.progress import progress_bar
 class _ExtractActor:
     """Loads the extractor once; turns a batch of image paths into attributes, embeddings, thumbnails."""
 
-    def __init__(self, schema: str, backend: str, model: str | None) -> None:
-        from vestis.extract.base import create_extractor
-        from vestis.schema import load_schema
+    def __init__(self, config: dict[str, Any]) -> None:
+        from vestis.catalog.catalog import CatalogConfig
+        from vestis.embed import load_embedder
+        from vestis.extract.base import load_extractor
 
-        options = {"model": model, "threads": 1} if model else {"threads": 1}
-        self.extractor = create_extractor(backend, load_schema(schema), **options)
+        _one_thread()  # actors share the machine's cores
+        cfg = CatalogConfig.from_dict(config)
+        self.extractor = load_extractor(cfg.extractor, cfg.schema, **cfg.extractor_options)
+        self.embedder = load_embedder(cfg.embedder, **cfg.embedder_options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from vestis.catalog.ingest import thumbnail
@@ -51,15 +56,15 @@ class _ExtractActor:
                 errors.append(f"{exc.reason}\t{exc.detail}")
                 continue
             errors.append("")
-        results = self.extractor.extract(images) if images else []
-        dim = self.extractor.config.embed_dim
-        by_pos = dict(zip(positions, zip(results, images, strict=True), strict=True))
+        results, vectors = extract_and_embed(self.extractor, self.embedder, images) if images else ([], [])
+        dim = self.embedder.dim
+        by_pos = dict(zip(positions, zip(results, images, vectors, strict=True), strict=True))
         for i in range(len(batch["path"])):
             res_img = by_pos.get(i)
             res = res_img[0] if res_img else None
             attributes.append(json.dumps(res.attributes) if res else "{}")
             confidence.append(json.dumps(res.confidence) if res else "{}")
-            embeddings.append(res.embedding if res is not None else np.zeros(dim, np.float32))
+            embeddings.append(res_img[2] if res_img else np.zeros(dim, np.float32))
             thumbs.append(thumbnail(res_img[1]) if res_img else b"")
         return {
             "row": batch["row"],
@@ -69,6 +74,15 @@ class _ExtractActor:
             "thumbnail": np.array(thumbs, dtype=object),
             "error": np.array(errors, dtype=object),
         }
+
+
+def _one_thread() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
 
 
 class _Result:
@@ -106,11 +120,7 @@ def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bo
         items = [{"path": ex.image, "row": i} for i, (ex, _) in enumerate(todo)]
         ds = ray.data.from_items(items).map_batches(
             _ExtractActor,
-            fn_constructor_kwargs={
-                "schema": catalog.config.schema,
-                "backend": catalog.config.backend,
-                "model": catalog.config.model,
-            },
+            fn_constructor_kwargs={"config": asdict(catalog.config)},
             batch_size=batch_size,
             concurrency=actors,
             num_cpus=actor_cpus,
@@ -142,6 +152,7 @@ def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bo
                         [todo[r][0] for r in ok_rows],
                         [todo[r][1] for r in ok_rows],
                         results,
+                        np.stack([r.embedding for r in results]),
                         thumbs,
                         run_id,
                     )

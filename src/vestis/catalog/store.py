@@ -50,6 +50,7 @@ from vestis.catalog.records import (
     index_payload,
     validate_attributes,
 )
+from vestis.errors import UserError
 
 if TYPE_CHECKING:
     from vestis.schema.model import Schema
@@ -112,7 +113,7 @@ CREATE TABLE skipped (
 _ITEM_COLUMNS = "id, content_hash, source, path, added_at, meta, attributes, confidence, thumbnail, embedding"
 
 
-class CatalogMismatchError(ValueError):
+class CatalogMismatchError(UserError, ValueError):
     """The catalog was built with another attribute schema or embedding model than the one given."""
 
 

@@ -60,9 +60,16 @@ def extract_cmd(
 
 
 def _lite_on(dataset: str, model: str | None):
-    """The dataset (vestis schema) and the lite extractor of ``model`` (default: shipped)."""
+    """The dataset (vestis schema) and the lite extractor and embedder of ``model`` (default: shipped)."""
+    from vestis.embed import load_embedder
+
     s = load_schema("vestis")
-    return open_dataset(dataset, schema=s), create_extractor("lite", s, **({"model": model} if model else {}))
+    options = {"model": model} if model else {}
+    return (
+        open_dataset(dataset, schema=s),
+        create_extractor("lite", s, **options),
+        load_embedder("lite", **options),
+    )
 
 
 def _fmt(value) -> str:
@@ -84,13 +91,9 @@ def retrieve_cmd(
     Reports R@1/5/10/50, MRR and nDCG@10 per task, and an HTML report with result grids.
     """
     from vestis.eval.retrieve_task import run_retrieve_eval
-    from vestis.models.composer import Composer
-    from vestis.models.registry import resolve_lite
 
-    ds, extractor = _lite_on(dataset, model)
-    composer_dir = resolve_lite(model) / "composer"
-    composer = Composer.load(composer_dir) if (composer_dir / "composer.json").is_file() else None
-    result = run_retrieve_eval(ds, extractor, out, split=split, limit=limit, composer=composer)
+    ds, extractor, embedder = _lite_on(dataset, model)
+    result = run_retrieve_eval(ds, extractor, embedder, out, split=split, limit=limit)
     table = Table(
         "task",
         "R@1",
@@ -125,8 +128,8 @@ def hygiene_cmd(
     """Flag near-duplicates across train/val (leaks) and labels the model strongly contradicts."""
     from vestis.eval.hygiene import run_hygiene
 
-    ds, extractor = _lite_on(dataset, model)
-    r = run_hygiene(ds, extractor, out, threshold=threshold, limit=limit)
+    ds, extractor, embedder = _lite_on(dataset, model)
+    r = run_hygiene(ds, extractor, embedder, out, threshold=threshold, limit=limit)
     console.print(
         f"{r['val_with_train_near_duplicate']} of {r['val']} validation images have a near-duplicate "
         f"in train ({100 * r['leak_rate']:.1f}%); {r['val_near_duplicate_pairs']} pairs within val; "
@@ -158,15 +161,13 @@ def outfits_cmd(
 ) -> None:
     """Compatibility AUC, fill-in-the-blank accuracy and complete-the-look recall@10, with a report."""
     from vestis.eval.outfits_task import run_outfits_eval
-    from vestis.models.registry import lite_model_id
     from vestis.outfits import load_scorer
     from vestis.outfits.features import outfit_data
 
     outfit_scorer = load_scorer(scorer)
-    model_id = lite_model_id(model)
-    outfit_scorer.check_embeddings(model_id)
-    ds, extractor = _lite_on(dataset, model)
-    data = outfit_data(ds, extractor, model_id, cache)
+    ds, extractor, embedder = _lite_on(dataset, model)
+    outfit_scorer.check_embeddings(embedder.model_id)
+    data = outfit_data(ds, extractor, embedder, cache)
     m = run_outfits_eval(
         data, outfit_scorer, out, split=split, seed=seed, dataset_name=ds.name, limit=limit, recall=recall
     )

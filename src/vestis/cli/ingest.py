@@ -15,10 +15,14 @@ def ingest_cmd(
         ..., help="A folder of images, a table (CSV/JSONL/Parquet) or a dataset spec."
     ),
     catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory (created if missing)."),
-    backend: str = typer.Option("lite", "--backend", "-b", help="Extractor backend (must also embed)."),
+    backend: str = typer.Option("lite", "--backend", "-b", help="Extractor backend (`vestis list`)."),
     schema: str = typer.Option("vestis", "--schema", "-s", help="Attribute schema."),
     model: str = typer.Option(
-        None, "--model", "-m", help="Model directory for the backend (default: shipped)."
+        None, "--model", "-m", help="Model for the extractor (default: shipped); also the lite embedder's."
+    ),
+    embedder: str = typer.Option("lite", "--embedder", "-e", help="Embedder backend (`vestis list`)."),
+    embedder_model: str = typer.Option(
+        None, "--embedder-model", help="Model for the embedder: a directory or hub id (hf-clip)."
     ),
     index: str = typer.Option(
         None,
@@ -40,10 +44,18 @@ def ingest_cmd(
 
     options = {"url": qdrant_url} if qdrant_url else {}
     index = index or default_backend()
-    cat = Catalog.create(
-        catalog,
-        CatalogConfig(schema=schema, backend=backend, model=model, index=index, index_options=options),
+    if embedder_model is None and model and backend == embedder == "lite":
+        embedder_model = model  # one vestis-lite model gives both attributes and vectors
+    config = CatalogConfig(
+        schema=schema,
+        extractor=backend,
+        extractor_options={"model": model} if model else {},
+        embedder=embedder,
+        embedder_options={"model": embedder_model} if embedder_model else {},
+        index=index,
+        index_options=options,
     )
+    cat = Catalog.create(catalog, config)
     if engine == "ray":
         from vestis.catalog.ray_engine import ingest_ray
 

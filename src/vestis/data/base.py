@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 from vestis.data.example import Example
+from vestis.errors import UserError
 from vestis.registry import Registry
 
 Split = Literal["train", "val", "all"]
@@ -29,7 +30,7 @@ SPLIT_SEED = "vestis-split-v1"
 DEFAULT_VAL_FRACTION = 0.2
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A dataset cannot be opened: missing directory, missing columns, bad spec."""
 
 

@@ -17,7 +17,6 @@ from typing import Any
 from vestis.catalog.dedup import DEFAULT_THRESHOLD, neighbour_pairs
 from vestis.data import Dataset
 from vestis.eval.report import thumbnail
-from vestis.extract.embed import embed_paths
 
 NOISE_FIELDS = ("category", "type", "colour", "pattern")
 
@@ -25,6 +24,7 @@ NOISE_FIELDS = ("category", "type", "colour", "pattern")
 def run_hygiene(
     dataset: Dataset,
     extractor,
+    embedder,
     out_dir: str | Path,
     threshold: float = DEFAULT_THRESHOLD,
     noise_confidence: float = 0.9,
@@ -33,8 +33,8 @@ def run_hygiene(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, val = dataset.split("train")[:limit], dataset.split("val")[:limit]
-    tv, tok = embed_paths(extractor, [e.image for e in train], description="embedding train")
-    vv, vok = embed_paths(extractor, [e.image for e in val], description="embedding val")
+    tv, tok = embedder.embed_many([e.image for e in train], description="embedding train")
+    vv, vok = embedder.embed_many([e.image for e in val], description="embedding val")
     leaks = [
         (val[i], train[j], s)
         for i, j, s in neighbour_pairs(tv, threshold, k=5, queries=vv)

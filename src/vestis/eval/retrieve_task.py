@@ -69,10 +69,10 @@ def _title(ex: Example) -> str | None:
 def run_retrieve_eval(
     dataset: Dataset,
     extractor,
+    embedder,
     out_dir: str | Path,
     split: str = "val",
     limit: int | None = None,
-    composer=None,
     hybrid_weight: float = 0.1,
 ) -> dict[str, Any]:
     """Embed the split, score every task, write ``metrics.json`` and ``report.html``; return the metrics."""
@@ -81,7 +81,7 @@ def run_retrieve_eval(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     examples = dataset.split(split)[:limit]
-    gallery, ok, attributes = _embed_and_extract(extractor, [ex.image for ex in examples])
+    gallery, ok, attributes = _embed_and_extract(extractor, embedder, [ex.image for ex in examples])
     groups: dict[str, set[int]] = defaultdict(set)
     for i, ex in enumerate(examples):
         groups[ex.group or ex.id].add(i)
@@ -92,7 +92,7 @@ def run_retrieve_eval(
     def text_task(name: str, texts: list[tuple[int, str]]):
         if not texts:
             return
-        q = extractor.embed_texts([t for _, t in texts])
+        q = embedder.embed_texts([t for _, t in texts])
         scores = q @ gallery.T
         result["tasks"][f"{name} (exact)"] = ranking_metrics(scores, [{i} for i, _ in texts])
         result["tasks"][f"{name} (product)"] = ranking_metrics(
@@ -129,16 +129,14 @@ def run_retrieve_eval(
         and (text := modification(examples[a].labels, examples[b].labels, extractor.schema))
     ]
     if triplets:
-        import torch
-
         texts = sorted({t for _, t, _ in triplets})
-        temb = dict(zip(texts, extractor.embed_texts(texts), strict=True))
+        temb = dict(zip(texts, embedder.embed_texts(texts), strict=True))
         ref = gallery[[a for a, _, _ in triplets]]
         mod = np.stack([temb[t] for _, t, _ in triplets])
-        queries = {"image + text (sum)": _normalise(ref + mod)}
-        if composer is not None:
-            with torch.no_grad():
-                queries["composer"] = composer(torch.from_numpy(ref), torch.from_numpy(mod)).numpy()
+        queries = {
+            "image + text (sum)": _normalise(ref + mod),
+            "embedder": np.stack([embedder.compose(r, m) for r, m in zip(ref, mod, strict=True)]),
+        }
         for mode, q in queries.items():
             result["tasks"][f"composed, {mode}"] = ranking_metrics(
                 q @ gallery.T, [{b} for _, _, b in triplets], exclude=[a for a, _, _ in triplets]
@@ -150,21 +148,28 @@ def run_retrieve_eval(
     return result
 
 
-def _embed_and_extract(extractor, paths: list[str], batch: int = 64):
+def _embed_and_extract(extractor, embedder, paths: list[str], batch: int = 64):
     """Embeddings, ok mask and extracted attributes of the gallery (one forward pass per image)."""
+    from vestis.extract.embed import extract_and_embed
+    from vestis.images import ImageLoadError, load_image
     from vestis.progress import progress_bar
 
-    dim = extractor.config.embed_dim
+    dim = embedder.dim
     vectors = np.zeros((len(paths), dim), dtype=np.float32)
     ok = np.zeros(len(paths), dtype=bool)
     attributes: list[dict[str, Any]] = [{} for _ in paths]
     with progress_bar() as bar:
         task = bar.add_task("gallery", total=len(paths))
         for start in range(0, len(paths), batch):
-            for j, res in enumerate(extractor.extract(paths[start : start + batch])):
-                if res.embedding is not None and res.error is None:
-                    vectors[start + j], ok[start + j] = res.embedding, True
-                    attributes[start + j] = res.attributes
+            images = {}
+            for j, path in enumerate(paths[start : start + batch]):
+                try:
+                    images[start + j] = load_image(path)
+                except ImageLoadError as exc:
+                    log.warning("gallery image skipped: %s", exc)
+            results, vecs = extract_and_embed(extractor, embedder, list(images.values()))
+            for i, res, vec in zip(images, results, vecs, strict=True):
+                vectors[i], ok[i], attributes[i] = vec, True, res.attributes
             bar.advance(task, min(batch, len(paths) - start))
     return vectors, ok, attributes
 

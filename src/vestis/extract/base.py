@@ -16,13 +16,14 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from PIL import Image
 
 from vestis.images import ImageLoadError, ImageSource, load_image
+from vestis.options import check_kwargs
 from vestis.registry import Registry
-from vestis.schema import Schema
+from vestis.schema import Schema, load_schema
 
 
 @dataclass
@@ -65,9 +66,8 @@ class Extractor(ABC):
     name: ClassVar[str] = ""
     batch_size: int = 32
 
-    def __init__(self, schema: Schema, **options: Any) -> None:
+    def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.options = options
 
     def fit(self, examples: Sequence[Any]) -> Extractor:
         """Learn from labelled examples; the default (pretrained backends) does nothing."""
@@ -77,8 +77,31 @@ class Extractor(ABC):
     def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
         """Results for a batch of RGB images, one per image, in order."""
 
-    def extract(self, images: Sequence[ImageSource]) -> list[Extraction]:
-        """Extract attributes from image paths, bytes or PIL images."""
+    @property
+    def embedding_model_id(self) -> str | None:
+        """The vector space of ``Extraction.embedding`` when this backend also embeds, else None.
+
+        A catalog whose embedder has the same ``model_id`` reuses these vectors instead of
+        embedding each image a second time.
+        """
+        return None
+
+    @overload
+    def extract(self, images: ImageSource) -> Extraction: ...
+    @overload
+    def extract(self, images: Sequence[ImageSource]) -> list[Extraction]: ...
+
+    def extract(self, images: ImageSource | Sequence[ImageSource]) -> Extraction | list[Extraction]:
+        """Attributes of one image (path, bytes or PIL image) or of a list of them, in order.
+
+        One image gives one :class:`Extraction`, a list gives a list of the same length; an
+        unreadable image gives a result with ``error`` set, never an exception.
+        """
+        if _is_single(images):
+            return self._extract_all([images])[0]  # type: ignore[list-item]
+        return self._extract_all(list(images))  # type: ignore[arg-type]
+
+    def _extract_all(self, images: list[ImageSource]) -> list[Extraction]:
         results: list[Extraction | None] = [None] * len(images)
         for start in range(0, len(images), self.batch_size):
             chunk = list(range(start, min(start + self.batch_size, len(images))))
@@ -94,11 +117,15 @@ class Extractor(ABC):
                 continue
             t0 = time.perf_counter()
             batch = self._extract_batch(loaded)
+            if len(batch) != len(loaded):
+                raise RuntimeError(
+                    f"extractor {self.name!r} returned {len(batch)} results for {len(loaded)} images"
+                )
             per_image = (time.perf_counter() - t0) / len(loaded)
-            for i, res in zip(positions, batch, strict=False):
+            for i, res in zip(positions, batch, strict=True):
                 res.seconds = per_image
                 results[i] = res
-        return [r for r in results if r is not None]
+        return results  # type: ignore[return-value]  (every position was filled above)
 
     def from_raw(self, raw: str | dict[str, Any], confidence: dict[str, float] | None = None) -> Extraction:
         """Validate a raw backend output into an Extraction (bad fields become null, with the error)."""
@@ -116,12 +143,33 @@ class Extractor(ABC):
 EXTRACTORS: Registry[type[Extractor]] = Registry("extractor", "vestis.extractors")
 
 
-def create_extractor(name: str, schema: Schema, **options: Any) -> Extractor:
-    """Instantiate a registered backend by name.
+def load_extractor(name: str = "lite", schema: Schema | str = "vestis", **options: Any) -> Extractor:
+    """A registered backend by name, for a schema (name, path or object), with its options checked.
 
-    >>> from vestis.schema import load_schema
-    >>> ex = create_extractor("majority", load_schema("vestis"))  # doctest: +SKIP
+    Unknown or mistyped options raise :class:`~vestis.errors.OptionsError` naming the known ones.
+
+    >>> ex = load_extractor("pixel-colour")
+    >>> ex.extract(Image.new("RGB", (64, 64), (200, 20, 30))).attributes["colour"]
+    'red'
     """
     import vestis.extract.backends  # noqa: F401  (registers the built-in backends)
 
-    return EXTRACTORS.get(name)(schema, **options)
+    if not isinstance(schema, Schema):
+        schema = load_schema(schema)
+    cls = EXTRACTORS.get(name)
+    return cls(schema, **check_kwargs(cls.__init__, options, what=f"{name} extractor option"))
+
+
+def create_extractor(name: str, schema: Schema, **options: Any) -> Extractor:
+    """Instantiate a registered backend by name (the same as :func:`load_extractor`)."""
+    return load_extractor(name, schema, **options)
+
+
+def list_extractors() -> list[str]:
+    import vestis.extract.backends  # noqa: F401
+
+    return EXTRACTORS.names()
+
+
+def _is_single(images: Any) -> bool:
+    return isinstance(images, (str, bytes, Image.Image)) or hasattr(images, "__fspath__")

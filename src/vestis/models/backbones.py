@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vestis.errors import UserError
+
 log = logging.getLogger(__name__)
 
 IMAGE_FEATURE_DIM = 1280
@@ -28,7 +30,7 @@ TEXT_FEATURE_DIM = 384
 NUM_BLOCKS = 16  # MBConv blocks of EfficientNet-Lite0
 
 
-class BackboneMissing(ImportError):
+class BackboneMissing(UserError, ImportError):
     """A pretrained part is not installed; the message says which package to install."""
 
 

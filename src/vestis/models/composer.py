@@ -58,3 +58,19 @@ class Composer(nn.Module):
         model = cls(ComposerConfig(**json.loads((directory / "composer.json").read_text())))
         model.load_state_dict(load_file(str(directory / "composer.safetensors")))
         return model.eval()
+
+
+def composer_beats_sum(report_path) -> bool:
+    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's.
+
+    No report means no evidence either way: the composer is used.
+    """
+    path = Path(report_path)
+    if not path.is_file():
+        return True
+    val = json.loads(path.read_text()).get("val", {})
+
+    def total(mode: str) -> float:
+        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
+
+    return total("composer") > total("sum")

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vestis.errors import UserError
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED = {"vestis-lite": WEIGHTS_DIR / "vestis-lite"}
 
 
-class ModelNotFound(FileNotFoundError):
+class ModelNotFound(UserError, FileNotFoundError):
     """No weights at the given name or path; the message says where vestis looked."""
 
 

@@ -34,12 +34,15 @@ def dataset_outfits(dataset: Dataset) -> dict[str, list[str]]:
 def outfit_data(
     dataset: Dataset,
     extractor,
-    model_id: str = "",
+    embedder,
     cache_dir: str | Path | None = None,
     batch: int = 128,
     progress: bool = True,
 ) -> OutfitData:
     """An :class:`OutfitData` of every item that appears in an outfit of ``dataset``.
+
+    Items get the extractor's attributes and the embedder's vectors (one pass when they share a
+    model), cached in ``cache_dir`` under both models' identities.
 
     Outfit items missing from the dataset are left out of their outfits (counted in the log);
     outfits left with fewer than two items are dropped.
@@ -52,7 +55,7 @@ def outfit_data(
         log.warning("%s: %d outfit items have no image in the dataset; left out", dataset.name, missing)
     examples = [by_id[i] for i in used]
     paths = [ex.image for ex in examples]
-    emb, attributes = _extract_cached(extractor, paths, model_id, cache_dir, batch, progress)
+    emb, attributes = _extract_cached(extractor, embedder, paths, cache_dir, batch, progress)
     categories = [
         ex.labels.get("category") or attrs.get("category")
         for ex, attrs in zip(examples, attributes, strict=True)
@@ -69,10 +72,14 @@ def outfit_data(
     )
 
 
-def _extract_cached(extractor, paths, model_id, cache_dir, batch, progress):
+def _extract_cached(extractor, embedder, paths, cache_dir, batch, progress):
+    from vestis.extract.embed import extract_and_embed
+    from vestis.images import ImageLoadError, load_image
+
     path = None
     if cache_dir is not None:
-        h = hashlib.sha1(f"outfit-items-v1|{model_id}".encode())
+        key = f"outfit-items-v2|{type(extractor).__name__}|{extractor.embedding_model_id}|{embedder.model_id}"
+        h = hashlib.sha1(key.encode())
         for p in paths:
             h.update(p.encode() + b"\0")
         path = Path(cache_dir) / f"outfit-items-{h.hexdigest()[:16]}.npz"
@@ -81,15 +88,24 @@ def _extract_cached(extractor, paths, model_id, cache_dir, batch, progress):
             return cached["embeddings"], json.loads(str(cached["attributes"]))
     embeddings: list[np.ndarray] = []
     attributes: list[dict] = []
-    dim = extractor.config.embed_dim
+    dim = embedder.dim
     with progress_bar(disable=not progress) as bar:
         task = bar.add_task("outfit items", total=len(paths))
         for start in range(0, len(paths), batch):
-            for r in extractor.extract(paths[start : start + batch]):
-                ok = r.embedding is not None
-                embeddings.append(np.asarray(r.embedding, np.float32) if ok else np.zeros(dim, np.float32))
-                attributes.append(r.attributes)
-            bar.advance(task, len(paths[start : start + batch]))
+            chunk = paths[start : start + batch]
+            images: dict[int, object] = {}
+            for j, p in enumerate(chunk):
+                try:
+                    images[j] = load_image(p)
+                except ImageLoadError as exc:
+                    log.warning("outfit item skipped: %s", exc)
+            results, vectors = extract_and_embed(extractor, embedder, list(images.values()))
+            done = dict(zip(images, zip(results, vectors, strict=True), strict=True))
+            for j in range(len(chunk)):
+                r, v = done.get(j, (None, None))
+                embeddings.append(np.asarray(v, np.float32) if r is not None else np.zeros(dim, np.float32))
+                attributes.append(r.attributes if r is not None else extractor.schema.empty())
+            bar.advance(task, len(chunk))
     emb = np.stack(embeddings) if embeddings else np.zeros((0, dim), np.float32)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

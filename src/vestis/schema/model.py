@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vestis.errors import UserError
+
 FieldKind = Literal["single", "multi", "text"]
 KINDS: tuple[str, ...] = ("single", "multi", "text")
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """A schema file is malformed; the message names the file and the offending key."""
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vestis.errors import UserError
 from vestis.schema.model import normalise_token
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ _QUOTED = {"'": re.compile(r"'((?:[^']|'')*)'"), '"': re.compile(r'"((?:[^"]|"")
 _OPERATORS = ("!=", "==", "=")
 
 
-class FilterError(ValueError):
+class FilterError(UserError, ValueError):
     """A filter that does not parse or names an unknown field or value.
 
     ``position`` is the 0-based character offset in ``text``; ``suggestions`` are close

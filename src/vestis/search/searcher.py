@@ -3,8 +3,8 @@
 * text: the query is embedded by the text tower; values of the schema it names ("black leather
   jacket") become soft constraints that re-rank the nearest candidates (hybrid scoring);
 * photo: the image tower's embedding;
-* photo + modification: the composer combines both into one query vector (falls back to the
-  normalised sum of the two embeddings when no composer is shipped with the model);
+* photo + modification: the embedder composes both into one query vector (``Embedder.compose``:
+  vestis-lite's composer when its validation report beats the sum, else the normalised sum);
 * ``where``: the filter language of :mod:`vestis.search.filters`, pushed down to the index
   when it can take it (Qdrant), else resolved to item ids with SQL.
 
@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 
 from vestis.catalog.catalog import Catalog
-from vestis.images import ImageSource, load_image
+from vestis.errors import InputError
+from vestis.images import ImageSource
 from vestis.search.filters import index_filter, parse_filter
 from vestis.search.query import agreement, attribute_mentions
 
 log = logging.getLogger(__name__)
+MAX_K = 10_000  # results per query; deeper pagination is not what a vector search is for
 
 
 @dataclass
@@ -50,74 +52,28 @@ class Hit:
         }
 
 
-def composer_beats_sum(report_path) -> bool:
-    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's.
-
-    No report means no evidence either way: the composer is used.
-    """
-    import json
-    from pathlib import Path
-
-    path = Path(report_path)
-    if not path.is_file():
-        return True
-    val = json.loads(path.read_text()).get("val", {})
-
-    def total(mode: str) -> float:
-        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
-
-    return total("composer") > total("sum")
-
-
 class Searcher:
     def __init__(self, catalog: Catalog, hybrid_weight: float = 0.1, candidates: int = 200) -> None:
         self.catalog = catalog
         self.hybrid_weight = hybrid_weight
         self.candidates = candidates
-        self._composer: Any = False  # False = not loaded yet, None = none shipped
 
     # ---- query vectors -----------------------------------------------------------------------
-    @property
-    def composer(self):
-        """The shipped composer, if its validation report shows it beating image + text (else None: sum)."""
-        if self._composer is False:
-            from vestis.models.composer import Composer
-            from vestis.models.registry import resolve_lite
-
-            path = resolve_lite(self.catalog.config.model) / "composer"
-            self._composer = None
-            if (path / "composer.json").is_file() and composer_beats_sum(path / "composer_report.json"):
-                self._composer = Composer.load(path)
-            else:
-                log.info("composed queries use the normalised sum of image and text embeddings")
-        return self._composer
-
     def query_vector(
         self, text: str | None = None, image: ImageSource | None = None, modify: str | None = None
     ) -> np.ndarray:
-        extractor = self.catalog.extractor
+        """The query as one vector in the catalog's space (text, photo, or photo + modification)."""
+        embedder = self.catalog.embedder
         if image is not None:
-            vec = extractor.embed_images([load_image(image)])[0]
+            vec = embedder.embed_images(image)[0]
             if modify:
-                mod = extractor.embed_texts([modify])[0]
-                vec = self._compose(vec, mod)
+                vec = embedder.compose(vec, embedder.embed_texts(modify)[0])
             return vec
         if modify:
-            raise ValueError("--modify needs --image: a modification applies to a reference photo")
+            raise InputError("--modify needs --image: a modification applies to a reference photo")
         if not text:
-            raise ValueError("give a text query, an image, or an image with a modification")
-        return extractor.embed_texts([text])[0]
-
-    def _compose(self, image_vec: np.ndarray, text_vec: np.ndarray) -> np.ndarray:
-        composer = self.composer
-        if composer is None:
-            v = image_vec + text_vec
-            return v / np.linalg.norm(v)
-        import torch
-
-        with torch.no_grad():
-            out = composer(torch.from_numpy(image_vec)[None], torch.from_numpy(text_vec)[None])
-        return out[0].numpy()
+            raise InputError("give a text query, an image, or an image with a modification")
+        return embedder.embed_texts(text)[0]
 
     # ---- search ------------------------------------------------------------------------------
     def search(
@@ -129,8 +85,8 @@ class Searcher:
         k: int = 10,
         hybrid: bool = True,
     ) -> list[Hit]:
-        if k < 1:
-            raise ValueError("k must be at least 1")
+        if not 1 <= k <= MAX_K:
+            raise InputError(f"k must be between 1 and {MAX_K}, not {k}")
         index = self.catalog.index
         if index is None or len(index) == 0:
             return []

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 
 from vestis.data import Example, open_dataset
-from vestis.extract.embed import embed_paths
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.schema import Schema, load_schema
 from vestis.train.config import RecipeConfig
@@ -129,15 +128,15 @@ def evaluate_composed(
     return recall_at(scores, tgt) | {"queries": len(triplets)}
 
 
-def train_composer(cfg: ComposerTrainConfig, datasets: list | None = None, extractor=None) -> Path:
-    from vestis.extract.base import create_extractor
+def train_composer(cfg: ComposerTrainConfig, datasets: list | None = None, embedder=None) -> Path:
+    from vestis.embed import load_embedder
 
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     schema = load_schema("vestis")
-    if extractor is None:
-        extractor = create_extractor("lite", schema, **({"model": cfg.model} if cfg.model else {}))
+    if embedder is None:
+        embedder = load_embedder("lite", **({"model": cfg.model} if cfg.model else {}))
     splits: dict[str, dict[str, Any]] = {"train": {"ex": [], "trip": []}, "val": {"ex": [], "trip": []}}
     opened = datasets if datasets is not None else [open_dataset(s, schema=schema) for s in cfg.datasets]
     names = [ds.name for ds in opened]
@@ -151,10 +150,8 @@ def train_composer(cfg: ComposerTrainConfig, datasets: list | None = None, extra
             splits[name].setdefault("dataset_of", []).extend([spec] * len(exs))
     texts = sorted({t for s in splits.values() for _, t, _, _ in s["trip"]})
     tindex = {t: i for i, t in enumerate(texts)}
-    text_emb = torch.from_numpy(extractor.embed_texts(texts))
-    emb = {
-        n: torch.from_numpy(embed_paths(extractor, [e.image for e in s["ex"]])[0]) for n, s in splits.items()
-    }
+    text_emb = torch.from_numpy(embedder.embed_texts(texts))
+    emb = {n: torch.from_numpy(embedder.embed_many([e.image for e in s["ex"]])[0]) for n, s in splits.items()}
     train = [(a, tindex[t], b) for a, t, b, _ in splits["train"]["trip"]]
     log.info(
         "%d training triplets, %d validation variant triplets, %d phrases",

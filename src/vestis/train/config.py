@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from vestis.errors import OptionsError
+from vestis.options import check_fields
 
 C = TypeVar("C", bound="RecipeConfig")
 
@@ -16,21 +19,22 @@ class RecipeConfig:
 
     @classmethod
     def from_file(cls: type[C], path: str | Path, **overrides: Any) -> C:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise OptionsError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise OptionsError(f"config {path} must be a mapping of keys to values")
         return cls.from_dict({**data, **overrides})
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(names)}")
-        cfg = cls(**data)
+        cfg = cls(**check_fields(cls, data, what="config key"))
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
-        """Raise ValueError for settings that cannot work."""
+        """Raise :class:`~vestis.errors.OptionsError` for settings that cannot work together."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]

@@ -56,16 +56,17 @@ log = logging.getLogger(__name__)
 def load_training_data(cfg: OutfitsTrainConfig) -> tuple[OutfitData, str]:
     """Embed the items of ``cfg.dataset``'s outfits with ``cfg.model``: (data, the model's id)."""
     from vestis.data import open_dataset
-    from vestis.extract.base import create_extractor
-    from vestis.models.registry import lite_model_id
+    from vestis.embed import load_embedder
+    from vestis.extract.base import load_extractor
     from vestis.outfits.features import outfit_data
     from vestis.schema import load_schema
 
     schema = load_schema("vestis")
     dataset = open_dataset(cfg.dataset, schema=schema)
-    extractor = create_extractor("lite", schema, **({"model": cfg.model} if cfg.model else {}))
-    model_id = lite_model_id(cfg.model)
-    return outfit_data(dataset, extractor, model_id, cfg.cache_dir), model_id
+    options = {"model": cfg.model} if cfg.model else {}
+    extractor = load_extractor("lite", schema, **options)
+    embedder = load_embedder("lite", **options)
+    return outfit_data(dataset, extractor, embedder, cfg.cache_dir), embedder.model_id
 
 
 class Batcher:

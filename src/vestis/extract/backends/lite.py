@@ -17,13 +17,13 @@ null. Fields whose ``applies_to`` rules them out (the neckline of a shoe) are nu
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from vestis.errors import OptionsError
 from vestis.extract.base import EXTRACTORS, Extraction, Extractor
 from vestis.schema import Field, Schema, load_schema
 
@@ -65,8 +65,7 @@ class LiteExtractor(Extractor):
     """vestis-lite heads + zero-shot scoring. Options: ``model`` (directory; default the shipped one),
     ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
     ``runtime`` ("auto": ONNX Runtime when installed, exported once into the vestis cache, else torch;
-    "onnx"; "torch"),
-    ``threads``, ``batch_size``."""
+    "onnx"; "torch"), ``threads``, ``batch_size``. Its embeddings are the ``lite`` embedder's."""
 
     name = "lite"
 
@@ -79,45 +78,27 @@ class LiteExtractor(Extractor):
         runtime: str = "auto",
         threads: int | None = None,
         batch_size: int = 32,
-        **options: Any,
     ) -> None:
-        super().__init__(schema, **options)
-        import torch
+        super().__init__(schema)
+        from vestis.models.lite_runtime import lite_runtime
 
-        from vestis.models.lite import VestisLite
-        from vestis.models.registry import resolve_lite
-
-        if threads or not torch.get_num_threads():
-            torch.set_num_threads(threads or os.cpu_count() or 1)
-        model_dir = None if isinstance(model, VestisLite) else resolve_lite(model)
-        self.model = model if isinstance(model, VestisLite) else VestisLite.load(model_dir)
-        self.model.eval()
+        if zero_shot not in ("auto", "all", "off"):
+            raise OptionsError(f"zero_shot must be auto, all or off, not {zero_shot!r}")
+        if batch_size < 1:
+            raise OptionsError("batch_size must be at least 1")
+        if threshold is not None and threshold < 0:
+            raise OptionsError("threshold must be a confidence of 0 or more (above 1: every field null)")
+        self.runtime = lite_runtime(model, runtime, threads)
+        self.model = self.runtime.model
         self.config = self.model.config
-        self.onnx = None
-        if runtime not in ("auto", "onnx", "torch"):
-            raise ValueError(f"runtime must be auto, onnx or torch, not {runtime!r}")
-        if runtime != "torch" and model_dir is not None:
-            self.onnx = self._onnx_runner(model_dir, threads, required=runtime == "onnx")
-        elif runtime == "onnx":
-            raise ValueError("runtime='onnx' needs a model directory, not a model object")
         self.batch_size = batch_size
         self.threshold = threshold
-        if zero_shot not in ("auto", "all", "off"):
-            raise ValueError(f"zero_shot must be auto, all or off, not {zero_shot!r}")
         self.zero_shot = zero_shot
         self.plans = self._plan()
 
-    def _onnx_runner(self, model_dir, threads: int | None, required: bool):
-        """ONNX Runtime is 3-5x faster than eager torch on CPU (benchmarks/throughput.py); auto falls back."""
-        try:
-            from vestis.models.onnx_export import OnnxLite, cached_onnx
-
-            return OnnxLite(cached_onnx(self.model, model_dir), list(self.config.heads), threads)
-        except Exception as exc:
-            if required:
-                raise
-            log.info("ONNX Runtime unavailable (%s); using torch", exc)
-            return None
+    @property
+    def embedding_model_id(self) -> str:
+        return self.runtime.model_id
 
     # ---- planning ----------------------------------------------------------------------------
     def _plan(self) -> dict[str, FieldPlan]:
@@ -148,49 +129,12 @@ class LiteExtractor(Extractor):
                 plans[f.name] = FieldPlan("none")
         if pending_text:
             for name, phrases in pending_text.items():
-                plans[name].text = self.embed_texts(phrases)
+                plans[name].text = self.runtime.embed_texts(phrases)
         return plans
-
-    # ---- embeddings ---------------------------------------------------------------------------
-    def _forward(self, images: list[Image.Image]):
-        import torch
-
-        from vestis.colour import colour_features
-        from vestis.models.preprocess import letterbox_batch, normalise
-
-        boxed = letterbox_batch(images, self.config.image_size)
-        pixels = normalise(boxed)
-        colour = colour_features(boxed) if self.config.colour_dim else None
-        if self.onnx is not None:
-            return self.onnx(pixels, colour)
-        x = torch.from_numpy(pixels).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            emb, logits = self.model(x, None if colour is None else torch.from_numpy(colour))
-        return emb.numpy(), {k: v.numpy() for k, v in logits.items()}
-
-    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
-        """Normalised image embeddings in the shared space."""
-        return self._forward(images)[0]
-
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Normalised text embeddings in the shared space."""
-        import torch
-
-        from vestis.models.backbones import encode_texts
-
-        with torch.inference_mode():
-            return self.model.embed_text_features(encode_texts(texts, self._text_encoder())).numpy()
-
-    def _text_encoder(self):
-        if not hasattr(self, "_encoder"):
-            from vestis.models.backbones import load_text_encoder
-
-            self._encoder = load_text_encoder()
-        return self._encoder
 
     # ---- extraction ---------------------------------------------------------------------------
     def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
-        emb, logits = self._forward(images)
+        emb, logits = self.runtime.forward(images)
         probs = {k: self._calibrated(k, v) for k, v in logits.items()}
         zs_scale = float(np.exp(self.model.logit_scale.detach().numpy()))
         results = []

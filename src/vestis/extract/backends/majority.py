@@ -32,8 +32,8 @@ class MajorityExtractor(Extractor):
     name: ClassVar[str] = "majority"
     batch_size = 256
 
-    def __init__(self, schema: Schema, **options: Any) -> None:
-        super().__init__(schema, **options)
+    def __init__(self, schema: Schema) -> None:
+        super().__init__(schema)
         self.prediction: dict[str, Any] = schema.empty()
         self.confidence: dict[str, float] = {name: 0.0 for name in schema.fields}
 

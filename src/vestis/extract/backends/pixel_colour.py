@@ -89,8 +89,8 @@ class PixelColourExtractor(Extractor):
     name: ClassVar[str] = "pixel-colour"
     batch_size = 64
 
-    def __init__(self, schema: Schema, **options: Any) -> None:
-        super().__init__(schema, **options)
+    def __init__(self, schema: Schema) -> None:
+        super().__init__(schema)
         primary, secondary = schema.by_role("primary_colour"), schema.by_role("secondary_colour")
         self.primary = _ColourField(primary) if primary and primary.kind == "single" else None
         self.secondary = _ColourField(secondary) if secondary and secondary.kind == "single" else None

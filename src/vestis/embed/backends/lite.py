@@ -1,0 +1,58 @@
+"""``lite``: the embedded vestis-lite towers (EfficientNet-Lite0 image tower, MiniLM-L6 text tower).
+
+Shares one loaded model with the ``lite`` extractor (:mod:`vestis.models.lite_runtime`); composed
+queries use the composer shipped with the model when its validation report beats the plain sum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from vestis.embed.base import EMBEDDERS, Embedder
+
+
+@EMBEDDERS.register("lite")
+class LiteEmbedder(Embedder):
+    """vestis-lite image and text towers in one 256-d space (the default; offline, CPU)."""
+
+    name = "lite"
+
+    def __init__(
+        self, model: Any = None, runtime: str = "auto", threads: int | None = None, batch_size: int = 32
+    ) -> None:
+        from vestis.models.lite_runtime import lite_runtime
+
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.runtime = lite_runtime(model, runtime, threads)
+        self.batch_size = batch_size
+
+    @property
+    def dim(self) -> int:
+        return int(self.runtime.config.embed_dim)
+
+    @property
+    def model_id(self) -> str:
+        return self.runtime.model_id
+
+    def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
+        return self.runtime.forward(images)[0]
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        return self.runtime.embed_texts(texts)
+
+    def compose(self, image_vector: np.ndarray, text_vector: np.ndarray) -> np.ndarray:
+        composer = self.runtime.composer
+        if composer is None:
+            return super().compose(image_vector, text_vector)
+        import torch
+
+        with torch.no_grad():
+            out = composer(
+                torch.from_numpy(np.asarray(image_vector, dtype=np.float32))[None],
+                torch.from_numpy(np.asarray(text_vector, dtype=np.float32))[None],
+            )
+        return out[0].numpy()
