@@ -65,3 +65,12 @@ def tiny_siglip(tmp_path_factory) -> Path:
     from tests.helpers import tiny_dual_encoder
 
     return tiny_dual_encoder("siglip", tmp_path_factory.mktemp("tiny-siglip") / "model")
+
+
+@pytest.fixture
+def fake_openai():
+    """A scripted OpenAI-compatible endpoint on 127.0.0.1 (see tests/fake_openai.py)."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
