@@ -27,7 +27,7 @@ def stats_cmd(
         "indexed": len(index) if index is not None else 0,
         "index": cat.config.index,
         "schema": cat.config.schema,
-        "facets": {f: cat.store.facets(f)[:8] for f in ("category", "colour", "pattern", "material")},
+        "facets": {f: cat.store.facets(f)[:8] for f in _facet_fields(cat.schema)},
     }
     if json_out:
         print_json(data)
@@ -39,6 +39,11 @@ def stats_cmd(
     for name, values in data["facets"].items():
         table.add_row(name, ", ".join(f"{v} ({n})" for v, n in values))
     console.print(table)
+
+
+def _facet_fields(schema) -> list[str]:
+    """The closed fields of the schema's listing role: what stats count values of."""
+    return [name for name in schema.roles.listing if schema.fields[name].closed]
 
 
 @app.command("dedup")

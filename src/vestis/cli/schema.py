@@ -38,17 +38,25 @@ def list_cmd() -> None:
 
 @app.command("show")
 def show_cmd(name: str = typer.Argument(..., help="Preset name or path to a schema file.")) -> None:
-    """Show a schema's fields: kind, weight, nullability and vocabulary."""
+    """Show a schema's fields: kind, weight, nullability, roles and vocabulary."""
     s = load_schema(name)
     table = Table(
-        "field", "kind", "weight", "null", "values / constraint", title=f"schema {s.name}", show_lines=True
+        "field",
+        "kind",
+        "weight",
+        "null",
+        "roles",
+        "values / constraint",
+        title=f"schema {s.name}",
+        show_lines=True,
     )
     for f in s.fields.values():
         if f.kind == "text":
             detail = f"text ≤ {f.max_length} chars" + (f", pattern {f.pattern}" if f.pattern else "")
         else:
             detail = ", ".join(f.values)
-        table.add_row(f.name, f.kind, f"{f.weight:g}", "yes" if f.nullable else "no", detail)
+        roles = ", ".join(s.roles.of(f.name))
+        table.add_row(f.name, f.kind, f"{f.weight:g}", "yes" if f.nullable else "no", roles, detail)
     console.print(table)
 
 

@@ -9,8 +9,6 @@ from rich.table import Table
 
 from vestis.cli.common import console, print_json
 
-SHOWN = ("category", "type", "colour", "pattern", "material")
-
 
 def search_cmd(
     text: str = typer.Argument(None, help='Text query, e.g. "red floral midi dress".'),
@@ -30,7 +28,8 @@ def search_cmd(
     from vestis.catalog.catalog import Catalog
     from vestis.search.searcher import Searcher
 
-    searcher = Searcher(Catalog.open(catalog))
+    cat = Catalog.open(catalog)
+    searcher = Searcher(cat)
     hits = searcher.search(
         text=text, image=str(image) if image else None, modify=modify, where=where, k=k, hybrid=not no_hybrid
     )
@@ -40,8 +39,9 @@ def search_cmd(
     if not hits:
         console.print("no results")
         return 0
-    table = Table("#", "score", *SHOWN, "path")
+    shown = cat.schema.roles.listing  # the schema's listing role
+    table = Table("#", "score", *shown, "path")
     for rank, h in enumerate(hits, 1):
-        table.add_row(str(rank), f"{h.score:.3f}", *[str(h.attributes.get(f) or "") for f in SHOWN], h.path)
+        table.add_row(str(rank), f"{h.score:.3f}", *[str(h.attributes.get(f) or "") for f in shown], h.path)
     console.print(table)
     return 0

@@ -4,7 +4,8 @@
   resized, recompressed or re-shot): such pairs inflate every validation number;
 * **duplicates within a split**;
 * **label noise**: examples whose label the model contradicts with high confidence, the
-  usual sign of a wrong label (or of a model blind spot: a person decides which).
+  usual sign of a wrong label (or of a model blind spot: a person decides which), checked on
+  the closed fields of the schema's ``listing`` role (its main attributes).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from typing import Any
 from vestis.catalog.dedup import DEFAULT_THRESHOLD, neighbour_pairs
 from vestis.data import Dataset
 from vestis.eval.report import thumbnail
-
-NOISE_FIELDS = ("category", "type", "colour", "pattern")
 
 
 def run_hygiene(
@@ -41,10 +40,12 @@ def run_hygiene(
         if vok[i] and tok[j]
     ]
     within = [(val[i], val[j], s) for i, j, s in neighbour_pairs(vv, threshold, k=5) if vok[i] and vok[j]]
+    schema = extractor.schema
+    noise_fields = [name for name in schema.roles.listing if schema.fields[name].closed]
     noise = []
     results = extractor.extract([e.image for e in val])
     for ex, res in zip(val, results, strict=True):
-        for name in NOISE_FIELDS:
+        for name in noise_fields:
             gold, pred = ex.labels.get(name), res.attributes.get(name)
             conf = res.confidence.get(name, 0.0)
             if gold and pred and gold != pred and conf >= noise_confidence:
@@ -60,7 +61,7 @@ def run_hygiene(
         "val_near_duplicate_pairs": len(within),
         "likely_label_noise": len(noise),
         "noise_rate": len(noise) / max(1, len(val)),
-        "noise_by_field": {f: sum(r[1] == f for r in noise) for f in NOISE_FIELDS},
+        "noise_by_field": {f: sum(r[1] == f for r in noise) for f in noise_fields},
         "leaks": [{"val": a.id, "train": b.id, "similarity": round(s, 4)} for a, b, s in leaks[:500]],
         "noise": [
             {"id": ex.id, "field": f, "label": g, "model": p, "confidence": round(c, 3)}

@@ -1,8 +1,8 @@
 """The outfit-scorer contract: a set of items in, a compatibility score out.
 
 An item is an :class:`ItemFeatures`: its embedding (vestis-lite, normalised), its coarse
-``category`` (a value of the vestis schema's ``category`` field, or None) and optionally its
-other attributes. A scorer implements :meth:`OutfitScorer.score` (one float per outfit, higher
+``category`` (a value of the field with the schema's ``category`` role, or None) and optionally
+its other attributes. A scorer implements :meth:`OutfitScorer.score` (one float per outfit, higher
 = more compatible; outfits may have any size >= 1 and mix categories freely). It may assume the
 embeddings of all items share one dimension; it never raises for an unknown or missing category.
 :meth:`OutfitScorer.pair_scores` (which pair of an outfit is the weakest) and
@@ -39,21 +39,6 @@ import numpy as np
 from vestis.registry import Registry
 
 log = logging.getLogger(__name__)
-
-# The vestis coarse categories, in the order learned scorers index them (0 is "unknown").
-CATEGORIES = (
-    "top",
-    "bottom",
-    "dress",
-    "jumpsuit",
-    "outerwear",
-    "footwear",
-    "bag",
-    "accessory",
-    "underwear",
-    "swimwear",
-    "sleepwear",
-)
 
 
 @dataclass

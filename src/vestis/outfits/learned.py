@@ -2,6 +2,7 @@
 
 A learned scorer wraps a torch module ``net(emb [B, L, D], cat [B, L], mask [B, L]) -> logits [B]``
 (``cat`` holds 1 + the index of the item's category in ``config.categories``, 0 for unknown;
+the categories are values of the training schema's ``category`` role, recorded in the config;
 ``mask`` is True for real items, False for padding). Its model directory holds ``config.json``
 (the config, with ``scorer`` naming the backend) and ``model.safetensors``. torch is imported
 only when a learned scorer is created.
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vestis.outfits.base import CATEGORIES, ItemFeatures, OutfitScorer
+from vestis.outfits.base import ItemFeatures, OutfitScorer
 
 
 @dataclass
@@ -25,7 +26,7 @@ class LearnedConfig:
     """Fields every learned scorer has; backends subclass it with their architecture's fields."""
 
     embed_dim: int = 256
-    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
+    categories: list[str] = field(default_factory=list)  # category values the net indexes (1 + position)
     embedding_model: str | None = None  # vestis-lite id of the training embeddings
     dropout: float = 0.1
 

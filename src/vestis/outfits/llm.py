@@ -27,14 +27,32 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vestis.outfits.base import CATEGORIES, SCORERS, ItemFeatures, OutfitScorer
+from vestis.outfits.base import SCORERS, ItemFeatures, OutfitScorer
 
 QUESTION = "Do these items go well together as one outfit? Answer Yes or No."
-WORDS = ("colour", "pattern", "material", "type")
+# The order items are listed in, part of the prompt format adapters are trained with (the vestis
+# categories); other categories follow it.
+ITEM_ORDER = (
+    "top",
+    "bottom",
+    "dress",
+    "jumpsuit",
+    "outerwear",
+    "footwear",
+    "bag",
+    "accessory",
+    "underwear",
+    "swimwear",
+    "sleepwear",
+)
 
 
 def describe(item: ItemFeatures) -> str:
-    """Words for one item from its attributes: "navy striped woven shirt"."""
+    """Words for one item from its attributes: "navy striped woven shirt".
+
+    The words are those of the vestis schema's fields, the prompt format adapters are trained
+    with; an item of another schema is named by its category.
+    """
     a = item.attributes
     noun = (a.get("type") or item.category or "item").replace("_", " ")
     mods = [
@@ -46,7 +64,7 @@ def describe(item: ItemFeatures) -> str:
 
 
 def prompt_for(outfit: Sequence[ItemFeatures]) -> str:
-    order = {c: i for i, c in enumerate(CATEGORIES)}
+    order = {c: i for i, c in enumerate(ITEM_ORDER)}
     items = sorted((order.get(i.category or "", len(order)), describe(i)) for i in outfit)
     return "Outfit: " + "; ".join(text for _, text in items) + ". " + QUESTION
 

@@ -146,8 +146,10 @@ def train_outfits(
         len(val.outfits),
         "sharing items" if cfg.train_on_shared else "item-disjoint",
     )
+    # the categories the net indexes: the category-role values the training items carry
+    options = {"categories": sorted({c for c in data.categories if c}), **cfg.scorer_options}
     scorer = create_scorer(
-        cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **cfg.scorer_options
+        cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **options
     )
     assert isinstance(scorer, LearnedScorer)
     items = sorted({i for o in train.outfits.values() for i in o})
