@@ -22,7 +22,24 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype"), Path("/usr/share/fonts"), Path("/Library/Fonts"))
-_SYLLABLES = ("nor", "dvik", "al", "ma", "ro", "sa", "kes", "trel", "vi", "lo", "ta", "ber", "mon", "cla", "ra", "fen")
+_SYLLABLES = (
+    "nor",
+    "dvik",
+    "al",
+    "ma",
+    "ro",
+    "sa",
+    "kes",
+    "trel",
+    "vi",
+    "lo",
+    "ta",
+    "ber",
+    "mon",
+    "cla",
+    "ra",
+    "fen",
+)
 _SIZES = (
     ("M", "M"), ("SIZE S", "S"), ("TALLA L", "L"), ("XS", "XS"), ("XL", "XL"), ("TAILLE M", "M"),
     ("EU 38", "EU 38"), ("EU 42", "EU 42"), ("UK 10", "UK 10"), ("US 8", "US 8"), ("W32 L34", "W32 L34"),
@@ -55,7 +72,9 @@ def render_label(seed: int, lexicon: list[str] | None = None) -> RenderedLabel:
 
     rng = random.Random(seed)
     if lexicon is None:
-        lexicon = [s for s in BRANDS_FILE.read_text(encoding="utf-8").splitlines() if s and not s.startswith("#")]
+        lexicon = [
+            s for s in BRANDS_FILE.read_text(encoding="utf-8").splitlines() if s and not s.startswith("#")
+        ]
     in_lexicon = rng.random() < 0.7
     brand = rng.choice(lexicon) if in_lexicon else _invented(rng)
     size_text, size = rng.choice(_SIZES)
@@ -91,7 +110,10 @@ def render_label(seed: int, lexicon: list[str] | None = None) -> RenderedLabel:
     rotated = label.convert("RGBA").rotate(angle, expand=True, resample=Image.BICUBIC)
     if hard:
         rotated = _perspective(rotated, rng)
-    x, y0 = (320 - rotated.width) // 2 + rng.randint(-15, 15), (320 - rotated.height) // 2 + rng.randint(-15, 15)
+    x, y0 = (
+        (320 - rotated.width) // 2 + rng.randint(-15, 15),
+        (320 - rotated.height) // 2 + rng.randint(-15, 15),
+    )
     canvas.paste(rotated, (x, y0), rotated)
     if hard:
         canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.4)))
@@ -116,8 +138,9 @@ def _fabric(rng: random.Random, side: int) -> Image.Image:
 def _perspective(img: Image.Image, rng: random.Random) -> Image.Image:
     w, h = img.size
     d = 0.12
+    u = rng.uniform
     quad = [
-        rng.uniform(0, d) * w, rng.uniform(0, d) * h, rng.uniform(0, d) * w, h - rng.uniform(0, d) * h,
-        w - rng.uniform(0, d) * w, h - rng.uniform(0, d) * h, w - rng.uniform(0, d) * w, rng.uniform(0, d) * h,
+        u(0, d) * w, u(0, d) * h, u(0, d) * w, h - u(0, d) * h,
+        w - u(0, d) * w, h - u(0, d) * h, w - u(0, d) * w, u(0, d) * h,
     ]  # fmt: skip
     return img.transform((w, h), Image.QUAD, quad, resample=Image.BICUBIC)

@@ -26,25 +26,30 @@ label photos rendered by ``benchmarks/labels.py`` (real label photos are still t
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from vestis.errors import UserError
+from vestis.errors import OptionsError, UserError
+
+if TYPE_CHECKING:
+    from vestis.schema import Schema
 
 BRANDS_FILE = Path(__file__).parent / "data" / "brands.txt"
 LETTER_SIZES = ("XXXS", "XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL", "XXXXL", "2XL", "3XL", "4XL", "5XL")
 REGIONS = {"EU": "EU", "FR": "FR", "IT": "IT", "DE": "DE", "ES": "ES", "UK": "UK", "GB": "UK", "US": "US",
            "USA": "US", "JP": "JP", "CN": "CN", "MEX": "MEX", "BR": "BR"}  # fmt: skip
 SIZE_WORDS = ("SIZE", "TALLA", "TAILLE", "GROSSE", "GRÖSSE", "GR", "TAGLIA", "TAMANHO", "MAAT", "STORLEK")
+# Lines that are not the brand: composition, care, origin, size (OCR often drops the spaces).
 NOT_BRAND = re.compile(
-    r"%|\d{2,}|°|MADE IN|FABRIQU|HECHO EN|WASH|LAVAR|LAVER|DRY|IRON|BLEACH|COTTON|POLYESTER|VISCOSE|"
-    r"ELASTANE|WOOL|SILK|LINEN|NYLON|POLYAMIDE|ACRYLIC|LEATHER|SIZE|TALLA|TAILLE|CARE|RN\s?\d",
+    r"%|\d{2,}|°|MADE\s*IN|FABRI|HECHO\s*EN|WASH|LAVA|LAVE|DRY|IRON|BLEACH|COTTON|POLYEST|VISCOS|"
+    r"ELASTAN|WOOL|SILK|LINEN|NYLON|POLYAMID|ACRYLI|LEATHER|SIZE|TALLA|TAILLE|CARE|RN\s?\d",
     re.I,
 )
 
@@ -89,6 +94,24 @@ class LabelReader:
         return lines
 
 
+def label_reader_for(schema: Schema, labels: str = "auto") -> LabelReader | None:
+    """The OCR label reader when the schema has a brand or size field to fill, else None."""
+    if labels not in ("auto", "on", "off"):
+        raise OptionsError(f"labels must be auto, on or off, not {labels!r}")
+    if labels == "off" or not (schema.by_role("brand") or schema.by_role("size")):
+        return None
+    import importlib.util
+
+    if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+        if labels == "on":
+            raise OCRMissing("labels='on' needs rapidocr: pip install 'vestis[ocr]'")
+        logging.getLogger(__name__).info(
+            "rapidocr is not installed: brand and size stay null (pip install 'vestis[ocr]')"
+        )
+        return None
+    return LabelReader()
+
+
 def read_size(lines: Sequence[str | Line]) -> tuple[str | None, float]:
     """The size printed on a label, normalised, and a confidence; (None, 0) when none is found."""
     texts = [(_text(x).upper(), _conf(x)) for x in lines]
@@ -123,8 +146,9 @@ def read_size(lines: Sequence[str | Line]) -> tuple[str | None, float]:
 
 
 def read_brand(lines: Sequence[Line], brands: Sequence[str] | None = None) -> tuple[str | None, float]:
-    """The brand on a label and a confidence: a lexicon match (high), else the most prominent
-    brand-like line (lower); (None, 0) when no line qualifies."""
+    """The brand on a label and a confidence: a lexicon match (high), else — when the photo shows a
+    label (a size, composition, care or origin line) — its most prominent brand-like line (lower);
+    (None, 0) when no line qualifies."""
     from rapidfuzz import fuzz, process
 
     lexicon = _lexicon(tuple(brands) if brands is not None else None)
@@ -139,7 +163,9 @@ def read_brand(lines: Sequence[Line], brands: Sequence[str] | None = None) -> tu
             best = (lexicon[hit[0]], round(hit[1] / 100 * ln.confidence, 3))
     if best:
         return best
-    if not candidates:
+    # Outside the lexicon only a label is read: a print on a T-shirt is not a brand.
+    label_like = any(NOT_BRAND.search(ln.text) for ln in lines) or read_size(lines)[0] is not None
+    if not candidates or not label_like:
         return None, 0.0
     top = max(candidates, key=lambda ln: (ln.height, ln.confidence))
     return _title(top.text), round(0.6 * top.confidence, 3)
@@ -154,8 +180,14 @@ def label_prompt(lines: Sequence[Line]) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _lexicon(brands: tuple[str, ...] | None) -> dict[str, str]:
-    names = brands if brands is not None else tuple(
-        s.strip() for s in BRANDS_FILE.read_text(encoding="utf-8").splitlines() if s.strip() and not s.startswith("#")
+    names = (
+        brands
+        if brands is not None
+        else tuple(
+            s.strip()
+            for s in BRANDS_FILE.read_text(encoding="utf-8").splitlines()
+            if s.strip() and not s.startswith("#")
+        )
     )
     return {_key(n): n for n in names}
 

@@ -13,9 +13,9 @@ shows, in a top-level ``roles`` mapping:
       plurals: [kind_of_garment]     # of those, fields a query may name in the plural ("dresses")
       listing: [kind_of_garment, shade, print]       # columns of search/outfit listings, catalog stats
 
-A field-role (``category``, ``primary_colour``, ``secondary_colour``, or a name of a third-party
-backend's own) names one field; ``role: NAME`` inside a field spec is shorthand for it. A list
-role names fields in order. What a schema leaves out is derived from its fields:
+A field-role (``category``, ``primary_colour``, ``secondary_colour``, ``brand``, ``size``, or a
+name of a third-party backend's own) names one field; ``role: NAME`` inside a field spec is
+shorthand for it. A list role names fields in order. What a schema leaves out is derived from its fields:
 ``mentionable`` = every closed field; ``plurals`` = the category field and the fields whose
 ``parent`` it is; ``listing`` = the category field then the other closed fields, five in all;
 no field-role is ever guessed from a field's name (features that need one say so).
@@ -36,7 +36,13 @@ if TYPE_CHECKING:
 
 LIST_ROLES = ("mentionable", "plurals", "listing")
 # field-roles vestis itself uses, with the kind of field each needs
-FIELD_ROLES = {"category": "single", "primary_colour": "closed", "secondary_colour": "closed"}
+FIELD_ROLES = {
+    "category": "single",
+    "primary_colour": "closed",
+    "secondary_colour": "closed",
+    "brand": None,  # any kind: read from labels by the lite backend's label reader
+    "size": None,
+}
 DEFAULT_LISTING = 5  # fields a listing shows when the schema does not say
 
 

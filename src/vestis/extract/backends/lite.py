@@ -25,9 +25,11 @@ from PIL import Image
 
 from vestis.errors import OptionsError
 from vestis.extract.base import EXTRACTORS, Extraction, Extractor
+from vestis.extract.labels import label_reader_for
 from vestis.schema import Field, Schema, load_schema
 
 log = logging.getLogger(__name__)
+LABEL_THRESHOLD = 0.5  # confidence below which a brand or size read from a label stays null
 MIN_ZERO_SHOT_KNOWN = 0.5  # fraction of a field's values whose words the text tower saw in training
 
 
@@ -65,7 +67,9 @@ class LiteExtractor(Extractor):
     """vestis-lite heads + zero-shot scoring. Options: ``model`` (directory; default the shipped one),
     ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
     ``runtime`` ("auto": ONNX Runtime when installed, exported once into the vestis cache, else torch;
-    "onnx"; "torch"), ``threads``, ``batch_size``. Its embeddings are the ``lite`` embedder's."""
+    "onnx"; "torch"), ``threads``, ``batch_size``, ``labels`` ("auto": read brand and size from
+    label text with OCR when the schema has a ``brand`` or ``size`` role and rapidocr is installed;
+    "on"; "off"). Its embeddings are the ``lite`` embedder's."""
 
     name = "lite"
 
@@ -78,6 +82,7 @@ class LiteExtractor(Extractor):
         runtime: str = "auto",
         threads: int | None = None,
         batch_size: int = 32,
+        labels: str = "auto",
     ) -> None:
         super().__init__(schema)
         from vestis.models.lite_runtime import lite_runtime
@@ -95,6 +100,7 @@ class LiteExtractor(Extractor):
         self.threshold = threshold
         self.zero_shot = zero_shot
         self.plans = self._plan()
+        self.labels = label_reader_for(schema, labels)
 
     @property
     def embedding_model_id(self) -> str:
@@ -157,10 +163,28 @@ class LiteExtractor(Extractor):
             for name, f in self.schema.fields.items():  # rule out fields that do not apply
                 if f.applies_to and not f.applies(attrs):
                     attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
+            if self.labels is not None:
+                self._read_label(images[i], attrs, conf)
             result = self.from_raw(attrs, conf)
             result.embedding = emb[i]
             results.append(result)
         return results
+
+    def _read_label(self, image: Image.Image, attrs: dict[str, Any], conf: dict[str, float]) -> None:
+        """Brand and size from the text on the photo (a care or brand label), when OCR reads them."""
+        from vestis.extract.labels import read_brand, read_size
+
+        lines = self.labels.read(image)
+        for role, read in (("brand", read_brand), ("size", read_size)):
+            f = self.schema.by_role(role)
+            if f is None or not lines:
+                continue
+            value, c = read(lines)
+            if value is not None and f.closed:
+                value = f.canonical(value)
+            if value is not None and c >= LABEL_THRESHOLD:
+                attrs[f.name] = [value] if f.kind == "multi" else value[: f.max_length]
+                conf[f.name] = c
 
     def _decide_hierarchy(self, field_probs: dict[str, np.ndarray]) -> dict[str, tuple[Any, float]]:
         """Child and parent fields (type → category) decided jointly, so they never contradict.

@@ -13,7 +13,8 @@ or from the ``base_url`` / ``api_key`` options; the model name from ``model``. R
 with exponential backoff (honouring ``Retry-After``) up to ``max_retries`` times. Each result's
 ``usage`` holds the tokens, the latency and the attempts. A refused or failed request gives a
 result with ``error`` set and null attributes, never an exception; a rejected API key (401/403)
-stops the run with one clear error.
+stops the run with one clear error. With ``labels`` ("auto": when the schema has a brand or size
+role and rapidocr is installed) the text OCR reads on the photos goes into the prompt.
 
 Scaling past one machine: serve a model with vLLM (``vllm serve Qwen/Qwen2.5-VL-7B-Instruct``)
 and point ``--backend openai --set base_url=http://host:8000/v1 --set model=...`` at it.
@@ -37,6 +38,7 @@ from PIL import Image
 
 from vestis.errors import OptionsError, UserError
 from vestis.extract.base import EXTRACTORS, Extraction, Extractor
+from vestis.extract.labels import label_prompt, label_reader_for
 from vestis.schema import Schema
 from vestis.schema.structured import structured_output_schema
 
@@ -71,6 +73,7 @@ class OpenAIExtractor(Extractor):
         max_side: int = 1024,
         structured: bool = True,
         batch_size: int = 32,
+        labels: str = "auto",
     ) -> None:
         super().__init__(schema)
         if not model:
@@ -92,6 +95,7 @@ class OpenAIExtractor(Extractor):
         self.max_side = max_side
         self.structured = structured
         self.batch_size = batch_size
+        self.labels = label_reader_for(schema, labels)
         self._client: Any = None
 
     # ---- requests ----------------------------------------------------------------------------
@@ -110,7 +114,11 @@ class OpenAIExtractor(Extractor):
 
     def request_body(self, images: list[Image.Image]) -> dict[str, Any]:
         """The chat-completions request for one item (one or several photos of it)."""
-        content: list[dict[str, Any]] = [{"type": "text", "text": "Describe this garment."}]
+        text = "Describe this garment."
+        if self.labels is not None:
+            read = label_prompt([line for im in images for line in self.labels.read(im)])
+            text = f"{text}\n{read}" if read else text
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         content += [{"type": "image_url", "image_url": {"url": data_url(im, self.max_side)}} for im in images]
         body: dict[str, Any] = {
             "model": self.model,
