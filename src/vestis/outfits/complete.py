@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from vestis.errors import InputError
 from vestis.outfits.base import ItemFeatures, OutfitScorer
 
 MAIN_SLOTS = ("top", "bottom", "dress", "outerwear", "footwear", "bag", "accessory")
@@ -85,7 +86,7 @@ def resolve_slot(schema, text: str) -> tuple[str, str]:
         if value:
             return name, value
     known = ", ".join(schema.fields["category"].values) if "category" in schema.fields else ""
-    raise ValueError(f"unknown slot {text!r}: give a category ({known}) or a type (sneakers, blazer, ...)")
+    raise InputError(f"unknown slot {text!r}: give a category ({known}) or a type (sneakers, blazer, ...)")
 
 
 def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float = 0.3) -> list[int]:
@@ -128,7 +129,7 @@ def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
     everything = catalog_features(catalog)
     missing = [i for i in ids if int(i) not in everything]
     if missing:
-        raise ValueError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
+        raise InputError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
     scorer.adapt(list(everything.values()))
     return everything, [everything[int(i)] for i in ids]
 
@@ -136,7 +137,7 @@ def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
 def score_outfit(catalog, ids: Sequence[int], scorer: OutfitScorer) -> OutfitScore:
     """Score an outfit of catalog items and name its weakest pair."""
     if len(ids) < 2:
-        raise ValueError("an outfit needs at least two items")
+        raise InputError("an outfit needs at least two items")
     _, items = _prepare(catalog, scorer, ids)
     pairs = scorer.pair_scores(items)
     n = len(items)
