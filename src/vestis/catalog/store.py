@@ -153,7 +153,7 @@ class CatalogStore:
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
-                raise ValueError(f"{self.path}: not a vestis catalog ({exc})") from None
+                raise CatalogMismatchError(f"{self.path}: not a vestis catalog ({exc})") from None
             raise
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -197,11 +197,13 @@ class CatalogStore:
                     )
                     return
         if "meta" not in self._tables():
-            raise ValueError(f"{self.path}: an SQLite database but not a vestis catalog (no meta table)")
+            raise CatalogMismatchError(
+                f"{self.path}: an SQLite database but not a vestis catalog (no meta table)"
+            )
         meta = self.meta
         version = meta.get("schema_version")
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise ValueError(
+            raise CatalogMismatchError(
                 f"{self.path}: catalog format {version!r} is newer than this vestis understands "
                 f"({SCHEMA_VERSION}); upgrade vestis"
             )

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from vestis.cli.common import err_console, parse_overrides, print_json
+from vestis.errors import InputError
 from vestis.extract.base import create_extractor
 from vestis.images import is_image_path
 from vestis.progress import progress_bar
@@ -24,7 +25,7 @@ def expand(paths: list[Path]) -> list[Path]:
         elif p.exists():
             out.append(p)
         else:
-            raise FileNotFoundError(f"no such file or directory: {p}")
+            raise InputError(f"no such file or directory: {p}")
     return out
 
 
@@ -46,12 +47,13 @@ def extract_cmd(
 ) -> int:
     """Extract attributes. One image prints one JSON object; several print JSONL (one line per image).
 
-    Every output validates against the schema; an unreadable image yields a line with its error.
+    Every output validates against the schema; an unreadable image yields a line with its error,
+    and the command then exits 1 saying how many failed.
     """
     s = load_schema(schema)
     files = expand(paths)
     if not files:
-        raise FileNotFoundError("no images found in the given paths")
+        raise InputError(f"no images found in {', '.join(map(str, paths))}")
     options = {k: v for k, v in {"model": model, "threshold": threshold}.items() if v is not None}
     options.update(parse_overrides(set_))
     extractor = create_extractor(backend, s, **options)
@@ -80,4 +82,4 @@ def extract_cmd(
             sink.close()
     if failures:
         err_console.print(f"[yellow]{failures} of {len(files)} images failed (see 'error' in the output)[/]")
-    return 1 if failures == len(files) else 0
+    return 1 if failures else 0

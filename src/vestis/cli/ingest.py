@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from vestis.cli.common import console, print_json
+from vestis.errors import OptionsError
 
 
 def ingest_cmd(
@@ -42,6 +43,8 @@ def ingest_cmd(
     from vestis.catalog.catalog import Catalog, CatalogConfig
     from vestis.catalog.index import default_backend
 
+    if engine not in ("local", "ray"):
+        raise OptionsError(f"unknown engine {engine!r}: local or ray")
     options = {"url": qdrant_url} if qdrant_url else {}
     index = index or default_backend()
     if embedder_model is None and model and backend == embedder == "lite":
@@ -60,12 +63,10 @@ def ingest_cmd(
         from vestis.catalog.ray_engine import ingest_ray
 
         summary = ingest_ray(cat, source, batch_size=batch_size)
-    elif engine == "local":
+    else:
         from vestis.catalog.ingest import ingest
 
         summary = ingest(cat, source, batch_size=batch_size)
-    else:
-        raise ValueError(f"unknown engine {engine!r}: local or ray")
     data = summary.to_dict()
     if json_out:
         print_json(data)

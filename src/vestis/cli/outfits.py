@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from vestis.cli.common import console, print_json
+from vestis.cli.common import console, path_column, print_json
 
 app = typer.Typer(help="Outfits: score a look, complete it, find complementary items.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def _open(catalog: Path, scorer: str | None):
 def _slots_table(title: str, suggestions: dict, shown: tuple[str, ...]) -> None:
     """One table per slot; ``shown``: the attribute columns (the schema's listing role)."""
     for slot, items in suggestions.items():
-        table = Table("#", "id", "score", *shown, "path", title=f"{title}: {slot}")
+        table = Table("#", "id", "score", *shown, path_column(), title=f"{title}: {slot}")
         for rank, s in enumerate(items, 1):
             attrs = [str(s.attributes.get(f) or "") for f in shown]
             table.add_row(str(rank), str(s.id), f"{s.score:.3f}", *attrs, s.path or "")

@@ -80,7 +80,7 @@ class Dataset(ABC):
         return [ex for ex in self.examples() if split_of(ex.group or ex.id, val_fraction) == which]
 
 
-DATASETS: Registry[type[Dataset]] = Registry("dataset", "vestis.datasets")
+DATASETS: Registry[type[Dataset]] = Registry("dataset", "vestis.datasets", builtins="vestis.data.adapters")
 
 
 def default_data_root() -> Path:
@@ -89,8 +89,6 @@ def default_data_root() -> Path:
 
 def parse_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
     """``KIND:PATH?opt=v`` → (kind, path, options); bare paths get a kind from what they are."""
-    import vestis.data.adapters  # noqa: F401  (registers the built-in adapters)
-
     spec, _, query = spec.partition("?")
     options = dict(parse_qsl(query))
     kind, sep, path = spec.partition(":")

@@ -216,7 +216,9 @@ class Extractor(ABC):
         )
 
 
-EXTRACTORS: Registry[type[Extractor]] = Registry("extractor", "vestis.extractors")
+EXTRACTORS: Registry[type[Extractor]] = Registry(
+    "extractor", "vestis.extractors", builtins="vestis.extract.backends"
+)
 
 
 def load_extractor(name: str = "lite", schema: Schema | str = "vestis", **options: Any) -> Extractor:
@@ -228,8 +230,6 @@ def load_extractor(name: str = "lite", schema: Schema | str = "vestis", **option
     >>> ex.extract(Image.new("RGB", (64, 64), (200, 20, 30))).attributes["colour"]
     'red'
     """
-    import vestis.extract.backends  # noqa: F401  (registers the built-in backends)
-
     if not isinstance(schema, Schema):
         schema = load_schema(schema)
     cls = EXTRACTORS.get(name)
@@ -242,8 +242,6 @@ def create_extractor(name: str, schema: Schema, **options: Any) -> Extractor:
 
 
 def list_extractors() -> list[str]:
-    import vestis.extract.backends  # noqa: F401
-
     return EXTRACTORS.names()
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vestis.models.backbones import IMAGE_FEATURE_DIM, TEXT_FEATURE_DIM, EfficientNetLite0
+from vestis.models.registry import ModelError, ModelNotFound
 
 
 @dataclass
@@ -157,7 +158,7 @@ class VestisLite(nn.Module):
         directory = Path(directory)
         config_path = directory / "config.json"
         if not config_path.is_file():
-            raise FileNotFoundError(f"not a vestis-lite model directory (no config.json): {directory}")
+            raise ModelNotFound(f"not a vestis-lite model directory (no config.json): {directory}")
         if verify:
             verify_checksums(directory)
         config = LiteModelConfig.from_dict(json.loads(config_path.read_text()))
@@ -166,7 +167,7 @@ class VestisLite(nn.Module):
         _missing, unexpected = model.load_state_dict(state, strict=False)
         trained = set(model.trained_state())
         if unexpected or (trained - set(state)):
-            raise ValueError(
+            raise ModelError(
                 f"{directory}: weights do not match the config "
                 f"(missing {sorted(trained - set(state))[:5]}, unexpected {unexpected[:5]})"
             )
@@ -188,4 +189,4 @@ def verify_checksums(directory: Path) -> None:
     for name, expected in json.loads(sums_path.read_text()).items():
         path = directory / name
         if name in ("config.json", "model.safetensors") and (not path.is_file() or sha256(path) != expected):
-            raise ValueError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
+            raise ModelError(f"{path}: checksum mismatch; the model files are corrupt or were edited")

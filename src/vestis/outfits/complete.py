@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vestis.errors import InputError
 from vestis.outfits.base import ItemFeatures, OutfitScorer
 from vestis.schema import Field, Schema
 
@@ -103,7 +104,7 @@ def resolve_slot(schema: Schema, text: str) -> tuple[str, str]:
         if value:
             return f.name, value
     examples = "".join(f" or a {f.name} ({', '.join(list(f.values)[:3])}, ...)" for f in finer)
-    raise ValueError(
+    raise InputError(
         f"unknown slot {text!r}: give a {category.name} ({', '.join(category.values)}){examples}"
     )
 
@@ -153,7 +154,7 @@ def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
     everything = catalog_features(catalog)
     missing = [i for i in ids if int(i) not in everything]
     if missing:
-        raise ValueError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
+        raise InputError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
     scorer.adapt(list(everything.values()))
     return everything, [everything[int(i)] for i in ids]
 
@@ -161,7 +162,7 @@ def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
 def score_outfit(catalog, ids: Sequence[int], scorer: OutfitScorer) -> OutfitScore:
     """Score an outfit of catalog items and name its weakest pair."""
     if len(ids) < 2:
-        raise ValueError("an outfit needs at least two items")
+        raise InputError("an outfit needs at least two items")
     _, items = _prepare(catalog, scorer, ids)
     pairs = scorer.pair_scores(items)
     n = len(items)

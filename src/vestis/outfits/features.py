@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vestis.data import Dataset
+from vestis.data import Dataset, DatasetError
 from vestis.outfits.data import OutfitData
 from vestis.progress import progress_bar
 
@@ -28,7 +28,7 @@ def dataset_outfits(dataset: Dataset) -> dict[str, list[str]]:
     """The dataset's outfits, or a clear error when it has none."""
     outfits = dataset.outfits() if hasattr(dataset, "outfits") else {}
     if not outfits:
-        raise ValueError(f"{dataset.name} has no outfits (use mango, polyvore or another outfit dataset)")
+        raise DatasetError(f"{dataset.name} has no outfits (use mango, polyvore or another outfit dataset)")
     return outfits
 
 

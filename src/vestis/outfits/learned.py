@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from vestis.models.registry import ModelError
 from vestis.outfits.base import ItemFeatures, OutfitScorer
 
 
@@ -134,7 +135,7 @@ class LearnedScorer(OutfitScorer):
         directory = Path(directory)
         data = json.loads((directory / "config.json").read_text())
         if data.get("scorer") != cls.name:
-            raise ValueError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
+            raise ModelError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
         scorer = cls(cls.config_class.from_dict(data))
         scorer.net.load_state_dict(load_file(str(directory / "model.safetensors")))
         scorer.net.eval()

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vestis.data import DatasetError
+from vestis.errors import OptionsError
 from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import (
@@ -134,12 +136,12 @@ def train_outfits(
     if cfg.train_on_shared and cfg.keep_partial:  # whole shared outfits make partial looks moot
         cfg = dataclasses.replace(cfg, keep_partial=False)
     if not scorer_class(cfg.scorer).learned:
-        raise ValueError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
+        raise OptionsError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
     if data is None:
         data, model_id = load_training_data(cfg)
     train, val = training_split(data, cfg.val_fraction, cfg.keep_partial, cfg.train_on_shared)
     if not train.outfits or not val.outfits:
-        raise ValueError("training needs outfits in both the train and the validation split")
+        raise DatasetError("training needs outfits in both the train and the validation split")
     log.info(
         "%d training outfits, %d validation outfits (%s)",
         len(train.outfits),

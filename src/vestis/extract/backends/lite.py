@@ -64,7 +64,9 @@ def head_matrix(target: Field, source: Field, head_vocab: list[str]) -> tuple[np
 
 @EXTRACTORS.register("lite")
 class LiteExtractor(Extractor):
-    """vestis-lite heads + zero-shot scoring. Options: ``model`` (directory; default the shipped one),
+    """vestis-lite: trained attribute heads plus zero-shot scoring (the default; offline, CPU).
+
+    Options: ``model`` (directory; default the shipped one),
     ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
     ``runtime`` ("auto": ONNX Runtime when installed, exported once into the vestis cache, else torch;
     "onnx"; "torch"), ``threads``, ``batch_size``, ``labels`` ("auto": read brand and size from
