@@ -36,7 +36,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import (
     OutfitData,
@@ -45,6 +44,7 @@ from vestis.outfits.data import (
     training_split,
     type_consistent_negative,
 )
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
 from vestis.train.config import seed_everything
