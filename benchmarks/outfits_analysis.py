@@ -26,10 +26,10 @@ import numpy as np
 
 from vestis.data import open_dataset
 from vestis.embed import load_embedder
-from vestis.eval.outfits_task import outfit_metrics
 from vestis.extract.base import load_extractor
 from vestis.outfits.base import OutfitScorer
 from vestis.outfits.data import OutfitData, disjoint_split
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.features import outfit_data
 from vestis.schema import load_schema
 

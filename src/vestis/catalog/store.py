@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vestis.catalog.filters import select_sql, where_sql
 from vestis.catalog.records import (
     EmbeddingBatch,
     IngestRun,
@@ -53,8 +54,8 @@ from vestis.catalog.records import (
 from vestis.errors import UserError
 
 if TYPE_CHECKING:
+    from vestis.schema.filters import FilterExpr
     from vestis.schema.model import Schema
-    from vestis.search.filters import FilterExpr
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +376,7 @@ class CatalogStore:
         with self._lock:
             if where is None:
                 return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-            sql, params = where.predicate("id")
+            sql, params = where_sql(where, "id")
             return self._db.execute(f"SELECT COUNT(*) FROM items WHERE {sql}", params).fetchone()[0]
 
     def count_embeddings(self) -> int:
@@ -411,14 +412,14 @@ class CatalogStore:
 
     # ---- filters and facets ---------------------------------------------------------------
     def ids_matching(self, expr: FilterExpr) -> set[int]:
-        """Ids of the items matching a filter (see :mod:`vestis.search.filters`)."""
-        sql, params = expr.to_sql()
+        """Ids of the items matching a filter (see :mod:`vestis.schema.filters`)."""
+        sql, params = select_sql(expr)
         with self._lock:
             return {r[0] for r in self._db.execute(sql, params)}
 
     def id_array_matching(self, expr: FilterExpr) -> np.ndarray:
         """The same ids as :meth:`ids_matching`, sorted, as int64: what vector indexes take fastest."""
-        sql, params = expr.to_sql()
+        sql, params = select_sql(expr)
         with self._lock:
             rows = self._db.execute(f"SELECT id FROM ({sql}) ORDER BY id", params).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -431,7 +432,7 @@ class CatalogStore:
         sql = "SELECT value, COUNT(*) AS n FROM attributes WHERE field = ?"
         params: list[Any] = [name]
         if where is not None:
-            predicate, more = where.predicate("item_id")
+            predicate, more = where_sql(where, "item_id")
             sql += f" AND {predicate}"
             params += more
         sql += " GROUP BY value ORDER BY n DESC, value"

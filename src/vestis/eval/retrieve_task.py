@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vestis.data import Dataset, Example
-from vestis.train.captions import TITLE_KEYS
+from vestis.data.text import TITLE_KEYS, modification
 
 log = logging.getLogger(__name__)
 KS = (1, 5, 10, 50)
@@ -76,8 +76,6 @@ def run_retrieve_eval(
     hybrid_weight: float = 0.1,
 ) -> dict[str, Any]:
     """Embed the split, score every task, write ``metrics.json`` and ``report.html``; return the metrics."""
-    from vestis.train.composer_trainer import modification
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     examples = dataset.split(split)[:limit]

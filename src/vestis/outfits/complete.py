@@ -186,7 +186,7 @@ def complete_outfit(
     diversity: float = 0.3,
 ) -> dict[str, list[Suggestion]]:
     """For each slot (default: :func:`missing_slots`), the ``k`` items that best complete the outfit."""
-    from vestis.search.filters import parse_filter
+    from vestis.schema.filters import parse_filter
 
     schema = catalog.schema
     category = schema.require_role("category", "completing an outfit")

@@ -5,7 +5,7 @@
 * photo: the image tower's embedding;
 * photo + modification: the embedder composes both into one query vector (``Embedder.compose``:
   vestis-lite's composer when its validation report beats the sum, else the normalised sum);
-* ``where``: the filter language of :mod:`vestis.search.filters`, pushed down to the index
+* ``where``: the filter language of :mod:`vestis.schema.filters`, pushed down to the index
   when it can take it (Qdrant), else resolved to item ids with SQL.
 
 >>> searcher = Searcher(Catalog.open("runs/catalog"))  # doctest: +SKIP
@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from vestis.catalog.catalog import Catalog
+from vestis.catalog.filters import index_filter
 from vestis.errors import InputError
 from vestis.images import ImageSource
-from vestis.search.filters import index_filter, parse_filter
+from vestis.schema.filters import parse_filter
 from vestis.search.query import agreement, attribute_mentions
 
 log = logging.getLogger(__name__)

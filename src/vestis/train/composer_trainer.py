@@ -27,12 +27,12 @@ import torch
 import torch.nn.functional as F
 
 from vestis.data import DatasetError, Example, open_dataset
+from vestis.data.text import EDIT_FIELDS, modification
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.schema import Schema, load_schema
 from vestis.train.config import RecipeConfig
 
 log = logging.getLogger(__name__)
-EDIT_FIELDS = ("colour", "pattern")
 
 
 @dataclass
@@ -49,19 +49,6 @@ class ComposerTrainConfig(RecipeConfig):
     val_fraction: float = field(default=0.2, metadata={"help": "held-out fraction of groups"})
     seed: int = field(default=0, metadata={"help": "random seed", "min": 0})
     out_dir: str = field(default="runs/composer", metadata={"help": "output directory"})
-
-
-def modification(ref: dict[str, Any], target: dict[str, Any], schema: Schema) -> str | None:
-    """Words for what changes from ``ref`` to ``target`` among the edit fields, or None."""
-    parts = []
-    for name in EDIT_FIELDS:
-        a, b = ref.get(name), target.get(name)
-        if b and a != b:
-            text = schema.fields[name].values[b].text
-            parts.append(
-                f"in {text}" if name == "colour" else f"with a {text} pattern" if b != "solid" else "plain"
-            )
-    return " and ".join(parts) if parts else None
 
 
 def mine_triplets(examples: list[Example], schema: Schema, max_edits: int, rng: random.Random):

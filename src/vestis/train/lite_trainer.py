@@ -23,12 +23,12 @@ import torch.nn.functional as F
 
 from vestis.colour import COLOUR_FEATURE_DIM
 from vestis.data import Dataset, DatasetError, Example, open_dataset
+from vestis.data.text import captions_for
 from vestis.errors import OptionsError
 from vestis.models.backbones import encode_texts, load_text_encoder
 from vestis.models.lite import LiteModelConfig, VestisLite
 from vestis.progress import progress_bar
 from vestis.schema import Schema, load_schema
-from vestis.train.captions import captions_for
 from vestis.train.config import seed_everything
 from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig

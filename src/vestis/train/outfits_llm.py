@@ -32,13 +32,13 @@ import torch.nn.functional as F
 
 from vestis.data import DatasetError
 from vestis.errors import OptionsError
-from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.data import (
     OutfitData,
     sub_outfit,
     training_split,
     type_consistent_negative,
 )
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
 from vestis.progress import progress_bar
 from vestis.train.config import RecipeConfig, seed_everything

@@ -38,7 +38,6 @@ import torch.nn.functional as F
 
 from vestis.data import DatasetError
 from vestis.errors import OptionsError
-from vestis.eval.outfits_task import outfit_metrics
 from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import (
     OutfitData,
@@ -47,6 +46,7 @@ from vestis.outfits.data import (
     training_split,
     type_consistent_negative,
 )
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
 from vestis.train.config import seed_everything

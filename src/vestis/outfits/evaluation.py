@@ -1,0 +1,113 @@
+"""A scorer's outfit metrics on a set of outfits: what the outfits eval task reports and what
+the outfit recipes validate with (so both import it from here, below ``train`` and ``eval``).
+
+* **compatibility AUC**: each real outfit against type-consistent random outfits (each item
+  replaced by a random item of its category from the outfits' items; fixed seed);
+* **FITB accuracy**: one random item hidden, four candidates of its category (the hidden one
+  and three others; fixed seed), the scorer picks the one whose outfit scores highest;
+* **complete-the-look recall@k**: the same hidden item must rank in the top k of *all* the
+  items of its category (those not already in the outfit).
+
+Chance levels are reported beside each metric. The scorer first sees the items
+(:meth:`~vestis.outfits.base.OutfitScorer.adapt`), never the outfits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vestis.outfits.data import OutfitData, fitb_questions, type_consistent_negative
+from vestis.outfits.metrics import auc, fitb_accuracy, rank_of
+from vestis.progress import progress_bar
+
+if TYPE_CHECKING:
+    from vestis.outfits.base import OutfitScorer
+
+
+def outfit_metrics(
+    scorer: OutfitScorer,
+    data: OutfitData,
+    seed: int = 0,
+    k: int = 10,
+    recall: bool = True,
+    progress: bool = False,
+    by_occurrence: bool = False,
+    negatives: int = 5,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(metrics, one record per FITB question) of ``scorer`` on every outfit of ``data``.
+
+    ``negatives`` random outfits per real one for the AUC (more only lower its variance).
+    ``by_occurrence`` draws negative items as often as they occur in the outfits instead of
+    uniformly: items popular with stylists are then no cue (see benchmarks/outfits.py).
+    """
+    pool = data.pool()
+    draw = data.pool(by_occurrence)
+    pool_items = sorted({i for items in data.outfits.values() for i in items})
+    scorer.adapt(data.items(pool_items))
+    keys = sorted(data.outfits, key=lambda x: hashlib.sha1(x.encode()).hexdigest())
+    rng = np.random.default_rng(seed)
+    fakes = [
+        type_consistent_negative(data.outfits[key], data.categories, draw, rng)
+        for key in keys
+        for _ in range(negatives)
+    ]
+    pos = scorer.score([data.items(data.outfits[key]) for key in keys])
+    neg = scorer.score([data.items(o) for o in fakes])
+    questions = fitb_questions(data, seed=seed, by_occurrence=by_occurrence)
+    records: list[dict[str, Any]] = []
+    with progress_bar(disable=not progress) as bar:
+        task = bar.add_task("outfit questions", total=len(questions))
+        for q in questions:
+            given = data.items(q.given)
+            cand_scores = scorer.score_with(given, data.items(q.candidates))
+            hidden = q.candidates[q.answer]
+            record: dict[str, Any] = {
+                "outfit": q.outfit_id,
+                "given": q.given,
+                "candidates": q.candidates,
+                "answer": q.answer,
+                "scores": [float(s) for s in cand_scores],
+                "category": data.categories[hidden],
+            }
+            if recall:
+                everyone = np.setdiff1d(pool[data.categories[hidden]], q.given)
+                scores = scorer.score_with(given, data.items(everyone))
+                record["rank"] = rank_of(scores, int(np.flatnonzero(everyone == hidden)[0]))
+                record["pool"] = len(everyone)
+            records.append(record)
+            bar.advance(task)
+    metrics: dict[str, Any] = {
+        "outfits": len(keys),
+        "items": len(pool_items),
+        "auc": auc(pos, neg),
+        "auc_negatives": len(fakes),
+        "fitb": fitb_accuracy([r["scores"] for r in records], [r["answer"] for r in records])
+        if records
+        else None,
+        "fitb_questions": len(records),
+        "chance": {"auc": 0.5, "fitb": 0.25},
+    }
+    if metrics["fitb"] is not None:  # the noise between two scorers' accuracies
+        metrics["fitb_stderr"] = float(np.sqrt(metrics["fitb"] * (1 - metrics["fitb"]) / len(records)))
+    by_cat: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_cat[str(r["category"])].append(r)
+    metrics["fitb_by_category"] = {
+        c: {
+            "accuracy": fitb_accuracy([r["scores"] for r in rs], [r["answer"] for r in rs]),
+            "questions": len(rs),
+        }
+        for c, rs in sorted(by_cat.items())
+    }
+    if recall and records:
+        metrics[f"recall@{k}"] = float(np.mean([r["rank"] < k for r in records]))
+        metrics["median_rank"] = float(np.median([r["rank"] for r in records]))
+        metrics["chance"][f"recall@{k}"] = float(np.mean([min(1.0, k / r["pool"]) for r in records]))
+    return metrics, records
+
+
+__all__ = ["outfit_metrics"]
