@@ -403,16 +403,6 @@ class CatalogStore:
                 )
             return [(int(i), p, h) for i, p, h in rows.fetchall()]
 
-    def ids_of_hashes(self, hashes: Iterable[str]) -> dict[str, tuple[int, str | None]]:
-        """content hash → (id, path) for the given hashes that are in the catalog."""
-        found: dict[str, tuple[int, str | None]] = {}
-        with self._lock:
-            for chunk in _chunks(list(dict.fromkeys(hashes))):
-                marks = ", ".join("?" * len(chunk))
-                sql = f"SELECT content_hash, id, path FROM items WHERE content_hash IN ({marks})"
-                found.update((h, (int(i), p)) for h, i, p in self._db.execute(sql, chunk))
-        return found
-
     def move(self, item_id: int, path: str, item_key: str | None = None) -> bool:
         """Give an item a new path (a renamed file: same content, nothing re-extracted); with
         ``item_key`` its ``meta["id"]`` too. Returns whether the item exists."""
