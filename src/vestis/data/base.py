@@ -54,6 +54,9 @@ class Dataset(ABC):
         self.options = options
         self._examples: list[Example] | None = None
         self.problems: list[str] = []  # rows skipped while loading, with reasons
+        # files the source names or holds that are not usable images: (path, reason, detail), the
+        # reason one of vestis.images.REASONS (adapters that walk files fill it; ingest records them)
+        self.skipped: list[tuple[str, str, str]] = []
 
     @property
     def name(self) -> str:
