@@ -57,8 +57,7 @@ def wardrobe(tmp_path_factory):
         )
         for n, (kind, cut, shade, pattern, label) in enumerate(ITEMS)
     ]
-    ids = catalog.store.add_items(records)
-    catalog.add_vectors(ids, vectors, [catalog.payload(r.attributes) for r in records])
+    catalog.add_items(records)
     catalog.save_index()
     catalog.close()
     return directory
