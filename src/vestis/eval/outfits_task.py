@@ -17,10 +17,8 @@ Chance levels are reported beside each metric. The scorer first sees the split's
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,50 +121,3 @@ def outfit_metrics(
         metrics["median_rank"] = float(np.median([r["rank"] for r in records]))
         metrics["chance"][f"recall@{k}"] = float(np.mean([min(1.0, k / r["pool"]) for r in records]))
     return metrics, records
-
-
-def run_outfits_eval(
-    data: OutfitData,
-    scorer: OutfitScorer,
-    out_dir: str | Path,
-    split: str = "val",
-    seed: int = 0,
-    k: int = 10,
-    val_fraction: float = 0.15,
-    dataset_name: str = "",
-    limit: int | None = None,
-    recall: bool = True,
-) -> dict[str, Any]:
-    """Score a split, write ``metrics.json``, ``questions.jsonl`` and ``report.html``; return the metrics.
-
-    ``limit`` keeps the split's first N outfits (by id): negatives, candidates and recall pools
-    then come from their items only, so the task is smaller and easier, not just a sample.
-    ``recall=False`` skips complete-the-look recall, which scores every item of the hidden item's
-    category per question (slow for the LLM).
-    """
-    if limit is not None and limit < 1:
-        raise ValueError("limit must be at least 1")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    subset = split_outfits(data, split, val_fraction)
-    if limit is not None:
-        subset = subset.subset(sorted(subset.outfits)[:limit])
-    metrics, records = outfit_metrics(scorer, subset, seed=seed, k=k, recall=recall, progress=True)
-    metrics = {"dataset": dataset_name, "split": split, "scorer": scorer.name, "seed": seed, **metrics}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    with open(out / "questions.jsonl", "w") as fh:
-        for r in records:
-            fh.write(
-                json.dumps(
-                    {
-                        **r,
-                        "given": [data.ids[i] for i in r["given"]],
-                        "candidates": [data.ids[i] for i in r["candidates"]],
-                    }
-                )
-                + "\n"
-            )
-    from vestis.eval.outfits_report import write_outfits_report
-
-    write_outfits_report(metrics, records, subset, out / "report.html")
-    return metrics
