@@ -142,12 +142,9 @@ def retrieve_cmd(
     evaluator(config)
     r = evaluator.result
     metric_names = ("R@1", "R@5", "R@10", "R@50", "MRR@50", "nDCG@10")
-    table = Table(
-        "task",
-        *metric_names,
-        "queries",
-        title=f"retrieval on {r['dataset']} ({split}, {r['gallery']} images)",
-    )
+    table = Table(title=f"retrieval on {r['dataset']} ({split}, {r['gallery']} images)")
+    for column in ("task", *metric_names, "queries"):
+        table.add_column(column, no_wrap=column == "task")
     for task, m in r["tasks"].items():
         table.add_row(task, *[_fmt(m.get(k)) for k in metric_names], str(m.get("queries", 0)))
     console.print(table)
