@@ -17,10 +17,9 @@ from pathlib import Path
 
 from vestis.data import open_dataset
 from vestis.embed import load_embedder
-from vestis.eval.outfits_task import split_outfits
 from vestis.extract.base import load_extractor
 from vestis.outfits import create_scorer, load_scorer
-from vestis.outfits.evaluation import outfit_metrics
+from vestis.outfits.evaluation import outfit_metrics, split_outfits
 from vestis.outfits.features import outfit_data
 from vestis.schema import load_schema
 

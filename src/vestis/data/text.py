@@ -70,15 +70,22 @@ def attribute_phrase(
     return ", ".join([phrase, *tails])
 
 
+def title(example: Example) -> str | None:
+    """The product title in the example's metadata (the first of :data:`TITLE_KEYS` it has), or None."""
+    for key in TITLE_KEYS:
+        value = example.meta.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def captions_for(example: Example, schema: Schema, n_phrases: int = 2) -> list[str]:
     """Deterministic caption variants of one example (seeded by its id)."""
     rng = random.Random(example.id)
     out: list[str] = []
-    for key in TITLE_KEYS:
-        title = example.meta.get(key)
-        if isinstance(title, str) and title.strip():
-            out.append(title.strip())
-            break
+    name = title(example)
+    if name:
+        out.append(name)
     if example.text and example.text.strip() and example.text.strip() not in out:
         out.append(example.text.strip()[:300])
     full = attribute_phrase(example.labels, schema)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vestis.outfits.data import OutfitData, fitb_questions, type_consistent_negative
+from vestis.errors import OptionsError
+from vestis.outfits.data import OutfitData, disjoint_split, fitb_questions, type_consistent_negative
 from vestis.outfits.metrics import auc, fitb_accuracy, rank_of
 from vestis.progress import progress_bar
 
@@ -111,3 +112,13 @@ def outfit_metrics(
 
 
 __all__ = ["outfit_metrics"]
+
+
+def split_outfits(data: OutfitData, split: str = "val", val_fraction: float = 0.15) -> OutfitData:
+    """The outfits of one split (``train``, ``val`` or ``all``) of :func:`disjoint_split`."""
+    if split == "all":
+        return data
+    if split not in ("train", "val"):
+        raise OptionsError(f"split must be train, val or all, not {split!r}")
+    train, val = disjoint_split(data.outfits, val_fraction)
+    return data.subset(train if split == "train" else val)
