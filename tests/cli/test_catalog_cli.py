@@ -97,14 +97,12 @@ def test_ingest_missing_source(tmp_path, capsys):
     assert "not found" in one_line_error(capsys)
 
 
-@pytest.mark.xfail(
-    strict=False, reason="the library does not refuse an empty source yet (ingest owner fixes it)"
-)
 def test_ingest_empty_source(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     argv = ["ingest", str(tmp_path / "empty"), "-c", str(tmp_path / "cat"), "-b", "pixel-colour"]
     assert main([*argv, "-e", "test-random"]) == 2
     assert "no images" in one_line_error(capsys)
+    assert not (tmp_path / "cat" / "catalog.json").exists()
 
 
 def test_not_a_catalog(tmp_path, capsys):

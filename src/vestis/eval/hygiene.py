@@ -96,8 +96,10 @@ class HygieneEvaluator(Evaluator):
         _write_html(result, *self._shown, out / "report.html")
 
     def _noise_fields(self) -> list[str]:
-        """The closed fields of the schema's listing role: the ones a reader checks labels by."""
-        schema = self.extractor.schema if self.extractor is not None else self.schema
+        """The closed fields of the extractor schema's listing role (none without an extractor)."""
+        if self.extractor is None:
+            return []
+        schema = self.extractor.schema
         return [name for name in schema.roles.listing if schema.fields[name].closed]
 
     def _noise(self, val: list) -> list[tuple]:
