@@ -31,14 +31,6 @@ def _schemas() -> dict[str, str]:
     return out
 
 
-def _evaluators() -> dict[str, str]:
-    try:
-        from vestis.eval import EVALUATORS  # type: ignore[attr-defined]
-    except ImportError:  # no evaluator registry in this version
-        return {}
-    return EVALUATORS.describe()
-
-
 KINDS: dict[str, Callable[[], dict[str, str]]] = {
     "extractors": _registry("vestis.extract.base", "EXTRACTORS"),
     "embedders": _registry("vestis.embed.base", "EMBEDDERS"),
@@ -47,7 +39,7 @@ KINDS: dict[str, Callable[[], dict[str, str]]] = {
     "scorers": _registry("vestis.outfits.base", "SCORERS"),
     "schemas": _schemas,
     "recipes": _registry("vestis.train.recipes", "RECIPES"),
-    "evaluators": _evaluators,
+    "evaluators": _registry("vestis.eval.base", "EVALUATORS"),
 }
 
 

@@ -91,3 +91,24 @@ def test_a_catalog_refuses_vectors_of_another_space(tiny_clip: Path, tmp_path: P
 
     with pytest.raises(CatalogError, match="ingest into a new catalog"):
         _ = cat.embedder
+
+
+def test_retrieval_evaluator_runs_on_hf_clip(tiny_siglip: Path, tmp_path: Path):
+    """End to end through evaluation: the retrieve evaluator ingests and searches with hf-clip vectors."""
+    from tests.eval.conftest import Variants
+    from vestis.eval.retrieve import RetrieveEvaluator
+
+    config = CatalogConfig(
+        extractor="pixel-colour",
+        embedder="hf-clip",
+        embedder_options={"model": str(tiny_siglip)},
+        index="exact",
+    )
+    evaluator = RetrieveEvaluator(
+        Variants(tmp_path / "imgs"), split="all", out_dir=tmp_path / "out", progress=False
+    )
+    metrics = evaluator(config)
+    assert 0.0 <= metrics[evaluator.primary_metric] <= 1.0
+    assert metrics["retrieve/image/embedding/variants/queries"] == metrics["retrieve/gallery"] == 24
+    saved = Catalog.open(tmp_path / "out" / "catalog")
+    assert saved.config.embedder == "hf-clip" and saved.store.count() == 24

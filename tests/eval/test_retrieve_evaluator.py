@@ -11,7 +11,7 @@ from vestis.catalog.catalog import Catalog, CatalogConfig
 from vestis.errors import UserError
 from vestis.eval.retrieve import RetrieveEvaluator, ranking_metrics
 from vestis.search.searcher import Query, Searcher
-from vestis.train.composer_trainer import modification
+from vestis.data.text import modification
 
 CONFIG = CatalogConfig(schema="vestis", extractor="pixel-colour", embedder="test-random", index="exact")
 

@@ -128,19 +128,15 @@ def flatten(tree: Mapping[str, Any], skip: tuple[str, ...] = ()) -> Metrics:
     return out
 
 
-EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator", "vestis.evaluators")
-
-
-def _register_builtins() -> None:
-    import vestis.eval.extract
-    import vestis.eval.hygiene
-    import vestis.eval.outfits
-    import vestis.eval.retrieve  # noqa: F401  (each module registers its evaluator)
+EVALUATORS: Registry[type[Evaluator]] = Registry(
+    "evaluator",
+    "vestis.evaluators",
+    builtins=("vestis.eval.extract", "vestis.eval.hygiene", "vestis.eval.outfits", "vestis.eval.retrieve"),
+)
 
 
 def evaluator_class(name: str) -> type[Evaluator]:
     """The class registered under ``name`` (built-ins and entry points)."""
-    _register_builtins()
     return EVALUATORS.get(name)
 
 
@@ -158,7 +154,6 @@ def load_evaluator(kind: str, dataset: Dataset | str | None, /, **options: Any) 
 
 def list_evaluators() -> dict[str, str]:
     """Each registered evaluator with its one-line description."""
-    _register_builtins()
     return EVALUATORS.describe()
 
 
