@@ -8,10 +8,10 @@ import math
 import pytest
 
 from vestis.catalog.catalog import Catalog, CatalogConfig
+from vestis.data.text import modification
 from vestis.errors import UserError
 from vestis.eval.retrieve import RetrieveEvaluator, ranking_metrics
 from vestis.search.searcher import Query, Searcher
-from vestis.data.text import modification
 
 CONFIG = CatalogConfig(schema="vestis", extractor="pixel-colour", embedder="test-random", index="exact")
 
