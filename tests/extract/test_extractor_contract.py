@@ -92,7 +92,7 @@ def test_a_backend_returning_too_few_results_is_a_bug_not_a_silent_shift():
         Short(SCHEMA).extract([Image.new("RGB", (8, 8)), Image.new("RGB", (8, 8))])
 
 
-def test_photos_of_one_item_fuse_to_the_most_confident_answer_per_field():
+def test_photos_of_one_item_fuse_front_first_later_photos_filling_nulls():
     class ByColour(Extractor):
         """Front photos (red) know the colour; label photos (white) know the category only."""
 
@@ -102,12 +102,16 @@ def test_photos_of_one_item_fuse_to_the_most_confident_answer_per_field():
             out = []
             for im in images:
                 red = im.getpixel((0, 0))[0] > 128 and im.getpixel((0, 0))[1] < 128
-                attrs = {"colour": "red", "category": "top"} if red else {"category": "dress"}
-                conf = {"colour": 0.9, "category": 0.4} if red else {"category": 0.8}
+                attrs = (
+                    {"colour": "red", "category": None} if red else {"category": "dress", "colour": "white"}
+                )
+                conf = {"colour": 0.6, "category": 0.2} if red else {"category": 0.8, "colour": 0.99}
                 out.append(self.from_raw(attrs, conf))
             return out
 
     front, label = Image.new("RGB", (8, 8), (220, 20, 20)), Image.new("RGB", (8, 8), (250, 250, 250))
     fused = ByColour(SCHEMA).extract_items([[front, label]])[0]
-    assert fused.attributes["colour"] == "red" and fused.confidence["colour"] == 0.9
-    assert fused.attributes["category"] == "dress" and fused.confidence["category"] == 0.8
+    assert fused.attributes["colour"] == "red" and fused.confidence["colour"] == 0.6  # the label's is ignored
+    assert (
+        fused.attributes["category"] == "dress" and fused.confidence["category"] == 0.8
+    )  # filled by the label

@@ -135,10 +135,11 @@ class Extractor(ABC):
         """One result per item, an item being one or several photos of the same garment.
 
         Backends that take several images per request (``multi_image``) see them together;
-        for the others each photo is extracted and the item gets, per field, the most
-        confident non-null answer among its photos (a care label can name the brand the front
-        photo cannot). A photo that cannot be read is left out, with its error kept; an item
-        with no readable photo gets an error result.
+        for the others each photo is extracted and the first photo (the main view) answers,
+        the later ones filling only the fields it leaves null (a care label names the brand
+        the front cannot, but its fabric background must not overrule the front's colour). A
+        photo that cannot be read is left out, with its error kept; an item with no readable
+        photo gets an error result.
         """
         results: list[Extraction | None] = [None] * len(items)
         loaded: list[tuple[int, list[Image.Image], list[str]]] = []
@@ -183,16 +184,13 @@ class Extractor(ABC):
         raise NotImplementedError(f"extractor {self.name!r} sets multi_image but has no _extract_items")
 
     def _fuse(self, parts: list[Extraction]) -> Extraction:
-        """One item from per-photo results: per field the most confident non-empty answer."""
+        """One item from per-photo results: per field the first photo's answer, else the first
+        later photo that has one."""
         if len(parts) == 1:
             return parts[0]
         attrs, conf = self.schema.empty(), {}
         for name in self.schema.fields:
-            best = max(
-                (p for p in parts if p.attributes.get(name) not in (None, [])),
-                key=lambda p: p.confidence.get(name, 0.0),
-                default=None,
-            )
+            best = next((p for p in parts if p.attributes.get(name) not in (None, [])), None)
             if best is not None:
                 attrs[name], conf[name] = best.attributes[name], best.confidence.get(name, 0.0)
             else:

@@ -120,10 +120,11 @@ class LiteExtractor(Extractor):
                 continue
             best: tuple[float, str, np.ndarray] | None = None
             for head, head_vocab in self.config.heads.items():
-                if (head in self.config.multi) != (f.kind == "multi"):
-                    continue
+                if head not in self.config.multi and f.kind == "multi":
+                    continue  # a multi field needs per-value probabilities; a single one takes either
                 m, share = head_matrix(f, training.fields[head], head_vocab)
-                score = share + (0.01 if head == f.name else 0.0)
+                same_kind = (head in self.config.multi) == (f.kind == "multi")
+                score = share + (0.01 if head == f.name else 0.0) - (0.0 if same_kind else 0.5)
                 if share >= 0.5 and (best is None or score > best[0]):
                     best = (score, head, m)
             if best:
@@ -153,7 +154,8 @@ class LiteExtractor(Extractor):
                 f = self.schema.fields[name]
                 if plan.kind == "none":
                     conf[name] = 0.0
-                elif plan.kind == "head" and f.kind == "multi":
+                elif plan.kind == "head" and (f.kind == "multi" or plan.head in self.config.multi):
+                    # per-value probabilities (a single field from a multi head: its likeliest value)
                     field_probs[name] = (probs[plan.head][i][:, None] * plan.matrix).max(axis=0)
                 elif plan.kind == "head":
                     field_probs[name] = probs[plan.head][i] @ plan.matrix
@@ -238,17 +240,18 @@ class LiteExtractor(Extractor):
         return (values[j] if c >= threshold else None), c
 
 
+STOPWORDS = frozenset({"a", "an", "and", "the", "of", "on", "in", "no", "not", "other", "up", "with"})
+
+
 def _known_share(f: Field, vocab: set[str]) -> float:
+    """Share of a field's values whose name the text tower saw in training captions (every content
+    word of the name): zero-shot scoring of values it never read would be guessing."""
     if not vocab:
         return 0.0
     known = 0
     for v in f.values.values():
-        words = {
-            w
-            for s in (v.name, v.text, *v.synonyms)
-            for w in s.lower().replace("_", " ").replace("-", " ").split()
-        }
-        known += bool(words & vocab)
+        words = set(v.name.lower().replace("_", " ").replace("-", " ").split()) - STOPWORDS
+        known += bool(words) and words <= vocab
     return known / len(f.values)
 
 
