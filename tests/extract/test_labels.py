@@ -13,6 +13,7 @@ from vestis.extract.labels import Line, read_brand, read_size
     [
         (["W32 L34"], "W32 L34"),
         (["W32L34", "100%COTTON"], "W32 L34"),
+        (["30L32"], "W30 L32"),  # OCR dropped the W
         (["EU42"], "EU 42"),
         (["GB 10"], "UK 10"),
         (["US 8.5"], "US 8.5"),
@@ -34,6 +35,8 @@ def test_brands_match_the_lexicon_through_ocr_slips():
     assert read_brand([Line("LEVIS", 0.9, 30)])[0] == "Levi's"
     assert read_brand([Line("ZARA", 0.9, 30), Line("EU 38", 0.9, 12)])[0] == "Zara"
     assert read_brand([Line("TOMMYHILFIGER", 0.9, 30)])[0] == "Tommy Hilfiger"
+    assert read_brand([Line("SUPERDRY", 0.9, 30)])[0] == "Superdry"  # "DRY" is also care text
+    assert read_brand([Line("FOREVER21", 0.9, 30)])[0] == "Forever 21"
 
 
 def test_unknown_brands_come_from_the_label_line_with_the_largest_letters_only_on_labels():

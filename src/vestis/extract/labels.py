@@ -115,8 +115,9 @@ def label_reader_for(schema: Schema, labels: str = "auto") -> LabelReader | None
 def read_size(lines: Sequence[str | Line]) -> tuple[str | None, float]:
     """The size printed on a label, normalised, and a confidence; (None, 0) when none is found."""
     texts = [(_text(x).upper(), _conf(x)) for x in lines]
-    for text, conf in texts:  # jeans: W32 L34, W32/L34
+    for text, conf in texts:  # jeans: W32 L34, W32/L34, and 30L32 when OCR drops the W
         m = re.search(r"\bW\s*(\d{2})\s*[/X×-]?\s*L\s*(\d{2})\b", text)
+        m = m or re.search(r"(?<![\dA-Z])(2[4-9]|3\d|4[0-4])\s*L\s*(2[6-9]|3[0-8])\b", text)
         if m:
             return f"W{m[1]} L{m[2]}", round(0.95 * conf, 3)
     for text, conf in texts:  # regional numbers: EU 38, UK10, US 8.5
@@ -152,9 +153,8 @@ def read_brand(lines: Sequence[Line], brands: Sequence[str] | None = None) -> tu
     from rapidfuzz import fuzz, process
 
     lexicon = _lexicon(tuple(brands) if brands is not None else None)
-    candidates = [ln for ln in lines if _brand_like(ln.text)]
     best: tuple[str, float] | None = None
-    for ln in candidates:
+    for ln in lines:  # every line: "SUPERDRY" and "FOREVER 21" look like care or size text
         key = _key(ln.text)
         if len(key) < 2:
             continue
@@ -163,6 +163,7 @@ def read_brand(lines: Sequence[Line], brands: Sequence[str] | None = None) -> tu
             best = (lexicon[hit[0]], round(hit[1] / 100 * ln.confidence, 3))
     if best:
         return best
+    candidates = [ln for ln in lines if _brand_like(ln.text)]
     # Outside the lexicon only a label is read: a print on a T-shirt is not a brand.
     label_like = any(NOT_BRAND.search(ln.text) for ln in lines) or read_size(lines)[0] is not None
     if not candidates or not label_like:
