@@ -40,6 +40,7 @@ def _images(tmp_path: Path) -> list:
 OPTIONS = {
     "lite": lambda req: {"model": str(req.getfixturevalue("tiny_lite"))},
     "openai": lambda req: {"model": "m", "base_url": req.getfixturevalue("fake_openai").url, "backoff": 0.0},
+    "vlm": lambda req: {"model": str(req.getfixturevalue("tiny_vlm_dir")), "max_new_tokens": 300},
 }
 
 
