@@ -64,21 +64,21 @@ def test_ocr_reads_brand_and_size_off_a_rendered_label(reader):
     assert reader.read(Image.new("RGB", (120, 120), (90, 90, 90))) == []
 
 
-def test_lite_fills_brand_and_size_when_the_schema_has_those_roles(reader, tiny_lite):
+def test_lite_reads_labels_on_an_items_later_photos_or_when_asked(reader, tiny_lite):
     from vestis.data.synthetic_labels import render_label
     from vestis.extract.base import load_extractor
 
     label = next(lab for s in range(20) if not (lab := render_label(s)).hard and lab.in_lexicon)
-    denali = load_extractor("lite", "denali", model=str(tiny_lite))
-    result = denali.extract(label.image)
-    assert result.attributes["brand"] == label.brand and result.attributes["size"] == label.size
-    assert result.confidence["brand"] >= 0.5
-    assert (
-        load_extractor("lite", "denali", model=str(tiny_lite), labels="off")
-        .extract(label.image)
-        .attributes["brand"]
-        is None
-    )
+    front = Image.new("RGB", (96, 128), (200, 30, 30))
+    auto = load_extractor("lite", "denali", model=str(tiny_lite))
+    item = auto.extract_items([[front, label.image]])[0]
+    assert item.attributes["brand"] == label.brand and item.attributes["size"] == label.size
+    assert item.confidence["brand"] >= 0.5
+    assert auto.extract(label.image).attributes["brand"] is None  # a single product shot: no OCR
+    on = load_extractor("lite", "denali", model=str(tiny_lite), labels="on")
+    assert on.extract(label.image).attributes["size"] == label.size
+    off = load_extractor("lite", "denali", model=str(tiny_lite), labels="off")
+    assert off.extract_items([[front, label.image]])[0].attributes["brand"] is None
     assert load_extractor("lite", "vestis", model=str(tiny_lite)).labels is None  # nothing to fill
 
 

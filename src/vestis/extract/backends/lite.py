@@ -69,11 +69,14 @@ class LiteExtractor(Extractor):
     Options: ``model`` (directory; default the shipped one),
     ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
     ``runtime`` ("auto": ONNX Runtime when installed, exported once into the vestis cache, else torch;
-    "onnx"; "torch"), ``threads``, ``batch_size``, ``labels`` ("auto": read brand and size from
-    label text with OCR when the schema has a ``brand`` or ``size`` role and rapidocr is installed;
-    "on"; "off"). Its embeddings are the ``lite`` embedder's."""
+    "onnx"; "torch"), ``threads``, ``batch_size``, ``labels``: brand and size read off label text
+    with OCR, when the schema has a ``brand`` or ``size`` role and rapidocr is installed — "auto"
+    on the photos after the first of an item (front, then back and care label: OCR costs ~50× a
+    forward pass, and a product shot's prints are no label), "on" on every photo, "off".
+    Its embeddings are the ``lite`` embedder's."""
 
     name = "lite"
+    multi_image = True  # one forward pass over an item's photos; the label reader sees the later ones
 
     def __init__(
         self,
@@ -103,6 +106,7 @@ class LiteExtractor(Extractor):
         self.zero_shot = zero_shot
         self.plans = self._plan()
         self.labels = label_reader_for(schema, labels)
+        self.label_mode = labels
 
     @property
     def embedding_model_id(self) -> str:
@@ -142,7 +146,27 @@ class LiteExtractor(Extractor):
         return plans
 
     # ---- extraction ---------------------------------------------------------------------------
-    def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
+    def _extract_items(self, items: list[list[Image.Image]]) -> list[Extraction]:
+        """Several photos of each item in one forward pass, fused front-first; with ``labels="auto"``
+        the label reader looks at the photos after the first (where a care or brand label is)."""
+        flat = [im for photos in items for im in photos]
+        read = [
+            self.label_mode == "on" or (self.label_mode == "auto" and j > 0)
+            for ph in items
+            for j in range(len(ph))
+        ]
+        parts = self._extract_batch(flat, read_labels=read)
+        out, at = [], 0
+        for photos in items:
+            out.append(self._fuse(parts[at : at + len(photos)]))
+            at += len(photos)
+        return out
+
+    def _extract_batch(
+        self, images: list[Image.Image], read_labels: list[bool] | None = None
+    ) -> list[Extraction]:
+        if read_labels is None:  # single photos: labels are read only when asked for ("on")
+            read_labels = [self.label_mode == "on"] * len(images)
         emb, logits = self.runtime.forward(images)
         probs = {k: self._calibrated(k, v) for k, v in logits.items()}
         zs_scale = float(np.exp(self.model.logit_scale.detach().numpy()))
@@ -167,7 +191,7 @@ class LiteExtractor(Extractor):
             for name, f in self.schema.fields.items():  # rule out fields that do not apply
                 if f.applies_to and not f.applies(attrs):
                     attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
-            if self.labels is not None:
+            if self.labels is not None and read_labels[i]:
                 self._read_label(images[i], attrs, conf)
             result = self.from_raw(attrs, conf)
             result.embedding = emb[i]

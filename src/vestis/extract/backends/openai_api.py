@@ -13,8 +13,9 @@ or from the ``base_url`` / ``api_key`` options; the model name from ``model``. R
 with exponential backoff (honouring ``Retry-After``) up to ``max_retries`` times. Each result's
 ``usage`` holds the tokens, the latency and the attempts. A refused or failed request gives a
 result with ``error`` set and null attributes, never an exception; a rejected API key (401/403)
-stops the run with one clear error. With ``labels`` ("auto": when the schema has a brand or size
-role and rapidocr is installed) the text OCR reads on the photos goes into the prompt.
+stops the run with one clear error. With ``labels`` (when the schema has a brand or size role and
+rapidocr is installed; "auto": the photos of an item after the first, "on": every photo) the text
+OCR reads on them goes into the prompt.
 
 Scaling past one machine: serve a model with vLLM (``vllm serve Qwen/Qwen2.5-VL-7B-Instruct``)
 and point ``--backend openai --set base_url=http://host:8000/v1 --set model=...`` at it.
@@ -96,6 +97,7 @@ class OpenAIExtractor(Extractor):
         self.structured = structured
         self.batch_size = batch_size
         self.labels = label_reader_for(schema, labels)
+        self.label_mode = labels
         self._client: Any = None
 
     # ---- requests ----------------------------------------------------------------------------
@@ -115,8 +117,9 @@ class OpenAIExtractor(Extractor):
     def request_body(self, images: list[Image.Image]) -> dict[str, Any]:
         """The chat-completions request for one item (one or several photos of it)."""
         text = "Describe this garment."
-        if self.labels is not None:
-            read = label_prompt([line for im in images for line in self.labels.read(im)])
+        if self.labels is not None:  # "auto": the photos after the first (back, care label)
+            shown = images if self.label_mode == "on" else images[1:]
+            read = label_prompt([line for im in shown for line in self.labels.read(im)])
             text = f"{text}\n{read}" if read else text
         content: list[dict[str, Any]] = [{"type": "text", "text": text}]
         content += [{"type": "image_url", "image_url": {"url": data_url(im, self.max_side)}} for im in images]
