@@ -28,7 +28,9 @@ SPLIT = typer.Option("val", "--split", help="Split to evaluate: val, train or al
 
 
 def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    if value is None:
+        return "—"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
 
 
 def _options(model: str | None) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class ExtractEvaluator(Evaluator):
     ``train_split`` is what a learning baseline is fitted on; ``embeddings`` adds MiniLM cosine
     similarity (slow on first use), which the Denali composite needs (without it the composite and
     the Denali weighted score are None). ``repeats`` > 1 extracts the first ``consistency_limit``
-    examples that many more times and reports the share whose values never change. Without
+    examples that many times again and reports the share whose values never change. Without
     ``out_dir`` predictions go to a temporary folder (no resume).
     """
 
