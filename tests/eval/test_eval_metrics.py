@@ -86,6 +86,8 @@ def test_valid_json_rates_leave_out_image_errors() -> None:
     rates = M.valid_json_rates(records)
     assert rates["strict"] == pytest.approx(1 / 3)
     assert rates["after_repair"] == pytest.approx(2 / 3)
+    assert rates["text_outputs"] == 0
+    assert M.valid_json_rates([{"valid_raw": True, "raw": '{"a": 1}'}])["text_outputs"] == 1
 
 
 def test_evaluate_per_field() -> None:

@@ -28,7 +28,9 @@ SPLIT = typer.Option("val", "--split", help="Split to evaluate: val, train or al
 
 
 def _fmt(value) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    if value is None:
+        return "—"
+    return str(value) if isinstance(value, int) else f"{value:.3f}"
 
 
 def _options(model: str | None) -> dict[str, Any]:
@@ -65,44 +67,124 @@ def list_cmd() -> None:
 @app.command("extract")
 def extract_cmd(
     dataset: str = DATASET,
-    backend: str = typer.Option(
-        ..., "--backend", "-b", help="Extractor backend name (majority, pixel-colour, lite, ...)."
+    backend: list[str] = typer.Option(
+        ...,
+        "--backend",
+        "-b",
+        help="Extractor backend name (majority, pixel-colour, lite, ...); repeat it to compare backends.",
     ),
     model: str = MODEL,
     schema: str = SCHEMA,
     out: Path = typer.Option(
-        ..., "--out", "-o", help="Output directory (metrics.json, predictions.jsonl, report.html)."
+        ...,
+        "--out",
+        "-o",
+        help="Output directory (metrics.json, predictions.jsonl, report.html); with several backends "
+        "one sub-directory per backend and the side-by-side report.html + compare.json here.",
     ),
     limit: int = LIMIT,
     split: str = SPLIT,
     fresh: bool = typer.Option(
         False, "--fresh", help="Ignore predictions already in --out instead of resuming."
     ),
+    embeddings: bool = typer.Option(
+        True,
+        "--embeddings/--no-embeddings",
+        help="MiniLM similarity, which the Denali composite needs (offline; a few seconds to load).",
+    ),
+    repeats: int = typer.Option(
+        1, "--repeats", help="Extract the first --consistency-limit examples N times: consistency."
+    ),
+    consistency_limit: int = typer.Option(
+        50, "--consistency-limit", help="How many examples the repeated runs use."
+    ),
 ) -> None:
-    """Run an extractor over a dataset split and write metrics, predictions and an HTML report.
+    """Run extractors over a dataset split and write metrics, predictions and an HTML report.
 
-    Interrupted runs resume from predictions.jsonl: run the same command again.
+    Reports accuracy/F1 and the Denali measures (structured match, composite, weighted score, valid
+    JSON, consistency, throughput). Interrupted runs resume from predictions.jsonl: run the same
+    command again.
     """
+    from vestis.errors import UserError
     from vestis.eval.extract import ExtractEvaluator
     from vestis.extract.base import load_extractor
     from vestis.schema import load_schema
 
+    if len(backend) > 1 and model:
+        raise UserError(
+            "--model names one backend's model: run that backend alone, then `vestis eval compare`"
+        )
     s = load_schema(schema)
-    evaluator = ExtractEvaluator(dataset, split, limit, out, schema=s, resume=not fresh)
-    evaluator(load_extractor(backend, s, **_options(model)))
-    r = evaluator.result
-    table = Table("field", "accuracy", "macro-F1", "support", title=f"{backend} on {r['dataset']} ({split})")
+    runs = [out] if len(backend) == 1 else [out / name for name in backend]
+    for name, run_dir in zip(backend, runs, strict=True):
+        evaluator = ExtractEvaluator(
+            dataset,
+            split,
+            limit,
+            run_dir,
+            schema=s,
+            resume=not fresh,
+            embeddings=embeddings,
+            repeats=repeats,
+            consistency_limit=consistency_limit,
+        )
+        evaluator(load_extractor(name, s, **_options(model)))
+        _print_run(evaluator.result, name, split)
+        console.print(f"wrote {run_dir}/metrics.json, predictions.jsonl, report.html")
+    if len(runs) > 1:
+        _compare(runs, out)
+
+
+def _print_run(r: dict[str, Any], backend: str, split: str) -> None:
+    table = Table(
+        "field",
+        "accuracy",
+        "macro-F1",
+        "support",
+        "composite",
+        title=f"{backend} on {r['dataset']} ({split})",
+    )
     for name, m in r["fields"].items():
         table.add_row(
-            name, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1", m.get("f1"))), str(m.get("support", ""))
+            name,
+            _fmt(m.get("accuracy")),
+            _fmt(m.get("macro_f1", m.get("f1"))),
+            str(m.get("support", "")),
+            _fmt(m.get("denali", {}).get("composite")) if m.get("support") else "—",
         )
     console.print(table)
+    consistency = r.get("consistency")
     console.print(
         f"weighted field score {_fmt(r.get('weighted_score'))} · "
+        f"Denali weighted score {_fmt(r['denali'].get('weighted_score'))} · "
         f"valid JSON {_fmt(r.get('valid_json', {}).get('strict'))} · "
         f"{_fmt(r.get('throughput', {}).get('images_per_s'))} images/s"
+        + (f" · consistency {_fmt(consistency['all_fields'])}" if consistency else "")
     )
-    console.print(f"wrote {out}/metrics.json, predictions.jsonl, report.html")
+
+
+def _compare(runs: list[Path], out: Path) -> None:
+    from vestis.eval.compare import SUMMARY, compare_runs, write_compare_report
+
+    comparison = compare_runs(runs)
+    labels = [r["label"] for r in comparison["runs"]]
+    table = Table("measure", *labels, title="backends side by side")
+    for key, title, _ in SUMMARY:
+        table.add_row(title, *[_fmt(comparison["summary"][key][label]) for label in labels])
+    console.print(table)
+    for warning in comparison["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    report = write_compare_report(comparison, out)
+    console.print(f"wrote {report} and {out / 'compare.json'}")
+
+
+@app.command("compare")
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., help="Run directories of `vestis eval extract` (metrics.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (report.html, compare.json)."),
+) -> None:
+    """Put extraction runs side by side: per-field measures per backend, Denali scores, valid JSON, speed."""
+    _compare(runs, out)
 
 
 @app.command("retrieve")

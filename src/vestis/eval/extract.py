@@ -2,7 +2,9 @@
 
 Predictions are appended to ``predictions.jsonl`` as they are made, so a killed run
 resumes where it stopped; metrics are always recomputed from that file, then written
-to ``metrics.json`` together with a human ``report.html``.
+to ``metrics.json`` together with a human ``report.html``. Beside accuracy and F1 it
+reports the Denali benchmark's measures (:mod:`vestis.eval.denali`) on the same
+predictions, and with ``repeats`` > 1 their consistency across repeated runs.
 
 >>> from vestis.extract.base import load_extractor
 >>> evaluator = ExtractEvaluator("hm", out_dir="runs/hm-majority")  # doctest: +SKIP
@@ -25,6 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vestis.errors import OptionsError
+from vestis.eval import denali as D
 from vestis.eval import metrics as M
 from vestis.eval.base import EVALUATORS, Evaluator, Metrics, flatten
 from vestis.images import ImageLoadError, load_image
@@ -42,13 +46,23 @@ RUN_INFO = "run.json"
 
 @EVALUATORS.register("extract")
 class ExtractEvaluator(Evaluator):
-    """Attribute extraction: per-field accuracy / F1 / coverage, weighted field score, valid JSON, speed.
+    """Attribute extraction: per-field accuracy / F1 / coverage, weighted field score, the Denali
+    measures, valid JSON, consistency, speed.
 
     Called on an :class:`~vestis.extract.base.Extractor` (its schema is the one scored). Keys:
-    ``extract/weighted_score`` (primary), ``extract/<field>/<metric>``, ``extract/valid_json/strict``,
-    ``extract/throughput/images_per_s``, ``extract/n``. ``train_split`` is what a learning baseline
-    is fitted on; ``embeddings`` adds MiniLM cosine similarity for text fields (slow on first use).
-    Without ``out_dir`` predictions go to a temporary folder (no resume).
+    ``extract/weighted_score`` (primary: accuracy with the schema's field weights),
+    ``extract/<field>/<metric>``, ``extract/<field>/denali/<measure>`` (presence_rate, null_rate,
+    value_accuracy, embedding_similarity, token_set_ratio, rouge_l, composite),
+    ``extract/denali/weighted_score`` and ``extract/denali/composite``,
+    ``extract/valid_json/{strict,after_repair,text_outputs}``, ``extract/throughput/images_per_s``
+    (one image per example: samples/s), ``extract/peak_rss_mb``, ``extract/n``, and with
+    ``repeats`` > 1 ``extract/consistency/{all_fields,<field>,n,repeats}``.
+
+    ``train_split`` is what a learning baseline is fitted on; ``embeddings`` adds MiniLM cosine
+    similarity (slow on first use), which the Denali composite needs (without it the composite and
+    the Denali weighted score are None). ``repeats`` > 1 extracts the first ``consistency_limit``
+    examples that many times again and reports the share whose values never change. Without
+    ``out_dir`` predictions go to a temporary folder (no resume).
     """
 
     name = "extract"
@@ -66,12 +80,18 @@ class ExtractEvaluator(Evaluator):
         resume: bool = True,
         progress: bool = True,
         embeddings: bool = False,
+        repeats: int = 1,
+        consistency_limit: int = 50,
     ) -> None:
         super().__init__(dataset, split, limit, out_dir, name, schema)
+        if repeats < 1 or consistency_limit < 1:
+            raise OptionsError("repeats and consistency_limit must be at least 1")
         self.train_split = train_split
         self.resume = resume
         self.progress = progress
         self.embeddings = embeddings
+        self.repeats = repeats
+        self.consistency_limit = consistency_limit
         self._records: list[dict[str, Any]] = []
         self._schema: Schema | None = None
 
@@ -83,11 +103,15 @@ class ExtractEvaluator(Evaluator):
 
     def flat_metrics(self, result: dict[str, Any]) -> Metrics:
         fields = {name: m for name, m in result["fields"].items() if m.get("support")}
+        consistency = result.get("consistency")
         return {
             "weighted_score": result["weighted_score"],
             "n": result["n"],
             **flatten(fields, skip=("weight", "label_rate")),
+            **flatten({"denali": result["denali"]}, skip=("weights",)),
             **flatten({"valid_json": result["valid_json"], "throughput": result["throughput"]}),
+            "peak_rss_mb": result["peak_rss_mb"],
+            **(_consistency_metrics(consistency) if consistency else {}),
         }
 
     def write_outputs(self, result: dict[str, Any], out: Path) -> None:
@@ -117,7 +141,7 @@ class ExtractEvaluator(Evaluator):
             len(examples),
             len(examples) - len(todo),
         )
-        if todo and self.train_split is not None:
+        if (todo or self.repeats > 1) and self.train_split is not None:
             extractor.fit(dataset.split(self.train_split))
 
         start = time.perf_counter()
@@ -136,11 +160,18 @@ class ExtractEvaluator(Evaluator):
         records = [r for r in read_predictions(pred_path) if r["id"] in wanted]
         result = {**info, **score_records(schema, records, self.embeddings)}
         result["throughput"] = _throughput(records, len(todo), wall)
+        if self.repeats > 1:
+            result["consistency"] = repeated_runs(extractor, examples[: self.consistency_limit], self.repeats)
         result["peak_rss_mb"] = peak_rss_mb()
         result["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result["vestis_version"] = _version()
         self._records, self._schema = records, schema
-        logger.info("weighted score %s; wrote %s", result["weighted_score"], out)
+        logger.info(
+            "weighted score %s, Denali weighted score %s; wrote %s",
+            result["weighted_score"],
+            result["denali"]["weighted_score"],
+            out,
+        )
         return result
 
 
@@ -175,15 +206,36 @@ def predict_batch(extractor: Extractor, schema: Schema, batch: Sequence[Example]
             res.error,
             kind,
             res.seconds + load_share,
+            res.raw if isinstance(res.raw, str) else None,
         )
     return [records[i] for i in range(len(batch))]
+
+
+def repeated_runs(extractor: Extractor, examples: Sequence[Example], repeats: int) -> dict[str, Any]:
+    """Extract ``examples`` ``repeats`` times and measure how often each value stays the same.
+
+    Unreadable images are left out. Deterministic backends score 1.0: a real result (the same
+    photo always gets the same attributes); sampling backends score less.
+    """
+    images = []
+    for ex in examples:
+        try:
+            images.append(load_image(ex.image))
+        except Exception:  # an unreadable image: the main run reports it
+            continue
+    logger.info("consistency: %d examples, %d runs", len(images), repeats)
+    runs = [[res.attributes for res in extractor.extract(images)] for _ in range(repeats)]
+    return D.consistency(extractor.schema, runs)
 
 
 def score_records(
     schema: Schema, records: Sequence[dict[str, Any]], embeddings: bool = False
 ) -> dict[str, Any]:
     """Metrics over prediction records (image-load errors score as empty predictions)."""
-    scored = M.evaluate(schema, [r["gold"] for r in records], [r["pred"] for r in records], embeddings)
+    golds, preds = [r["gold"] for r in records], [r["pred"] for r in records]
+    scored = M.evaluate(schema, golds, preds, embeddings)
+    for name, f in schema.fields.items():
+        scored["fields"][name]["denali"] = D.field_measures(f, golds, preds, embeddings)
     errors: dict[str, int] = {}
     for r in records:
         if r.get("error_kind"):
@@ -192,6 +244,7 @@ def score_records(
         "n": len(records),
         "errors": errors,
         **scored,
+        "denali": D.run_measures(schema, scored["fields"]),
         "valid_json": M.valid_json_rates(records),
     }
 
@@ -237,6 +290,7 @@ def _record(
     error: str | None,
     error_kind: str | None,
     seconds: float,
+    raw: str | None = None,
 ) -> dict[str, Any]:
     gold = {k: v for k, v in ex.labels.items() if k in schema.fields}
     return {
@@ -250,7 +304,13 @@ def _record(
         "error": error,
         "error_kind": error_kind,
         "seconds": round(seconds, 6),
+        "raw": raw,
     }
+
+
+def _consistency_metrics(consistency: dict[str, Any]) -> Metrics:
+    fields = {f"consistency/{name}": v for name, v in consistency["fields"].items()}
+    return {**flatten({"consistency": consistency}, skip=("fields",)), **fields}
 
 
 def _check_same_run(info_path: Path, info: dict[str, str], pred_path: Path) -> None:

@@ -3,9 +3,11 @@
 Conventions, used everywhere below:
 
 * A gold label is *present* for a field when the key is in the example's labels and its
-  value is not None, "" or []. Mapped datasets write [] for a multi field when no source
-  matched, which means "unknown" far more often than "none of these"; scoring it would
-  reward backends for predicting nothing. Presence agreement still counts those examples.
+  value is not null: None, [], or a null spelling the schema knows ("", "N/A", "none",
+  "not visible", "unknown", ...; :func:`vestis.schema.model.is_null_word`). Mapped datasets
+  write [] for a multi field when no source matched, which means "unknown" far more often
+  than "none of these"; scoring it would reward backends for predicting nothing. Presence
+  agreement still counts those examples.
 * A missing or null prediction is simply wrong where gold is present; it is never a class
   of its own in F1 (so abstaining costs recall, not precision).
 * Multi-field values compare as sets; text values compare case- and space-insensitively.
@@ -25,6 +27,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from vestis.schema.model import is_null_word
 
 if TYPE_CHECKING:
     from vestis.schema import Field, Schema
@@ -164,8 +168,8 @@ def null_aware_match(gold: Sequence[Any], pred: Sequence[Any]) -> dict[str, floa
     """Presence agreement (both null or both non-null) and value accuracy where both are present."""
     if not gold:
         return {"presence_agreement": None, "value_accuracy": None}
-    agree = sum(_is_null(g) == _is_null(p) for g, p in zip(gold, pred, strict=True)) / len(gold)
-    both = [(g, p) for g, p in zip(gold, pred, strict=True) if not _is_null(g) and not _is_null(p)]
+    agree = sum(is_null(g) == is_null(p) for g, p in zip(gold, pred, strict=True)) / len(gold)
+    both = [(g, p) for g, p in zip(gold, pred, strict=True) if not is_null(g) and not is_null(p)]
     value = accuracy([g for g, _ in both], [p for _, p in both]) if both else None
     return {"presence_agreement": agree, "value_accuracy": value}
 
@@ -175,7 +179,7 @@ def field_metrics(
 ) -> dict[str, Any]:
     """Every metric of one field over aligned gold and predicted objects."""
     keyed = [(g[f.name], p.get(f.name)) for g, p in zip(golds, preds, strict=True) if f.name in g]
-    pairs = [(g, p) for g, p in keyed if not _is_null(g)]
+    pairs = [(g, p) for g, p in keyed if not is_null(g)]
     out: dict[str, Any] = {
         "kind": f.kind,
         "weight": f.weight,
@@ -187,7 +191,7 @@ def field_metrics(
         return out
     gold = [g for g, _ in pairs]
     pred = [([] if p is None else p) if f.kind == "multi" else p for _, p in pairs]
-    out["coverage"] = sum(not _is_null(p) for p in pred) / len(pred)
+    out["coverage"] = sum(not is_null(p) for p in pred) / len(pred)
     if f.kind == "single":
         out["accuracy"] = accuracy(gold, pred)
         out["macro_f1"] = macro_f1(gold, pred)
@@ -210,17 +214,22 @@ def weighted_score(per_field: dict[str, dict[str, Any]]) -> float | None:
     return sum(w * a for w, a in scored) / total if total else None
 
 
-def valid_json_rates(records: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+def valid_json_rates(records: Sequence[dict[str, Any]]) -> dict[str, float | int | None]:
     """Share of backend outputs valid without repair (strict) and valid after repair.
 
-    Records whose image failed to load are left out: the backend never saw them.
+    Records whose image failed to load are left out: the backend never saw them. Generative
+    backends judge their raw text (``Extractor.from_raw``: ``valid_raw`` is a strict parse and
+    validation, an ``output`` error a failure after repair) and the record keeps that text;
+    ``text_outputs`` counts those records. Closed-set backends (lite, majority) write no text:
+    their outputs are valid by construction, so 0 text outputs and 100% say just that.
     """
     seen = [r for r in records if r.get("error_kind") != "image"]
+    text_outputs = sum(isinstance(r.get("raw"), str) for r in seen)
     if not seen:
-        return {"strict": None, "after_repair": None}
+        return {"strict": None, "after_repair": None, "text_outputs": 0}
     strict = sum(bool(r.get("valid_raw")) for r in seen) / len(seen)
     repaired = sum(r.get("error_kind") != "output" for r in seen) / len(seen)
-    return {"strict": strict, "after_repair": repaired}
+    return {"strict": strict, "after_repair": repaired, "text_outputs": text_outputs}
 
 
 def evaluate(
@@ -231,8 +240,9 @@ def evaluate(
     return {"fields": per_field, "weighted_score": weighted_score(per_field)}
 
 
-def _is_null(value: Any) -> bool:
-    return value is None or value == [] or value == ""
+def is_null(value: Any) -> bool:
+    """None, an empty set, or a null spelling of the schema ("N/A", "none", "not visible", "-", ...)."""
+    return value == [] or is_null_word(value)
 
 
 def _key(value: Any) -> Any:

@@ -37,7 +37,7 @@ def write_report(
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-    env.filters["num"] = _num
+    env.filters["num"] = format_number
     fields = metrics.get("fields", {})
     html = env.get_template("report.html").render(
         m=metrics,
@@ -164,7 +164,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _num(value: Any, percent: bool = True) -> str:
+def format_number(value: Any, percent: bool = True) -> str:
     """Template filter: percentages for rates, '—' for missing values."""
     if not isinstance(value, (int, float, str)):  # None or a jinja2 Undefined
         return "—"
