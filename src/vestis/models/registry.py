@@ -1,6 +1,6 @@
 """One resolver for model weights: shipped package data, a local directory, or a hub id.
 
->>> resolve_lite(None).name  # the shipped default  # doctest: +SKIP
+>>> resolve_lite(None).name  # the shipped default
 'vestis-lite'
 """
 
