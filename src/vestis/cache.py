@@ -33,7 +33,11 @@ def file_digest(path: str | os.PathLike) -> str:
     path = Path(path).resolve()
     stat = path.stat()
     stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
-    memo = cache_dir("digests") / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json")
+    try:
+        memo_dir = cache_dir("digests")
+    except OSError:
+        return sha256_file(path)
+    memo = memo_dir / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json")
     try:
         data = json.loads(memo.read_text())
         if data.get("path") == str(path) and data.get("stamp") == stamp:
@@ -42,6 +46,9 @@ def file_digest(path: str | os.PathLike) -> str:
         pass
     digest = sha256_file(path)
     tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"path": str(path), "stamp": stamp, "sha256": digest}))
-    tmp.replace(memo)  # atomic: a concurrent reader sees the old memo or the new one
+    try:
+        tmp.write_text(json.dumps({"path": str(path), "stamp": stamp, "sha256": digest}))
+        tmp.replace(memo)  # atomic: a concurrent reader sees the old memo or the new one
+    except OSError:  # a read-only cache only costs the hashing next time
+        tmp.unlink(missing_ok=True)
     return digest
