@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<16} {r['median_s']:>9.2f} {r['min_s']:>7.2f} {r['max_s']:>7.2f}")
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     result = {
-        "queries": {name: " ".join(cmd[1:]) for name, cmd in queries.items()},
+        "queries": {name: shlex.join(["python", *cmd[1:]]) for name, cmd in queries.items()},
         "results": rows,
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
         "machine": {

@@ -47,6 +47,18 @@ def test_text_onnx_matches_torch(tiny_lite, onnx_runtime):
         assert (a * b).sum(axis=1).min() >= 0.9999
 
 
+def test_torch_runs_both_towers_without_onnxruntime(tiny_lite, onnx_runtime, monkeypatch):
+    from vestis.models.lite_runtime import LiteRuntime
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime → ImportError
+    fallback = LiteRuntime(tiny_lite, "auto")
+    texts = fallback.embed_texts(TEXTS[:2])
+    image = fallback.forward([Image.new("RGB", (30, 40), (10, 20, 200))])[0]
+    assert fallback.text_onnx is None and fallback.onnx is None and fallback.loaded() == ["model"]
+    assert (texts * onnx_runtime.embed_texts(TEXTS[:2])).sum(axis=1).min() >= 0.9999
+    assert image.shape == (1, 256)
+
+
 def test_text_projection_is_the_models(tiny_lite):
     import torch
 

@@ -50,4 +50,4 @@ class LiteEmbedder(Embedder):
         composer = self.runtime.composer
         if composer is None:
             return super().compose(image_vector, text_vector)
-        return composer(image_vector[None], text_vector[None])[0]
+        return composer(np.asarray(image_vector)[None], np.asarray(text_vector)[None])[0]
