@@ -93,11 +93,6 @@ def test_every_third_party_import_is_declared():
     assert not stale, f"no longer imported, delete from NOT_DECLARED: {stale}"
 
 
-def test_no_extras_without_code():
-    extras = set(_pyproject()["project"]["optional-dependencies"])
-    assert not extras & {"serve", "vlm"}, "an extra for code that has not landed yet"
-
-
 def test_core_imports_stay_light():
     """The CLI, a catalog and a searcher import no training, ML-framework or report library."""
     code = (
