@@ -5,7 +5,7 @@ DATA   ?= ../shared/data
 OUT    ?= runs/demo
 # The main job: the embedded model, ONNX Runtime, HTML reports. The tests need every extra.
 DEMO_EXTRAS := lite,onnx,report
-TEST_EXTRAS := lite,onnx,report,train,scale,dev
+TEST_EXTRAS := lite,onnx,report,train,scale,vlm,ocr,openai,dev
 BASE_STAMP  := $(VENV)/.vestis-base
 DEMO_STAMP  := $(VENV)/.vestis-demo
 TEST_STAMP  := $(VENV)/.vestis-test
@@ -34,8 +34,8 @@ setup-test: $(TEST_STAMP)
 
 demo: setup
 	VESTIS_DATA=$(DATA) OUT=$(OUT) PY=$(PY) bash scripts/demo.sh
-	@echo "== more: training, FAISS/Qdrant/Ray and the test tools are extras:"
-	@echo "   $(PY) -m pip install -e '.[train,scale,dev]'   (or: make test)"
+	@echo "== more: training, FAISS/Qdrant/Ray, VLM, label OCR, OpenAI API and the test tools are extras:"
+	@echo "   $(PY) -m pip install -e '.[train,scale,vlm,ocr,openai,dev]'   (or: make test)"
 
 # What CI runs (.ci/run): lint, the tests, and the package's doctests.
 test: setup-test

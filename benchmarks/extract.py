@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from vestis.data import open_dataset
-from vestis.eval.extract_task import run_extract_eval
+from vestis.eval.extract import ExtractEvaluator
 from vestis.extract.base import create_extractor
 from vestis.schema import load_schema
 
@@ -58,9 +58,11 @@ def main() -> None:
         schema = load_schema(task.get("schema", "vestis"))
         ds = open_dataset(task["dataset"], schema=schema)
         extractor = create_extractor(task["backend"], schema, **task.get("options", {}))
-        results[task["name"]] = run_extract_eval(
-            ds, extractor, schema, Path(args.runs) / task["name"], limit=args.limit, resume=not args.fresh
+        evaluator = ExtractEvaluator(
+            ds, limit=args.limit, out_dir=Path(args.runs) / task["name"], resume=not args.fresh
         )
+        evaluator(extractor)
+        results[task["name"]] = evaluator.result
 
     names = list(results)
     print(f"\n{'field (accuracy; pattern: macro-F1)':<36}" + "".join(f"{n:>20}" for n in names))

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from vestis.data import open_dataset
 from vestis.data.base import DatasetError
-from vestis.eval.outfits_task import outfit_metrics, split_outfits
-from vestis.extract.base import create_extractor
-from vestis.models.registry import lite_model_id
+from vestis.embed import load_embedder
+from vestis.extract.base import load_extractor
 from vestis.outfits import create_scorer, list_scorers, load_scorer, scorer_class
+from vestis.outfits.evaluation import outfit_metrics, split_outfits
 from vestis.outfits.features import outfit_data
 from vestis.schema import load_schema
 from vestis.train.outfits_config import OutfitsTrainConfig
@@ -76,9 +76,10 @@ def main() -> None:
         raise SystemExit(
             f"{exc}\nThis benchmark reads the shared development data (../shared/data)."
         ) from None
-    model_id = lite_model_id(args.model)
-    extractor = create_extractor("lite", schema, **({"model": args.model} if args.model else {}))
-    data = outfit_data(dataset, extractor, model_id, args.cache)
+    options = {"model": args.model} if args.model else {}
+    embedder = load_embedder("lite", **options)
+    model_id = embedder.model_id
+    data = outfit_data(dataset, load_extractor("lite", schema, **options), embedder, args.cache)
     val = split_outfits(data, "val")
     trained = dict(pair.split("=", 1) for pair in args.trained)
     rows = [(name, name, {}) for name in list_scorers() if name not in SEPARATE] + VARIANTS

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from vestis.data import open_dataset
-from vestis.eval.outfits_task import outfit_metrics
-from vestis.extract.base import create_extractor
-from vestis.models.registry import lite_model_id
+from vestis.embed import load_embedder
+from vestis.extract.base import load_extractor
 from vestis.outfits.base import OutfitScorer
 from vestis.outfits.data import OutfitData, disjoint_split
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.features import outfit_data
 from vestis.schema import load_schema
 
@@ -129,8 +129,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     schema = load_schema("vestis")
     dataset = open_dataset(args.dataset, schema=schema)
-    extractor = create_extractor("lite", schema, **({"model": args.model} if args.model else {}))
-    data = outfit_data(dataset, extractor, lite_model_id(args.model), args.cache)
+    options = {"model": args.model} if args.model else {}
+    extractor = load_extractor("lite", schema, **options)
+    data = outfit_data(dataset, extractor, load_embedder("lite", **options), args.cache)
     train_ids, val_ids = disjoint_split(data.outfits)
     train, val = data.subset(train_ids), data.subset(val_ids)
     result = {"popularity": popularity(data, train, val, args.seed)}

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from vestis.data import open_dataset
-from vestis.eval.outfits_task import outfit_metrics, split_outfits
-from vestis.extract.base import create_extractor
-from vestis.models.registry import lite_model_id
+from vestis.embed import load_embedder
+from vestis.extract.base import load_extractor
 from vestis.outfits import create_scorer, load_scorer
+from vestis.outfits.evaluation import outfit_metrics, split_outfits
 from vestis.outfits.features import outfit_data
 from vestis.schema import load_schema
 
@@ -36,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
     schema = load_schema("vestis")
     dataset = open_dataset(args.dataset, schema=schema)
-    data = outfit_data(dataset, create_extractor("lite", schema), lite_model_id(None), args.cache)
+    data = outfit_data(dataset, load_extractor("lite", schema), load_embedder("lite"), args.cache)
     val = split_outfits(data, "val")
     if args.limit:
         val = val.subset(sorted(val.outfits)[: args.limit])

@@ -28,7 +28,7 @@ vestis extract "$QUERY" --schema denali
 if [ -f "$DATA/hm/items.csv" ]; then
   export VESTIS_DATA="$DATA"
   echo "== 4. label-mapping audit and an extraction benchmark on the development data"
-  vestis data audit hm --out "$OUT/audit-hm" || true   # exit 1 only flags mapping problems to look at
+  vestis data audit -d hm --out "$OUT/audit-hm" || true   # exit 1 only flags mapping problems to look at
   vestis eval extract --dataset hm --backend lite --out "$OUT/eval-hm-lite" --limit "${LIMIT:-400}"
   echo "reports: $OUT/eval-hm-lite/report.html, $OUT/audit-hm/audit.md"
 else

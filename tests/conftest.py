@@ -49,3 +49,28 @@ def tiny_lite(tmp_path_factory) -> Path:
     from tests.helpers import tiny_lite_model
 
     return tiny_lite_model(tmp_path_factory.mktemp("tiny-lite") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory) -> Path:
+    """A tiny random CLIP checkpoint directory (transformers), for the hf-clip embedder."""
+    from tests.helpers import tiny_dual_encoder
+
+    return tiny_dual_encoder("clip", tmp_path_factory.mktemp("tiny-clip") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip(tmp_path_factory) -> Path:
+    """A tiny random SigLIP checkpoint directory (transformers), for the hf-clip embedder."""
+    from tests.helpers import tiny_dual_encoder
+
+    return tiny_dual_encoder("siglip", tmp_path_factory.mktemp("tiny-siglip") / "model")
+
+
+@pytest.fixture
+def fake_openai():
+    """A scripted OpenAI-compatible endpoint on 127.0.0.1 (see tests/fake_openai.py)."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

@@ -100,3 +100,79 @@ def tiny_lite_model(directory: Path) -> Path:
         caption_vocabulary=["casual", "formal", "elegant", "sporty", "dress", "party"],
     )
     return VestisLite(cfg).save(directory)
+
+
+def tiny_dual_encoder(kind: str, path: Path) -> Path:
+    """A tiny random CLIP or SigLIP checkpoint directory (config, weights, tokenizer, preprocessor).
+
+    Built from transformers configs with an in-process word-level tokenizer: no download.
+    """
+    import json
+
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast, SiglipConfig, SiglipModel
+
+    words = [
+        "a",
+        "an",
+        "the",
+        "red",
+        "blue",
+        "navy",
+        "black",
+        "white",
+        "dress",
+        "shirt",
+        "jeans",
+        "shoes",
+        "bag",
+        "in",
+        "with",
+        "of",
+        "but",
+    ]
+    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[EOS]", *words])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    max_len = 16
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        eos_token="[EOS]",
+        model_max_length=max_len,
+    )
+    text = dict(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=max_len,
+    )
+    vision = dict(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+    )
+    torch.manual_seed(0)
+    if kind == "clip":
+        text.update(eos_token_id=2, pad_token_id=0, bos_token_id=1)
+        model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+        pre = {
+            "size": {"shortest_edge": 32},
+            "crop_size": {"height": 32, "width": 32},
+            "do_center_crop": True,
+        }
+    else:
+        model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+        pre = {"size": {"height": 32, "width": 32}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    (path / "preprocessor_config.json").write_text(json.dumps({**pre, "resample": 3}))
+    return path

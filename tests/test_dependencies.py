@@ -23,6 +23,7 @@ IMPORT_NAMES = {
     "faiss-cpu": "faiss",
     "qdrant-client": "qdrant_client",
     "scikit-learn": "sklearn",
+    "rapidocr-onnxruntime": "rapidocr_onnxruntime",
 }
 # declared but not imported by vestis itself, and why
 USED_INDIRECTLY = {
@@ -33,8 +34,6 @@ USED_INDIRECTLY = {
 # imported but deliberately not declared, and why
 NOT_DECLARED = {
     "pyarrow": "only for Parquet tables; the table adapter's error says to install it",
-    "click": "cli/main.py still imports the standalone click; typer bundles its own (typer._click). "
-    "Delete this entry when cli/main.py stops importing it.",
 }
 
 

@@ -1,7 +1,9 @@
-"""One registry per extension point (extractors, datasets, embedders, indexes, scorers).
+"""One registry per extension point (extractors, datasets, embedders, indexes, scorers, recipes).
 
-Adding a backend is one decorator line; third parties register through the entry
-point group named by the registry (for example ``vestis.extractors``).
+Adding a backend is one decorator line in a module of the package's built-ins; the
+registry imports those modules itself the first time it is asked for a name (``get``,
+``names``, ``describe``, ``in``), so no caller has to import them first. Third parties
+register through the entry point group named by the registry (for example ``vestis.extractors``).
 
 >>> from vestis.registry import Registry
 >>> THINGS = Registry("things")
@@ -14,7 +16,8 @@ True
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Generic, TypeVar
 
@@ -31,13 +34,21 @@ class UnknownNameError(UserError, KeyError):
 
 
 class Registry(Generic[T]):
-    """A name → object table with lazy entry-point discovery."""
+    """A name → object table filled lazily: built-in modules first, then entry points.
 
-    def __init__(self, kind: str, entry_point_group: str | None = None) -> None:
+    ``builtins`` names the module(s) whose import registers the built-in entries (for example
+    ``"vestis.extract.backends"``).
+    """
+
+    def __init__(
+        self, kind: str, entry_point_group: str | None = None, builtins: str | Sequence[str] = ()
+    ) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.builtins = (builtins,) if isinstance(builtins, str) else tuple(builtins)
         self._items: dict[str, T] = {}
         self._loaded_entry_points = entry_point_group is None
+        self._loaded_builtins = not self.builtins
 
     def register(self, name: str) -> Callable[[T], T]:
         def decorator(obj: T) -> T:
@@ -49,6 +60,14 @@ class Registry(Generic[T]):
         return decorator
 
     def _load_entry_points(self) -> None:
+        if not self._loaded_builtins:
+            self._loaded_builtins = True  # set first: a built-in module may ask for a name while importing
+            try:
+                for module in self.builtins:
+                    importlib.import_module(module)
+            except BaseException:
+                self._loaded_builtins = False
+                raise
         if self._loaded_entry_points:
             return
         self._loaded_entry_points = True
@@ -73,11 +92,17 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def describe(self) -> dict[str, str]:
-        """Each name with the first line of its object's docstring (what ``vestis list`` shows)."""
+        """Each name with a line of description (what ``vestis list`` shows).
+
+        The line is the entry's ``description`` attribute when it is a string, else the first
+        line of its docstring.
+        """
         self._load_entry_points()
         out = {}
         for name in sorted(self._items):
-            doc = (getattr(self._items[name], "__doc__", None) or "").strip()
+            obj = self._items[name]
+            text = getattr(obj, "description", None)
+            doc = (text if isinstance(text, str) and text else getattr(obj, "__doc__", None) or "").strip()
             out[name] = doc.splitlines()[0].strip() if doc else ""
         return out
 

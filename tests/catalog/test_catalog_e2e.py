@@ -101,7 +101,7 @@ def test_index_is_repaired_from_the_database_after_a_crash(shop, tmp_path, tiny_
     shutil.rmtree(catalog / INDEX_DIR)  # as if killed after the database commit, before the index save
     reopened = Catalog.open(catalog)
     assert len(reopened.index) == len(ITEMS)
-    assert (catalog / INDEX_DIR / "index.json").is_file()
+    assert (catalog / INDEX_DIR / "CURRENT.json").is_file()
 
 
 def test_catalog_settings_cannot_be_mixed(shop, tmp_path, tiny_lite, capsys):

@@ -15,7 +15,7 @@ import pytest
 
 from vestis.catalog.store import CatalogMismatchError, CatalogStore, ItemRecord, content_hash
 from vestis.schema import Schema
-from vestis.search.filters import parse_filter
+from vestis.schema.filters import parse_filter
 
 SCHEMA_DATA = {
     "name": "tiny",

@@ -43,7 +43,7 @@ def _open(path):
 
 def test_data_audit_names_unmapped_labels_and_writes_files(table, tmp_path, capsys):
     out = tmp_path / "audit"
-    code = main(["data", "audit", table, "--out", str(out)])
+    code = main(["data", "audit", "-d", table, "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 1  # a raw label the mapping forgot is a problem to fix
     assert "Skort" in printed
@@ -53,7 +53,7 @@ def test_data_audit_names_unmapped_labels_and_writes_files(table, tmp_path, caps
 
 
 def test_data_stats_json(table, capsys):
-    assert main(["data", "stats", table, "--json"]) == 0
+    assert main(["data", "stats", "--dataset", table, "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["examples"] == len(ROWS)
     assert stats["train"] + stats["val"] == len(ROWS)
@@ -71,7 +71,7 @@ def test_eval_extract_writes_metrics_predictions_report(table, tmp_path, capsys)
 
 
 def test_missing_dataset_and_bad_mapping_are_clear_errors(tmp_path, capsys):
-    assert main(["data", "stats", f"hm:{tmp_path / 'nowhere'}"]) == 2
+    assert main(["data", "stats", "-d", f"hm:{tmp_path / 'nowhere'}"]) == 2
     assert "not found" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("source: x\nschema: vestis\nfields:\n  colour:\n    - column: c\n      map: {R: rouge}\n")
@@ -79,5 +79,5 @@ def test_missing_dataset_and_bad_mapping_are_clear_errors(tmp_path, capsys):
     with _open(folder / "items.csv") as fh:
         fh.write("image,c\na.jpg,R\n")
     draw_item(folder / "a.jpg", "red", "top")
-    assert main(["data", "audit", f"table:{folder / 'items.csv'}", "--mapping", str(bad)]) == 2
+    assert main(["data", "audit", "-d", f"table:{folder / 'items.csv'}", "--mapping", str(bad)]) == 2
     assert "'rouge' is not a value" in capsys.readouterr().err

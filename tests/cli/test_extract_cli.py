@@ -29,9 +29,8 @@ def test_single_image_prints_one_valid_object(tiny_lite, photos, capsys):
 def test_folder_to_jsonl_file_with_a_corrupt_image(tiny_lite, photos, tmp_path, capsys):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     out = tmp_path / "attrs.jsonl"
-    assert (
-        main(["extract", str(photos), "--model", str(tiny_lite), "--schema", "denali", "-o", str(out)]) == 0
-    )
+    code = main(["extract", str(photos), "--model", str(tiny_lite), "--schema", "denali", "-o", str(out)])
+    assert code == 1  # the work ran and found a failure
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["image"].rsplit("/", 1)[-1] for line in lines] == ["a.jpg", "broken.jpg", "b.jpg"]
     broken = lines[1]

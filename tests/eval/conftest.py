@@ -1,4 +1,4 @@
-"""A tiny generated dataset: solid-colour garments on white, with labels, written under ``tmp_path``."""
+"""Tiny generated datasets (solid-colour garments on white, with labels), written under ``tmp_path``."""
 
 from __future__ import annotations
 
@@ -81,3 +81,31 @@ def synthetic_dataset(tmp_path: Path) -> SyntheticDataset:
     root = tmp_path / "data"
     root.mkdir()
     return SyntheticDataset(root, schema=SCHEMA)
+
+
+class Variants(Dataset):
+    """Eight products, each photographed in three colours (group = product), with titles and descriptions."""
+
+    kind = "variants"
+
+    def _load(self) -> list[Example]:
+        from tests.helpers import draw_item
+
+        out = []
+        for p in range(8):
+            category, type_ = [("top", "t_shirt"), ("bottom", "trousers")][p % 2]
+            for colour in ("red", "navy", "yellow"):
+                path = draw_item(self.root / f"p{p}-{colour}.jpg", colour, category, size=64 + 4 * p)
+                labels = {"category": category, "type": type_, "colour": colour, "pattern": "solid"}
+                title = f"{colour} {type_.replace('_', ' ')}"
+                text = f"A {colour} {category} in cotton, style {p}."
+                meta = {"title": title}
+                out.append(Example(f"p{p}-{colour}", str(path), labels, meta, text, group=f"p{p}"))
+        return out
+
+
+@pytest.fixture
+def variants(tmp_path: Path) -> Variants:
+    root = tmp_path / "variants"
+    root.mkdir()
+    return Variants(root)

@@ -5,20 +5,28 @@
       catalog.sqlite    items, attributes, embeddings, thumbnails, ingest journal
       index/            the vector index (rebuilt from catalog.sqlite whenever it lags)
 
-The index is derived data: after a crash it may miss the last batches that the database
-committed, so opening a catalog re-adds whatever the index lacks.
+The index is derived data, saved in atomic generations by one writer at a time (see
+:mod:`vestis.catalog.index_folder`). Opening a catalog compares the state the saved index
+mirrors with the database: items added since are added to it, anything else (a crash, a
+deletion, a torn or corrupt file) rebuilds it from the database, with a warning. A process
+that holds the writer lock, or can take it at once, then saves the repaired index; the
+others (searches while an ingest runs) keep the repair in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vestis.catalog.embeddings import EmbeddingState
+from vestis.catalog.index_folder import IndexFolder
 from vestis.errors import UserError
 from vestis.schema import Schema, load_schema
 
@@ -62,6 +70,30 @@ class CatalogConfig:
             raise CatalogError(f"catalog.json has unknown keys {unknown}; known: {sorted(known)}")
         return cls(**data)
 
+    @classmethod
+    def with_models(
+        cls,
+        extractor: str = "lite",
+        model: str | None = None,
+        embedder: str = "lite",
+        embedder_model: str | None = None,
+        **settings: Any,
+    ) -> CatalogConfig:
+        """A config from backend names and model paths (what ``vestis ingest`` takes).
+
+        When extractor and embedder are both vestis-lite and only ``model`` is given, the embedder
+        uses that model too: one model gives attributes and vectors in one forward pass.
+        """
+        if embedder_model is None and model and extractor == embedder == "lite":
+            embedder_model = model
+        return cls(
+            extractor=extractor,
+            extractor_options={"model": model} if model else {},
+            embedder=embedder,
+            embedder_options={"model": embedder_model} if embedder_model else {},
+            **settings,
+        )
+
     def same_as(self, other: CatalogConfig) -> str | None:
         """The first setting that differs in a way the catalog cannot absorb, else None."""
         for key in ("schema", "extractor", "extractor_options", "embedder", "embedder_options", "index"):
@@ -89,6 +121,8 @@ class Catalog:
         self.schema: Schema = load_schema(config.schema)
         self._store = None
         self._index = None
+        self._index_state: EmbeddingState | None = None  # the database state the index mirrors
+        self._index_folder = IndexFolder(self.directory / INDEX_DIR)
         self._extractor = None
         self._embedder = None
 
@@ -164,20 +198,61 @@ class Catalog:
 
     @property
     def index(self):
+        """The vector index, in line with the database (None until something is ingested)."""
         if self._index is None:
-            self._index = self._load_or_create_index()
-            self.sync_index()
+            self._index, self._index_state = self._open_index()
         return self._index
 
-    def _load_or_create_index(self):
-        from vestis.catalog.index import create_index, load_index
+    def _open_index(self) -> tuple[Any, EmbeddingState | None]:
+        try:
+            loaded = self._index_folder.load()
+        except Exception as exc:
+            log.warning("the vector index in %s cannot be loaded (%s): rebuilding it", self.directory, exc)
+            loaded, broken = None, True
+        else:
+            broken = False
+        index, state = loaded if loaded is not None else (None, None)
+        index, state, added = self._catch_up(index, state)
+        self._index, self._index_state = index, state
+        if index is not None and (added is not None or broken):
+            self.save_index()
+        return self._index, self._index_state
 
-        folder = self.directory / INDEX_DIR
-        if (folder / "index.json").is_file():
-            return load_index(folder)
-        dim = self.store.embedding_dim()
-        if dim is None:
-            return None  # nothing ingested yet: created with the first embeddings
+    def _catch_up(self, index, state: EmbeddingState | None) -> tuple[Any, EmbeddingState, int | None]:
+        """Bring ``index`` (mirroring ``state``) in line with the database: add the items newer than
+        ``state`` when nothing else changed, else rebuild. Returns (index, its state, vectors
+        added, or None when nothing changed)."""
+        with self.store.snapshot() as snap:
+            now = snap.state()
+            if index is not None and len(index) == now.count and state in (now, None):
+                return index, now, None  # in line (without a recorded state: trusted by its count)
+            if now.count == 0 and index is None:
+                return None, now, None
+            if (
+                index is not None
+                and state is not None
+                and len(index) == state.count
+                and snap.count_embeddings(state.seq) == state.count
+            ):
+                log.info("index lags the database by %d items: adding them", now.count - state.count)
+            else:
+                have = len(index) if index is not None else 0
+                if index is not None:
+                    log.warning(
+                        "index holds %d of %d items: rebuilding it from the database", have, now.count
+                    )
+                    index.close()
+                index = self._new_index(self.store.embedding_dim())
+                state = EmbeddingState(0, 0)
+            added = 0
+            for ids, vectors, payloads in snap.iter_embeddings(batch=4096, payloads=True, after=state.seq):
+                index.add(ids, vectors, payloads)
+                added += len(ids)
+        return index, now, added
+
+    def _new_index(self, dim: int):
+        from vestis.catalog.index import create_index
+
         return create_index(self.config.index, dim, **self._index_options())
 
     def _index_options(self) -> dict[str, Any]:
@@ -186,37 +261,73 @@ class Catalog:
             options["path"] = str(self.directory / "qdrant")
         return options
 
-    def add_vectors(self, ids: list[int], vectors: np.ndarray, payloads: list[dict[str, Any]]) -> None:
-        if self._index is None:
-            self._index = self._load_or_create_index()
-        if self._index is None:
-            from vestis.catalog.index import create_index
+    # ---- writing ----------------------------------------------------------------------------
+    def add_items(self, records: list, *, run_id: int | None = None):
+        """Add items to the database (one transaction), then the ones it did not hold yet to the
+        index; returns the :class:`~vestis.catalog.embeddings.InsertResult`."""
+        index = self.index
+        result = self.store.insert_items(records, run_id=run_id)
+        new = [(i, r) for i, r, fresh in zip(result.ids, records, result.inserted, strict=True) if fresh]
+        new = [(i, r) for i, r in new if r.embedding is not None]
+        if new:
+            vectors = np.stack([np.asarray(r.embedding, dtype=np.float32) for _, r in new])
+            if index is None:
+                index = self._index = self._new_index(vectors.shape[1])
+            index.add([i for i, _ in new], vectors, [self.payload(r.attributes) for _, r in new])
+        state = self._index_state
+        if (
+            state is not None
+            and state.seq == result.seq_before
+            and (index is None or len(index) == state.count + len(new))
+        ):
+            self._index_state = EmbeddingState(state.count + len(new), result.seq_after)
+        else:
+            self._index_state = None  # another process wrote meanwhile: the next save rebuilds
+        return result
 
-            self._index = create_index(self.config.index, vectors.shape[1], **self._index_options())
-        self._index.add(ids, vectors, payloads)
+    def remove_items(self, ids: list[int]) -> int:
+        """Delete items from the database and the index; returns how many the database held."""
+        index = self.index
+        removed = self.store.remove(ids)
+        if index is not None and ids:
+            index.remove(ids)
+            state = self._index_state
+            if state is not None and len(index) == state.count - removed:
+                self._index_state = EmbeddingState(len(index), state.seq)
+            else:
+                self._index_state = None
+        return removed
 
     def sync_index(self) -> int:
-        """Add to the index every stored item it lacks (after a crash); returns how many were added."""
+        """Bring the index in line with the database now; returns how many vectors were added."""
+        index = self.index
+        self._index, self._index_state, added = self._catch_up(index, self._index_state)
+        return added or 0
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[bool]:
+        """Hold the index writer lock while writing to the catalog (an ingest does), if no other
+        process holds it; yields whether it is held. Without it, saves are left to the holder."""
+        with self._index_folder.lock() as held:
+            if not held:
+                log.info(
+                    "another process is writing the index of %s; it catches up when saved", self.directory
+                )
+            yield held
+
+    def save_index(self) -> bool:
+        """Save the index as a new generation, in line with the database, if this process holds
+        the writer lock or can take it at once; returns whether it saved."""
         if self._index is None:
-            return 0
-        have = len(self._index)
-        total = self.store.count_embeddings()
-        if have == total:
-            return 0
-        log.warning("index holds %d of %d items: rebuilding it from the database", have, total)
-        from vestis.catalog.index import create_index
-
-        self._index = create_index(self.config.index, self.store.embedding_dim(), **self._index_options())
-        added = 0
-        for ids, vectors, payloads in self.store.iter_embeddings(batch=4096, payloads=True):
-            self._index.add(list(ids), vectors, payloads)
-            added += len(ids)
-        self.save_index()
-        return added
-
-    def save_index(self) -> None:
-        if self._index is not None:
-            self._index.save(self.directory / INDEX_DIR)
+            return False
+        with self._index_folder.lock() as held:
+            if not held:
+                return False
+            self._index, self._index_state, _ = self._catch_up(self._index, self._index_state)
+            if self._index is None or self._index_state is None:
+                return False
+            self._index_folder.save(self._index, self._index_state)
+        return True
 
     def payload(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """What the index stores per item for filters pushed down to it (the same as a rebuild)."""
@@ -229,6 +340,10 @@ class Catalog:
         return self.config.embedding_model or self.embedder.model_id
 
     def close(self) -> None:
+        self._index_folder.unlock()
+        if self._index is not None:
+            self._index.close()
+            self._index = None
         if self._store is not None:
             self._store.close()
             self._store = None

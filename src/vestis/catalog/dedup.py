@@ -1,15 +1,23 @@
 """Near-duplicate detection: pairs of items whose embeddings are almost identical.
 
-Used by ``vestis catalog dedup`` and by the benchmark hygiene check (the same photo, or a
-resized / recompressed / lightly cropped copy, on both sides of a train/test split). Exact
-duplicates never reach a catalog (ingest dedups by content hash); this finds the rest.
+Used by ``vestis catalog dedup`` (:func:`catalog_duplicates`) and by the benchmark hygiene
+check (the same photo, or a resized / recompressed / lightly cropped copy, on both sides of a
+train/test split). Exact duplicates never reach a catalog (ingest dedups by content hash);
+this finds the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from vestis.errors import OptionsError
+
+if TYPE_CHECKING:
+    from vestis.catalog.catalog import Catalog
 
 DEFAULT_THRESHOLD = 0.96
 
@@ -61,3 +69,37 @@ def clusters(n: int, pairs: Sequence[tuple[int, int, float]]) -> list[list[int]]
     for i in range(n):
         groups.setdefault(find(i), []).append(i)
     return sorted((g for g in groups.values() if len(g) > 1), key=len, reverse=True)
+
+
+@dataclass
+class Duplicates:
+    """Groups of near-duplicate catalog items (largest first), each a list of ``{"id", "path"}``."""
+
+    groups: list[list[dict[str, Any]]] = field(default_factory=list)
+    items: int = 0  # items compared (those with an embedding)
+    min_similarity: float = DEFAULT_THRESHOLD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "min_similarity": self.min_similarity, "groups": self.groups}
+
+
+def catalog_duplicates(catalog: Catalog, min_similarity: float = DEFAULT_THRESHOLD) -> Duplicates:
+    """Near-duplicate groups among a catalog's items: cosine of their embeddings ≥ ``min_similarity``.
+
+    >>> dups = catalog_duplicates(Catalog.open("shop"))  # doctest: +SKIP
+    >>> [[x["id"] for x in g] for g in dups.groups]  # doctest: +SKIP
+    [[12, 40], [7, 9]]
+    """
+    if not -1.0 <= min_similarity <= 1.0:
+        raise OptionsError(f"min_similarity is a cosine similarity in [-1, 1], not {min_similarity}")
+    ids: list[int] = []
+    vectors = []
+    for batch_ids, batch_vectors, _ in catalog.store.iter_embeddings(batch=4096, payloads=False):
+        ids.extend(int(i) for i in batch_ids)
+        vectors.append(batch_vectors)
+    if not ids:
+        return Duplicates([], 0, min_similarity)
+    groups = clusters(len(ids), neighbour_pairs(np.concatenate(vectors), min_similarity))
+    items = {item.id: item for item in catalog.store.get([ids[i] for g in groups for i in g])}
+    found = [[{"id": ids[i], "path": items[ids[i]].path} for i in g] for g in groups]
+    return Duplicates(found, len(ids), min_similarity)

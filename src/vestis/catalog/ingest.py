@@ -4,14 +4,25 @@ Every file is hashed (SHA-256 of its bytes); a hash already in the catalog is a 
 costs nothing more, so re-running an ingest only processes new files. Each batch is committed
 to the database in one transaction, then added to the vector index; a run killed at any
 point loses at most the batch in flight, and the next run (or opening the catalog) brings the
-index back in line with the database. Unreadable files are recorded with their reason.
+index back in line with the database. Every file the source names is either ingested, a
+duplicate, or recorded as skipped with its reason (:data:`vestis.images.REASONS`).
+
+Memory stays bounded whatever the batch size: files are read one at a time, images are
+decoded at most ``max_side`` pixels on their longest side (JPEGs at reduced scale, others
+shrunk right after decoding; the models see 160-336 px), and a batch closes early once its
+decoded pixels reach ``batch_pixels``.
+
+With ``sync=True`` the catalog is made to match the source afterwards (see :func:`ingest`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
+import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +34,15 @@ from PIL import Image
 
 from vestis.catalog.catalog import Catalog
 from vestis.data import Example, open_dataset
+from vestis.data.base import Dataset, DatasetError
 from vestis.extract.embed import extract_and_embed
-from vestis.images import DEFAULT_MAX_BYTES, ImageLoadError, load_image
+from vestis.images import DEFAULT_MAX_BYTES, ImageLoadError, load_image, path_text
 from vestis.progress import progress_bar
 
 log = logging.getLogger(__name__)
 THUMB_PX = 160
+DECODE_MAX_SIDE = 1024  # longest side kept after decoding: far above what the models and thumbnails use
+BATCH_PIXELS = 64_000_000  # decoded pixels per batch (~190 MB as RGB) before it closes early
 
 
 @dataclass
@@ -37,6 +51,8 @@ class IngestSummary:
     added: int = 0
     duplicates: int = 0
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, detail)
+    removed: int = 0  # sync: items whose file is gone or changed
+    moved: int = 0  # sync: items whose file was renamed
     seconds: float = 0.0
 
     @property
@@ -49,6 +65,8 @@ class IngestSummary:
             "added": self.added,
             "duplicates": self.duplicates,
             "skipped": len(self.skipped),
+            "removed": self.removed,
+            "moved": self.moved,
             "seconds": round(self.seconds, 2),
             "images_per_s": round(self.rate, 1),
             "skip_reasons": _count(r for _, r, _ in self.skipped),
@@ -70,14 +88,34 @@ def thumbnail(img: Image.Image, size: int = THUMB_PX) -> bytes:
     return buf.getvalue()
 
 
-def read_source(example: Example) -> bytes:
-    path = Path(example.image)
-    if not path.is_file():
-        raise ImageLoadError(str(path), "not_found")
-    size = path.stat().st_size
-    if size > DEFAULT_MAX_BYTES:
-        raise ImageLoadError(str(path), "too_large", f"{size} bytes")
-    return path.read_bytes()
+def read_source(example: Example, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of an example's file. Only regular files are read (a FIFO is opened non-blocking
+    and refused, so it never hangs the run); every failure is an :class:`ImageLoadError`."""
+    name = path_text(example.image)
+    try:
+        fd = os.open(example.image, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageLoadError(name, "not_found") from None
+    except IsADirectoryError:
+        raise ImageLoadError(name, "not_a_file", "a directory") from None
+    except OSError as exc:
+        reason = "not_a_file" if exc.errno == errno.ELOOP else "unreadable"
+        raise ImageLoadError(name, reason, exc.strerror or str(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageLoadError(name, "not_a_file", "not a regular file")
+        if info.st_size > max_bytes:
+            raise ImageLoadError(name, "too_large", f"{info.st_size} bytes")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageLoadError(name, "unreadable", exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # grew while being read
+        raise ImageLoadError(name, "too_large", f"over {max_bytes} bytes")
+    return data
 
 
 def batches(items: Sequence[Example], size: int) -> Iterator[Sequence[Example]]:
@@ -85,73 +123,132 @@ def batches(items: Sequence[Example], size: int) -> Iterator[Sequence[Example]]:
         yield items[start : start + size]
 
 
+def open_source(source: str, schema: Any = None) -> Dataset:
+    """Open ``source`` and check it holds at least one image (an empty or missing source is an
+    error, so a mistyped or unmounted folder never makes an empty catalog nor empties one)."""
+    dataset = open_dataset(source, schema=schema)
+    if not dataset.examples():
+        other = (
+            f" ({len(dataset.skipped)} unusable entries: {dataset.skipped[0][0]}, ...)"
+            if dataset.skipped
+            else ""
+        )
+        raise DatasetError(f"no images found in {source}{other}")
+    return dataset
+
+
+@dataclass
+class _Item:
+    example: Example
+    path: str  # absolute, as UTF-8 text (what the catalog stores)
+    digest: str
+    image: Image.Image
+
+
 def ingest(
-    catalog: Catalog, source: str, batch_size: int = 64, progress: bool = True, save_every: int = 20
+    catalog: Catalog,
+    source: str,
+    batch_size: int = 64,
+    progress: bool = True,
+    save_every: int = 20,
+    *,
+    sync: bool = False,
+    dataset: Dataset | None = None,
+    max_side: int = DECODE_MAX_SIDE,
+    batch_pixels: int = BATCH_PIXELS,
 ) -> IngestSummary:
-    """Add every image of ``source`` (a dataset spec, folder or table) to ``catalog``."""
-    examples = open_dataset(source, schema=catalog.schema).examples()
-    summary = IngestSummary(seen=len(examples))
+    """Add every image of ``source`` (a dataset spec, folder or table) to ``catalog``.
+
+    Additive by default: nothing already in the catalog changes. With ``sync=True`` the
+    catalog then matches the source: of the items the source holds (paths under a folder
+    source; for a table or dataset spec, the items ingested from that same spec), one whose
+    file now has other content is replaced by the new content, one whose content moved to
+    another path (a rename) gets the new path without re-extraction, and one whose file is
+    gone (or can no longer be read as an image) is deleted from the database and the index.
+
+    >>> ingest(Catalog.create("shop"), "photos/", sync=True)  # doctest: +SKIP
+    """
+    dataset = dataset or open_source(source, catalog.schema)
+    examples = dataset.examples()
+    summary = IngestSummary(seen=len(examples) + len(dataset.skipped))
     store = catalog.store
-    catalog.index  # noqa: B018  (loads the index and repairs it if a previous run was killed)
-    run_id = store.begin_ingest(source)
-    start = time.perf_counter()
-    seen_hashes: set[str] = set()
-    with progress_bar(disable=not progress) as bar:
-        task = bar.add_task("ingesting", total=len(examples))
-        for n, batch in enumerate(batches(examples, batch_size)):
-            blobs = new_files(store, batch, seen_hashes, summary, run_id)
-            todo, images = [], []
-            for ex, data, digest in blobs:
-                try:
-                    images.append(load_image(data))
-                    todo.append((ex, digest))
-                except ImageLoadError as exc:
-                    _skip(store, summary, ex, exc, run_id)
-            if todo:
-                results, vectors = extract_and_embed(catalog.extractor, catalog.embedder, images)
-                thumbs = [thumbnail(img) for img in images]
-                records = commit_batch(
-                    catalog,
-                    source,
-                    [ex for ex, _ in todo],
-                    [d for _, d in todo],
-                    results,
-                    vectors,
-                    thumbs,
-                    run_id,
-                )
-                summary.added += len(records)
-                if (n + 1) % save_every == 0:
-                    catalog.save_index()
-            bar.update(task, advance=len(batch), description=f"ingesting ({summary.added} new)")
-    catalog.save_index()
-    summary.seconds = time.perf_counter() - start
-    store.finish_ingest(
-        run_id, added=summary.added, skipped=len(summary.skipped), duplicates=summary.duplicates
-    )
+    with catalog.writing():
+        catalog.index  # noqa: B018  (loads the index and repairs it if a previous run was killed)
+        run_id = store.begin_ingest(source)
+        start = time.perf_counter()
+        for path, reason, detail in dataset.skipped:
+            _skip(store, summary, path, ImageLoadError(path_text(path), reason, detail), run_id)
+        seen: set[str] = set()
+        walked: dict[str, str] = {}  # path text → content hash of every file read this run
+        with progress_bar(disable=not progress) as bar:
+            task = bar.add_task("ingesting", total=len(examples))
+            batch: list[_Item] = []
+            pixels = committed = 0
+            for ex in examples:
+                item = _prepare(store, ex, seen, walked, summary, run_id, max_side)
+                bar.update(task, advance=1)
+                if item is None:
+                    continue
+                batch.append(item)
+                pixels += item.image.width * item.image.height
+                if len(batch) >= batch_size or pixels >= batch_pixels:
+                    _commit(catalog, source, batch, summary, run_id)
+                    batch, pixels, committed = [], 0, committed + 1
+                    bar.update(task, description=f"ingesting ({summary.added} new)")
+                    if committed % save_every == 0:
+                        catalog.save_index()
+            if batch:
+                _commit(catalog, source, batch, summary, run_id)
+        if sync:
+            _sync(catalog, source, dataset, walked, summary)
+        catalog.save_index()
+        summary.seconds = time.perf_counter() - start
+        store.finish_ingest(
+            run_id, added=summary.added, skipped=len(summary.skipped), duplicates=summary.duplicates
+        )
     return summary
 
 
-def new_files(
-    store, batch: Sequence[Example], seen: set[str], summary: IngestSummary, run_id: int
-) -> list[tuple[Example, bytes, str]]:
-    """Read and hash a batch; return the files not yet in the catalog (nor earlier in this run)."""
-    blobs: list[tuple[Example, bytes, str]] = []
-    for ex in batch:
-        try:
-            data = read_source(ex)
-        except ImageLoadError as exc:
-            _skip(store, summary, ex, exc, run_id)
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        if digest in seen:
-            summary.duplicates += 1
-            continue
+def _prepare(store, ex: Example, seen: set[str], walked: dict[str, str], summary, run_id, max_side):
+    """Read, hash and (when new) decode one file; None when it is a duplicate or skipped."""
+    try:
+        data = read_source(ex)
+    except ImageLoadError as exc:
+        _skip(store, summary, ex.image, exc, run_id)
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    path = path_text(os.path.abspath(ex.image))
+    walked[path] = digest
+    if digest in seen or store.has_hash([digest]):
         seen.add(digest)
-        blobs.append((ex, data, digest))
-    known = store.has_hash([d for _, _, d in blobs])
-    summary.duplicates += sum(d in known for _, _, d in blobs)
-    return [b for b in blobs if b[2] not in known]
+        summary.duplicates += 1
+        return None
+    seen.add(digest)
+    try:
+        image = load_image(data, max_side=max_side)
+    except ImageLoadError as exc:
+        _skip(store, summary, ex.image, ImageLoadError(path_text(ex.image), exc.reason, exc.detail), run_id)
+        return None
+    return _Item(ex, path, digest, image)
+
+
+def _commit(catalog: Catalog, source: str, batch: list[_Item], summary: IngestSummary, run_id: int) -> None:
+    images = [it.image for it in batch]
+    results, vectors = extract_and_embed(catalog.extractor, catalog.embedder, images)
+    thumbs = [thumbnail(img) for img in images]
+    added = commit_batch(
+        catalog,
+        source,
+        [it.example for it in batch],
+        [it.digest for it in batch],
+        results,
+        vectors,
+        thumbs,
+        run_id,
+        paths=[it.path for it in batch],
+    )
+    summary.added += added
+    summary.duplicates += len(batch) - added  # another process added the same content meanwhile
 
 
 def commit_batch(
@@ -163,31 +260,89 @@ def commit_batch(
     vectors: np.ndarray,
     thumbs: Sequence[bytes],
     run_id: int,
-) -> list:
-    """Write one batch to the database (one transaction), then to the vector index."""
+    paths: Sequence[str] | None = None,
+) -> int:
+    """Write one batch to the database (one transaction), then to the vector index; returns how
+    many rows it inserted (content another process inserted meanwhile is not counted)."""
     from vestis.catalog.store import ItemRecord
 
+    paths = paths or [path_text(os.path.abspath(ex.image)) for ex in examples]
     records = [
         ItemRecord(
             content_hash=digest,
             source=source,
-            path=str(Path(ex.image).resolve()),
-            meta={**ex.meta, "id": ex.id},
+            path=path,
+            meta={**ex.meta, "id": path_text(ex.id)},
             attributes=res.attributes,
             confidence=res.confidence,
             thumbnail=thumb,
-            embedding=vector,
+            embedding=np.asarray(vector, dtype=np.float32),
         )
-        for ex, digest, res, vector, thumb in zip(examples, hashes, results, vectors, thumbs, strict=True)
+        for ex, path, digest, res, vector, thumb in zip(
+            examples, paths, hashes, results, vectors, thumbs, strict=True
+        )
     ]
-    ids = catalog.store.add_items(records, run_id=run_id)  # one transaction: the unit of resumability
-    catalog.add_vectors(
-        ids, np.asarray(vectors, dtype=np.float32), [catalog.payload(r.attributes) for r in records]
-    )
-    return records
+    return catalog.add_items(records, run_id=run_id).added  # one transaction: the unit of resumability
 
 
-def _skip(store, summary: IngestSummary, ex: Example, exc: ImageLoadError, run_id: int) -> None:
-    summary.skipped.append((ex.image, exc.reason, exc.detail))
-    store.record_skip(ex.image, exc.reason, exc.detail, run_id=run_id)
-    log.info("skipped %s", exc)
+def hash_new_files(
+    store, examples: Sequence[Example], seen: set[str], summary: IngestSummary, run_id: int
+) -> list[tuple[Example, str]]:
+    """(example, content hash) of the files not yet in the catalog nor earlier in this run; one
+    file in memory at a time. Unreadable files are recorded as skipped."""
+    out: list[tuple[Example, str]] = []
+    for ex in examples:
+        try:
+            digest = hashlib.sha256(read_source(ex)).hexdigest()
+        except ImageLoadError as exc:
+            _skip(store, summary, ex.image, exc, run_id)
+            continue
+        if digest in seen or store.has_hash([digest]):
+            summary.duplicates += 1
+        else:
+            out.append((ex, digest))
+        seen.add(digest)
+    return out
+
+
+def _sync(catalog: Catalog, source: str, dataset: Dataset, walked: dict[str, str], summary) -> None:
+    """Make the items of ``source`` match the files just walked: renames keep their item (new
+    path), items whose path is gone or holds other content are deleted."""
+    store = catalog.store
+    if dataset.kind == "folder":
+        held = store.locations(under=path_text(os.path.abspath(dataset.root)))
+    else:
+        held = store.locations(source=source)
+    paths_of: dict[str, list[str]] = {}
+    for path, digest in sorted(walked.items()):
+        paths_of.setdefault(digest, []).append(path)
+    stale = []
+    for item_id, path, digest in held:
+        if walked.get(path) == digest:
+            continue  # unchanged
+        now_at = paths_of.get(digest)
+        if now_at:  # the same content under another name: a rename
+            new_path = now_at[0]
+            store.move(item_id, new_path, _item_key(dataset, new_path))
+            summary.moved += 1
+            log.info("moved item %d: %s -> %s", item_id, path, new_path)
+        else:
+            stale.append(item_id)
+    if stale:
+        summary.removed += catalog.remove_items(stale)
+        log.info("removed %d items whose file is gone or changed", len(stale))
+
+
+def _item_key(dataset: Dataset, path: str) -> str | None:
+    """The id a folder source gives the file at ``path`` (its path relative to the root)."""
+    if dataset.kind != "folder":
+        return None
+    root = path_text(os.path.abspath(dataset.root))
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _skip(store, summary: IngestSummary, path: str, exc: ImageLoadError, run_id: int) -> None:
+    text = path_text(path)
+    summary.skipped.append((text, exc.reason, exc.detail))
+    store.record_skip(text, exc.reason, exc.detail, run_id=run_id)
+    log.info("skipped %s: %s%s", text, exc.reason, f" ({exc.detail})" if exc.detail else "")

@@ -22,8 +22,14 @@ from typing import Any
 import numpy as np
 
 from vestis.catalog.catalog import Catalog
-from vestis.catalog.ingest import IngestSummary, _skip, batches, commit_batch, new_files
-from vestis.data import open_dataset
+from vestis.catalog.ingest import (
+    IngestSummary,
+    _skip,
+    batches,
+    commit_batch,
+    hash_new_files,
+    open_source,
+)
 from vestis.extract.embed import extract_and_embed
 from vestis.images import ImageLoadError
 from vestis.progress import progress_bar
@@ -43,14 +49,14 @@ class _ExtractActor:
         self.embedder = load_embedder(cfg.embedder, **cfg.embedder_options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from vestis.catalog.ingest import thumbnail
+        from vestis.catalog.ingest import DECODE_MAX_SIDE, thumbnail
         from vestis.images import load_image
 
         attributes, confidence, embeddings, thumbs, errors = [], [], [], [], []
         images, positions = [], []
         for i, path in enumerate(batch["path"]):
             try:
-                images.append(load_image(str(path)))
+                images.append(load_image(str(path), max_side=DECODE_MAX_SIDE))
                 positions.append(i)
             except ImageLoadError as exc:
                 errors.append(f"{exc.reason}\t{exc.detail}")
@@ -104,17 +110,28 @@ def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bo
         )
     actors = int(os.environ.get("VESTIS_RAY_ACTORS", "2"))
     actor_cpus = float(os.environ.get("VESTIS_RAY_ACTOR_CPUS", "0.5"))
-    examples = open_dataset(source, schema=catalog.schema).examples()
-    summary = IngestSummary(seen=len(examples))
+    dataset = open_source(source, catalog.schema)
+    examples = dataset.examples()
+    summary = IngestSummary(seen=len(examples) + len(dataset.skipped))
+    with catalog.writing():
+        _ingest(catalog, source, dataset, summary, batch_size, progress, actors, actor_cpus)
+    return summary
+
+
+def _ingest(catalog, source, dataset, summary, batch_size, progress, actors, actor_cpus) -> None:
+    import ray
+
     store = catalog.store
     catalog.index  # noqa: B018  (repairs the index if a previous run was killed)
     run_id = store.begin_ingest(source)
     start = time.perf_counter()
+    for path, reason, detail in dataset.skipped:
+        _skip(store, summary, path, ImageLoadError(path, reason, detail), run_id)
     seen: set[str] = set()
     todo = [
-        (ex, digest)
-        for batch in batches(examples, 512)
-        for ex, _, digest in new_files(store, batch, seen, summary, run_id)
+        pair
+        for batch in batches(dataset.examples(), 512)
+        for pair in hash_new_files(store, batch, seen, summary, run_id)
     ]
     if todo:
         items = [{"path": ex.image, "row": i} for i, (ex, _) in enumerate(todo)]
@@ -134,7 +151,7 @@ def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bo
                     ex, _ = todo[int(row)]
                     if out["error"][j]:
                         reason, _, detail = str(out["error"][j]).partition("\t")
-                        _skip(store, summary, ex, ImageLoadError(ex.image, reason, detail), run_id)
+                        _skip(store, summary, ex.image, ImageLoadError(ex.image, reason, detail), run_id)
                         continue
                     ok_rows.append(int(row))
                     results.append(
@@ -146,7 +163,7 @@ def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bo
                     )
                     thumbs.append(out["thumbnail"][j])
                 if ok_rows:
-                    commit_batch(
+                    added = commit_batch(
                         catalog,
                         source,
                         [todo[r][0] for r in ok_rows],
@@ -156,11 +173,11 @@ def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bo
                         thumbs,
                         run_id,
                     )
-                    summary.added += len(ok_rows)
+                    summary.added += added
+                    summary.duplicates += len(ok_rows) - added
                 bar.update(task, advance=len(out["row"]))
     catalog.save_index()
     summary.seconds = time.perf_counter() - start
     store.finish_ingest(
         run_id, added=summary.added, skipped=len(summary.skipped), duplicates=summary.duplicates
     )
-    return summary

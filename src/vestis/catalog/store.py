@@ -38,6 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vestis.catalog.embeddings import (
+    EmbeddingState,
+    InsertResult,
+    StoreSnapshot,
+    _embedding_state,
+    _iter_embeddings,
+    _sequence,
+)
+from vestis.catalog.filters import select_sql, where_sql
 from vestis.catalog.records import (
     EmbeddingBatch,
     IngestRun,
@@ -53,8 +62,8 @@ from vestis.catalog.records import (
 from vestis.errors import UserError
 
 if TYPE_CHECKING:
+    from vestis.schema.filters import FilterExpr
     from vestis.schema.model import Schema
-    from vestis.search.filters import FilterExpr
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +162,7 @@ class CatalogStore:
         except BaseException as exc:
             self._db.close()
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
-                raise ValueError(f"{self.path}: not a vestis catalog ({exc})") from None
+                raise CatalogMismatchError(f"{self.path}: not a vestis catalog ({exc})") from None
             raise
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -197,11 +206,13 @@ class CatalogStore:
                     )
                     return
         if "meta" not in self._tables():
-            raise ValueError(f"{self.path}: an SQLite database but not a vestis catalog (no meta table)")
+            raise CatalogMismatchError(
+                f"{self.path}: an SQLite database but not a vestis catalog (no meta table)"
+            )
         meta = self.meta
         version = meta.get("schema_version")
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise ValueError(
+            raise CatalogMismatchError(
                 f"{self.path}: catalog format {version!r} is newer than this vestis understands "
                 f"({SCHEMA_VERSION}); upgrade vestis"
             )
@@ -267,37 +278,47 @@ class CatalogStore:
 
         Every record is validated first: an invalid attribute raises ValueError naming the
         item and field, and nothing of the batch is written. With ``run_id`` the ingest
-        run's counters move in the same transaction.
+        run's counters move in the same transaction. :meth:`insert_items` also says which
+        records were new.
         """
+        return self.insert_items(records, run_id=run_id).ids
+
+    def insert_items(self, records: list[ItemRecord], *, run_id: int | None = None) -> InsertResult:
+        """:meth:`add_items`, saying which records this call inserted (another process may have
+        inserted the same content meanwhile: that record counts as a duplicate, not as added)."""
         rows = [self._row(r) for r in records]
         ids: list[int] = []
-        added = 0
+        inserted: list[bool] = []
         with self._transaction() as db:
+            seq_before = _sequence(db)
             dim = self._check_dims(db, records)
             for record, row in zip(records, rows, strict=True):
                 known = db.execute("SELECT id FROM items WHERE content_hash = ?", (record.content_hash,))
                 found = known.fetchone()
                 if found is not None:  # checked first: a failed insert would still use up an id
                     ids.append(found[0])
+                    inserted.append(False)
                     continue
                 item_id = db.execute(
                     "INSERT INTO items (content_hash, source, path, added_at, meta, attributes, confidence,"
                     " thumbnail, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 ).lastrowid
-                added += 1
                 db.executemany(
                     "INSERT INTO attributes (item_id, field, value) VALUES (?, ?, ?)",
                     [(item_id, f, v) for f, v in _attribute_rows(self.schema, record.attributes)],
                 )
                 if record.path:
                     db.execute("DELETE FROM skipped WHERE source_path = ?", (str(record.path),))
-                ids.append(item_id)
+                ids.append(int(item_id))  # type: ignore[arg-type]
+                inserted.append(True)
             if dim is not None:
                 self._write_meta(db, embedding_dim=dim)
+            added = sum(inserted)
             if run_id is not None:
                 self._bump(db, run_id, added=added, duplicates=len(records) - added)
-        return ids
+            seq_after = _sequence(db)
+        return InsertResult(ids, inserted, seq_before, seq_after)
 
     def _row(self, record: ItemRecord) -> tuple[Any, ...]:
         if not isinstance(record.content_hash, str) or not record.content_hash:
@@ -369,11 +390,44 @@ class CatalogStore:
                 removed += db.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk).rowcount
         return removed
 
+    def locations(self, *, under: str | None = None, source: str | None = None) -> list[tuple[int, str, str]]:
+        """``(id, path, content_hash)`` of the items whose path lies under the folder ``under``, or
+        (with ``source``) that an ingest of that source added: what a sync compares with the source."""
+        with self._lock:
+            if under is not None:
+                prefix = under.rstrip("/") + "/"
+                rows = self._db.execute(
+                    "SELECT id, path, content_hash FROM items WHERE substr(path, 1, ?) = ?",
+                    (len(prefix), prefix),
+                )
+            else:
+                rows = self._db.execute(
+                    "SELECT id, path, content_hash FROM items WHERE source = ?", (source,)
+                )
+            return [(int(i), p, h) for i, p, h in rows.fetchall()]
+
+    def move(self, item_id: int, path: str, item_key: str | None = None) -> bool:
+        """Give an item a new path (a renamed file: same content, nothing re-extracted); with
+        ``item_key`` its ``meta["id"]`` too. Returns whether the item exists."""
+        with self._transaction() as db:
+            row = db.execute("SELECT meta FROM items WHERE id = ?", (int(item_id),)).fetchone()
+            if row is None:
+                return False
+            meta = json.loads(row[0]) if row[0] else {}
+            if item_key is not None:
+                meta["id"] = item_key
+            db.execute(
+                "UPDATE items SET path = ?, meta = ? WHERE id = ?",
+                (path, _dumps(meta, str(item_id), "meta"), int(item_id)),
+            )
+            db.execute("DELETE FROM skipped WHERE source_path = ?", (path,))
+        return True
+
     def count(self, where: FilterExpr | None = None) -> int:
         with self._lock:
             if where is None:
                 return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-            sql, params = where.predicate("id")
+            sql, params = where_sql(where, "id")
             return self._db.execute(f"SELECT COUNT(*) FROM items WHERE {sql}", params).fetchone()[0]
 
     def count_embeddings(self) -> int:
@@ -385,38 +439,45 @@ class CatalogStore:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM items ORDER BY id")]
 
-    def iter_embeddings(self, batch: int = 4096, *, payloads: bool = False) -> Iterator[EmbeddingBatch]:
-        """Batches of every item with an embedding, by id: what rebuilding a vector index needs.
+    def embedding_state(self) -> EmbeddingState:
+        """(items with an embedding, highest id ever given): any insert or delete changes it."""
+        with self._lock:
+            return _embedding_state(self._db)
+
+    def iter_embeddings(
+        self, batch: int = 4096, *, payloads: bool = False, after: int = 0
+    ) -> Iterator[EmbeddingBatch]:
+        """Batches of every item with an embedding (and an id above ``after``), by id: what
+        rebuilding a vector index needs.
 
         With ``payloads=True`` each batch also carries the items' :func:`index_payload`.
-        Each batch is its own query, so writers are not blocked while the caller works.
+        Each batch is its own query, so writers are not blocked while the caller works; for
+        one consistent view, use :meth:`snapshot`.
         """
-        columns = "id, embedding, attributes" if payloads else "id, embedding"
-        last = 0
-        while True:
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT {columns} FROM items WHERE id > ? AND embedding IS NOT NULL ORDER BY id LIMIT ?",
-                    (last, batch),
-                ).fetchall()
-            if not rows:
-                return
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-            extra = [index_payload(self.schema, json.loads(r[2] or "{}")) for r in rows] if payloads else None
-            yield EmbeddingBatch(ids, vectors, extra)
-            last = int(ids[-1])
+        yield from _iter_embeddings(self._db, self._lock, self.schema, batch, payloads, after)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[StoreSnapshot]:
+        """A consistent read-only view of the embeddings (one read transaction on its own
+        connection; in WAL mode it never blocks writers): what an index rebuild reads."""
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            db.execute("BEGIN")
+            yield StoreSnapshot(db, self.schema)
+            db.execute("COMMIT")
+        finally:
+            db.close()
 
     # ---- filters and facets ---------------------------------------------------------------
     def ids_matching(self, expr: FilterExpr) -> set[int]:
-        """Ids of the items matching a filter (see :mod:`vestis.search.filters`)."""
-        sql, params = expr.to_sql()
+        """Ids of the items matching a filter (see :mod:`vestis.schema.filters`)."""
+        sql, params = select_sql(expr)
         with self._lock:
             return {r[0] for r in self._db.execute(sql, params)}
 
     def id_array_matching(self, expr: FilterExpr) -> np.ndarray:
         """The same ids as :meth:`ids_matching`, sorted, as int64: what vector indexes take fastest."""
-        sql, params = expr.to_sql()
+        sql, params = select_sql(expr)
         with self._lock:
             rows = self._db.execute(f"SELECT id FROM ({sql}) ORDER BY id", params).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -429,7 +490,7 @@ class CatalogStore:
         sql = "SELECT value, COUNT(*) AS n FROM attributes WHERE field = ?"
         params: list[Any] = [name]
         if where is not None:
-            predicate, more = where.predicate("item_id")
+            predicate, more = where_sql(where, "item_id")
             sql += f" AND {predicate}"
             params += more
         sql += " GROUP BY value ORDER BY n DESC, value"
@@ -578,7 +639,9 @@ __all__ = [
     "CatalogMismatchError",
     "CatalogStore",
     "EmbeddingBatch",
+    "EmbeddingState",
     "IngestRun",
+    "InsertResult",
     "Item",
     "ItemRecord",
     "SkippedFile",

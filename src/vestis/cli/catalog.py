@@ -1,12 +1,14 @@
-"""``vestis catalog stats|facets``: what a catalog holds."""
+"""``vestis catalog stats|dedup``: what a catalog holds, and its near-duplicates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from vestis.catalog.dedup import DEFAULT_THRESHOLD
 from vestis.cli.common import console, print_json
 
 app = typer.Typer(help="Inspect and maintain catalogs.", no_args_is_help=True)
@@ -27,7 +29,7 @@ def stats_cmd(
         "indexed": len(index) if index is not None else 0,
         "index": cat.config.index,
         "schema": cat.config.schema,
-        "facets": {f: cat.store.facets(f)[:8] for f in ("category", "colour", "pattern", "material")},
+        "facets": {f: cat.store.facets(f)[:8] for f in _facet_fields(cat.schema)},
     }
     if json_out:
         print_json(data)
@@ -41,35 +43,33 @@ def stats_cmd(
     console.print(table)
 
 
+def _facet_fields(schema) -> list[str]:
+    """The closed fields of the schema's listing role: what stats count values of."""
+    return [name for name in schema.roles.listing if schema.fields[name].closed]
+
+
 @app.command("dedup")
 def dedup_cmd(
     catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
-    threshold: float = typer.Option(
-        0.96, "--threshold", help="Cosine similarity at or above which items pair."
+    min_similarity: float = typer.Option(
+        DEFAULT_THRESHOLD, "--min-similarity", help="Cosine similarity at or above which items pair."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List groups of near-duplicate items (resized, recompressed or re-shot copies)."""
-    import numpy as np
-
     from vestis.catalog.catalog import Catalog
-    from vestis.catalog.dedup import clusters, neighbour_pairs
+    from vestis.catalog.dedup import catalog_duplicates
 
-    cat = Catalog.open(catalog)
-    ids, vectors = [], []
-    for batch_ids, batch_vectors, _ in cat.store.iter_embeddings(batch=4096, payloads=False):
-        ids.extend(batch_ids)
-        vectors.append(batch_vectors)
-    if not ids:
+    found = catalog_duplicates(Catalog.open(catalog), min_similarity)
+    if json_out:
+        print_json(found.groups)
+        return
+    if not found.items:
         console.print("the catalog is empty")
         return
-    matrix = np.concatenate(vectors)
-    groups = clusters(len(ids), neighbour_pairs(matrix, threshold))
-    items = {item.id: item for item in cat.store.get([ids[i] for g in groups for i in g])}
-    result = [[{"id": ids[i], "path": items[ids[i]].path} for i in g] for g in groups]
-    if json_out:
-        print_json(result)
-        return
-    console.print(f"{len(groups)} groups of near-duplicates among {len(ids)} items (threshold {threshold})")
-    for n, group in enumerate(result[:50], 1):
-        console.print(f"[bold]{n}[/] " + "  ".join(f"#{x['id']} {x['path']}" for x in group))
+    console.print(
+        f"{len(found.groups)} groups of near-duplicates among {found.items} items "
+        f"(similarity ≥ {min_similarity})"
+    )
+    for n, group in enumerate(found.groups[:50], 1):
+        console.print(f"[bold]{n}[/] " + "  ".join(f"#{x['id']} {escape(x['path'])}" for x in group))

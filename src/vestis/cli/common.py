@@ -8,9 +8,17 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.table import Column
+
+from vestis.errors import OptionsError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def path_column(header: str = "path") -> Column:
+    """A table column for file paths: wrapped when the terminal is narrow, never cut short."""
+    return Column(header, overflow="fold", min_width=10)
 
 
 def print_json(obj: Any) -> None:
@@ -22,11 +30,20 @@ def parse_overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects key=value, got {pair!r}")
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as text
-            with contextlib.suppress(ValueError):
-                parsed = float(parsed)
-        out[key.strip()] = parsed
+        if not sep or not key.strip():
+            raise OptionsError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = parse_value(value, key.strip())
     return out
+
+
+def parse_value(text: str, key: str = "value") -> Any:
+    """A command-line value parsed as YAML: ``3`` → 3, ``1e-3`` → 0.001, ``[a, b]`` → a list."""
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise OptionsError(f"{key}: cannot parse {text!r} ({problem})") from None
+    if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as text
+        with contextlib.suppress(ValueError):
+            parsed = float(parsed)
+    return parsed

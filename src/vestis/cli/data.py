@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import typer
@@ -10,6 +9,7 @@ from rich.table import Table
 
 from vestis.cli.common import console, print_json
 from vestis.data import open_dataset
+from vestis.data.stats import dataset_stats, mapping_source
 from vestis.schema import load_schema
 from vestis.schema.mapping import Mapping
 
@@ -20,9 +20,9 @@ DATASET_HELP = "Dataset spec: hm, mango, clothing (under $VESTIS_DATA), KIND:PAT
 
 @app.command("audit")
 def audit_cmd(
-    dataset: str = typer.Argument(..., help=DATASET_HELP),
+    dataset: str = typer.Option(..., "--dataset", "-d", help=DATASET_HELP),
     schema: str = typer.Option("vestis", "--schema", "-s", help="Schema preset or file."),
-    mapping: Path = typer.Option(None, "--mapping", "-m", help="Mapping file (default: the shipped one)."),
+    mapping: Path = typer.Option(None, "--mapping", help="Mapping file (default: the shipped one)."),
     out: Path = typer.Option(None, "--out", "-o", help="Directory for audit.json and audit.md."),
 ) -> int:
     """Audit how raw labels map onto a schema: coverage, unmapped labels, class counts, empty values."""
@@ -30,7 +30,7 @@ def audit_cmd(
 
     s = load_schema(schema)
     ds = open_dataset(dataset, schema=s)
-    m = Mapping.load(mapping or dataset_source(ds, dataset), schema=s)
+    m = Mapping.load(mapping or mapping_source(ds, dataset), schema=s)
     report = audit_mapping(m, (ex.meta for ex in ds))
     report.render(console)
     if out:
@@ -41,7 +41,7 @@ def audit_cmd(
 
 @app.command("stats")
 def stats_cmd(
-    dataset: str = typer.Argument(..., help=DATASET_HELP),
+    dataset: str = typer.Option(..., "--dataset", "-d", help=DATASET_HELP),
     schema: str = typer.Option("vestis", "--schema", "-s", help="Schema preset or file."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
@@ -61,34 +61,3 @@ def stats_cmd(
         top = ", ".join(f"{v} ({n})" for v, n in info["top"])
         table.add_row(name, f"{info['labelled']}", top)
     console.print(table)
-
-
-def dataset_source(ds, spec: str) -> str:
-    """The source name a dataset's shipped mapping is filed under (hm, mango, clothing, ...)."""
-    if ds.options.get("mapping"):
-        return ds.options["mapping"]
-    return ds.kind if ds.kind not in ("folder", "table") else spec
-
-
-def dataset_stats(ds, schema) -> dict:
-    examples = ds.examples()
-    out = {
-        "dataset": ds.name,
-        "examples": len(examples),
-        "train": len(ds.split("train")),
-        "val": len(ds.split("val")),
-        "groups": len({ex.group or ex.id for ex in examples}),
-        "skipped": len(ds.problems),
-        "fields": {},
-    }
-    for name, f in schema.fields.items():
-        counts: Counter[str] = Counter()
-        labelled = 0
-        for ex in examples:
-            value = ex.labels.get(name)
-            if value in (None, [], ""):
-                continue
-            labelled += 1
-            counts.update(value if f.kind == "multi" else [value])
-        out["fields"][name] = {"labelled": labelled, "top": counts.most_common(6)}
-    return out

@@ -1,141 +1,185 @@
-"""``vestis eval extract``: score an extractor on a labelled dataset."""
+"""``vestis eval``: run an evaluator of :mod:`vestis.eval` and print its table (the logic is there)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from vestis.cli.common import console
-from vestis.data import open_dataset
-from vestis.extract.base import create_extractor
-from vestis.schema import load_schema
 
-app = typer.Typer(help="Benchmarks: score extractors on labelled datasets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks: score extractors, search, outfit scorers on datasets.", no_args_is_help=True
+)
 
-
-@app.command("extract")
-def extract_cmd(
-    dataset: str = typer.Option(
-        ..., "--dataset", "-d", help="Dataset spec, e.g. hm or hm:../shared/data/hm."
-    ),
-    backend: str = typer.Option(
-        ..., "--backend", "-b", help="Extractor backend name (majority, pixel-colour, ...)."
-    ),
-    schema: str = typer.Option("vestis", "--schema", "-s", help="Schema preset or file."),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Output directory (metrics.json, predictions.jsonl, report.html)."
-    ),
-    limit: int = typer.Option(None, "--limit", "-n", help="Evaluate at most N examples."),
-    split: str = typer.Option("val", "--split", help="Split to evaluate: val, train or all."),
-    fresh: bool = typer.Option(
-        False, "--fresh", help="Ignore predictions already in --out instead of resuming."
-    ),
-) -> None:
-    """Run a backend over a dataset split and write metrics, predictions and an HTML report.
-
-    Interrupted runs resume from predictions.jsonl: run the same command again.
-    """
-    from vestis.eval.extract_task import run_extract_eval
-
-    s = load_schema(schema)
-    ds = open_dataset(dataset, schema=s)
-    extractor = create_extractor(backend, s)
-    metrics = run_extract_eval(ds, extractor, s, out, limit=limit, split=split, resume=not fresh)
-    table = Table(
-        "field", "accuracy", "macro-F1", "coverage", "support", title=f"{backend} on {ds.name} ({split})"
-    )
-    for name, m in metrics["fields"].items():
-        table.add_row(
-            name, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1", m.get("f1"))), str(m.get("support", ""))
-        )
-    console.print(table)
-    console.print(
-        f"weighted field score {_fmt(metrics.get('weighted_score'))} · "
-        f"valid JSON {_fmt(metrics.get('valid_json', {}).get('strict'))} · "
-        f"{_fmt(metrics.get('throughput', {}).get('images_per_s'))} images/s"
-    )
-    console.print(f"wrote {out}/metrics.json, predictions.jsonl, report.html")
-
-
-def _lite_on(dataset: str, model: str | None):
-    """The dataset (vestis schema) and the lite extractor and embedder of ``model`` (default: shipped)."""
-    from vestis.embed import load_embedder
-
-    s = load_schema("vestis")
-    options = {"model": model} if model else {}
-    return (
-        open_dataset(dataset, schema=s),
-        create_extractor("lite", s, **options),
-        load_embedder("lite", **options),
-    )
+DATASET = typer.Option(..., "--dataset", "-d", help="Dataset spec, e.g. hm or hm:../shared/data/hm.")
+SCHEMA = typer.Option("vestis", "--schema", "-s", help="Schema preset or file.")
+MODEL = typer.Option(None, "--model", "-m", help="The extractor's model (lite: a vestis-lite directory).")
+EMBEDDER = typer.Option("lite", "--embedder", "-e", help="Embedder backend (lite, hf-clip, ...).")
+EMBEDDER_MODEL = typer.Option(
+    None,
+    "--embedder-model",
+    help="The embedder's model (default: --model when embedder and extractor are one backend, e.g. lite).",
+)
+LIMIT = typer.Option(None, "--limit", "-n", help="Evaluate at most N examples of the split.")
+SPLIT = typer.Option("val", "--split", help="Split to evaluate: val, train or all.")
 
 
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def _options(model: str | None) -> dict[str, Any]:
+    return {"model": model} if model else {}
+
+
+def _embedder_options(embedder: str, model: str | None, backend: str, extractor_model: str | None):
+    return _options(model or (extractor_model if embedder == backend else None))
+
+
+def _models(schema: str, backend: str, model: str | None, embedder: str, embedder_model: str | None):
+    """The schema, extractor and embedder the flags name."""
+    from vestis.embed import load_embedder
+    from vestis.extract.base import load_extractor
+    from vestis.schema import load_schema
+
+    s = load_schema(schema)
+    return (
+        s,
+        load_extractor(backend, s, **_options(model)),
+        load_embedder(embedder, **_embedder_options(embedder, embedder_model, backend, model)),
+    )
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """The registered evaluators."""
+    from vestis.eval import list_evaluators
+
+    for name, doc in list_evaluators().items():
+        console.print(f"[bold]{name}[/bold]  {doc}")
+
+
+@app.command("extract")
+def extract_cmd(
+    dataset: str = DATASET,
+    backend: str = typer.Option(
+        ..., "--backend", "-b", help="Extractor backend name (majority, pixel-colour, lite, ...)."
+    ),
+    model: str = MODEL,
+    schema: str = SCHEMA,
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output directory (metrics.json, predictions.jsonl, report.html)."
+    ),
+    limit: int = LIMIT,
+    split: str = SPLIT,
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Ignore predictions already in --out instead of resuming."
+    ),
+) -> None:
+    """Run an extractor over a dataset split and write metrics, predictions and an HTML report.
+
+    Interrupted runs resume from predictions.jsonl: run the same command again.
+    """
+    from vestis.eval.extract import ExtractEvaluator
+    from vestis.extract.base import load_extractor
+    from vestis.schema import load_schema
+
+    s = load_schema(schema)
+    evaluator = ExtractEvaluator(dataset, split, limit, out, schema=s, resume=not fresh)
+    evaluator(load_extractor(backend, s, **_options(model)))
+    r = evaluator.result
+    table = Table("field", "accuracy", "macro-F1", "support", title=f"{backend} on {r['dataset']} ({split})")
+    for name, m in r["fields"].items():
+        table.add_row(
+            name, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1", m.get("f1"))), str(m.get("support", ""))
+        )
+    console.print(table)
+    console.print(
+        f"weighted field score {_fmt(r.get('weighted_score'))} · "
+        f"valid JSON {_fmt(r.get('valid_json', {}).get('strict'))} · "
+        f"{_fmt(r.get('throughput', {}).get('images_per_s'))} images/s"
+    )
+    console.print(f"wrote {out}/metrics.json, predictions.jsonl, report.html")
+
+
 @app.command("retrieve")
 def retrieve_cmd(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset spec, e.g. hm."),
+    dataset: str = DATASET,
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (metrics.json, report.html)."),
-    model: str = typer.Option(None, "--model", "-m", help="vestis-lite directory (default: shipped)."),
+    schema: str = SCHEMA,
+    backend: str = typer.Option("lite", "--backend", "-b", help="Extractor of the catalog's attributes."),
+    model: str = MODEL,
+    embedder: str = EMBEDDER,
+    embedder_model: str = EMBEDDER_MODEL,
+    catalog: Path = typer.Option(
+        None, "--catalog", help="Catalog of the gallery (made or reused; default OUT/catalog)."
+    ),
     limit: int = typer.Option(
         None, "--limit", "-n", help="Use at most N examples of the split as the gallery."
     ),
-    split: str = typer.Option("val", "--split", help="Split: val, train or all."),
+    split: str = SPLIT,
 ) -> None:
-    """Text→image (titles, descriptions), image→image (colour variants) and composed retrieval.
+    """Search through the Searcher: titles/descriptions → image, image → colour variants, composed.
 
-    Reports R@1/5/10/50, MRR and nDCG@10 per task, and an HTML report with result grids.
+    The split is ingested into a catalog (reused by later runs), then every query is a search with
+    the defaults users get. Reports R@1/5/10/50, MRR@50 and nDCG@10 per task, and an HTML report.
     """
-    from vestis.eval.retrieve_task import run_retrieve_eval
+    from vestis.catalog.catalog import CatalogConfig
+    from vestis.eval.retrieve import RetrieveEvaluator
+    from vestis.schema import load_schema
 
-    ds, extractor, embedder = _lite_on(dataset, model)
-    result = run_retrieve_eval(ds, extractor, embedder, out, split=split, limit=limit)
-    table = Table(
-        "task",
-        "R@1",
-        "R@5",
-        "R@10",
-        "R@50",
-        "MRR",
-        "nDCG@10",
-        "queries",
-        title=f"retrieval on {ds.name} ({split}, {result['gallery']} images)",
+    config = CatalogConfig(
+        schema=schema,
+        extractor=backend,
+        extractor_options=_options(model),
+        embedder=embedder,
+        embedder_options=_embedder_options(embedder, embedder_model, backend, model),
     )
-    for task, m in result["tasks"].items():
-        table.add_row(
-            task,
-            *[_fmt(m.get(k)) for k in ("R@1", "R@5", "R@10", "R@50", "MRR", "nDCG@10")],
-            str(m.get("queries", 0)),
-        )
+    evaluator = RetrieveEvaluator(dataset, split, limit, out, schema=load_schema(schema), catalog_dir=catalog)
+    evaluator(config)
+    r = evaluator.result
+    metric_names = ("R@1", "R@5", "R@10", "R@50", "MRR@50", "nDCG@10")
+    table = Table(title=f"retrieval on {r['dataset']} ({split}, {r['gallery']} images)")
+    for column in ("task", *metric_names, "queries"):
+        table.add_column(column, no_wrap=column == "task")
+    for task, m in r["tasks"].items():
+        table.add_row(task, *[_fmt(m.get(k)) for k in metric_names], str(m.get("queries", 0)))
     console.print(table)
-    console.print(f"wrote {out}/metrics.json and report.html")
+    console.print(f"primary {evaluator.primary_metric}; wrote {out}/metrics.json and report.html")
 
 
 @app.command("hygiene")
 def hygiene_cmd(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Dataset spec, e.g. hm."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (hygiene.json, report.html)."),
-    model: str = typer.Option(None, "--model", "-m", help="vestis-lite directory (default: shipped)."),
+    dataset: str = DATASET,
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (metrics.json, report.html)."),
+    schema: str = SCHEMA,
+    backend: str = typer.Option("lite", "--backend", "-b", help="Extractor that judges the labels."),
+    model: str = MODEL,
+    embedder: str = EMBEDDER,
+    embedder_model: str = EMBEDDER_MODEL,
     threshold: float = typer.Option(
         0.96, "--threshold", help="Cosine similarity that counts as a near-duplicate."
     ),
     limit: int = typer.Option(None, "--limit", "-n", help="At most N examples per split."),
 ) -> None:
     """Flag near-duplicates across train/val (leaks) and labels the model strongly contradicts."""
-    from vestis.eval.hygiene import run_hygiene
+    from vestis.eval.hygiene import HygieneEvaluator
 
-    ds, extractor, embedder = _lite_on(dataset, model)
-    r = run_hygiene(ds, extractor, embedder, out, threshold=threshold, limit=limit)
+    s, extractor, emb = _models(schema, backend, model, embedder, embedder_model)
+    evaluator = HygieneEvaluator(
+        dataset, limit=limit, out_dir=out, schema=s, extractor=extractor, threshold=threshold
+    )
+    evaluator(emb)
+    r = evaluator.result
     console.print(
         f"{r['val_with_train_near_duplicate']} of {r['val']} validation images have a near-duplicate "
         f"in train ({100 * r['leak_rate']:.1f}%); {r['val_near_duplicate_pairs']} pairs within val; "
         f"{r['likely_label_noise']} likely label errors {r['noise_by_field']}"
     )
-    console.print(f"wrote {out}/hygiene.json and report.html")
+    console.print(f"wrote {out}/metrics.json and report.html")
 
 
 @app.command("outfits")
@@ -145,7 +189,11 @@ def outfits_cmd(
     scorer: str = typer.Option(
         None, "--scorer", help="Scorer name or trained model directory (default: shipped, else cooccurrence)."
     ),
-    model: str = typer.Option(None, "--model", "-m", help="vestis-lite directory (default: shipped)."),
+    schema: str = SCHEMA,
+    backend: str = typer.Option("lite", "--backend", "-b", help="Extractor of the items' attributes."),
+    model: str = MODEL,
+    embedder: str = EMBEDDER,
+    embedder_model: str = EMBEDDER_MODEL,
     split: str = typer.Option("val", "--split", help="val or train (item-disjoint split), or all."),
     seed: int = typer.Option(0, "--seed", help="Seed of negatives and fill-in-the-blank candidates."),
     cache: Path = typer.Option(Path(".vestis-cache"), "--cache", help="Cache of item embeddings."),
@@ -160,18 +208,26 @@ def outfits_cmd(
     ),
 ) -> None:
     """Compatibility AUC, fill-in-the-blank accuracy and complete-the-look recall@10, with a report."""
-    from vestis.eval.outfits_task import run_outfits_eval
+    from vestis.eval.outfits import OutfitsEvaluator
     from vestis.outfits import load_scorer
-    from vestis.outfits.features import outfit_data
 
     outfit_scorer = load_scorer(scorer)
-    ds, extractor, embedder = _lite_on(dataset, model)
-    outfit_scorer.check_embeddings(embedder.model_id)
-    data = outfit_data(ds, extractor, embedder, cache)
-    m = run_outfits_eval(
-        data, outfit_scorer, out, split=split, seed=seed, dataset_name=ds.name, limit=limit, recall=recall
+    s, extractor, emb = _models(schema, backend, model, embedder, embedder_model)
+    evaluator = OutfitsEvaluator(
+        dataset,
+        split,
+        limit,
+        out,
+        schema=s,
+        extractor=extractor,
+        embedder=emb,
+        cache=cache,
+        seed=seed,
+        recall=recall,
     )
-    table = Table("metric", "value", "chance", title=f"{outfit_scorer.name} on {ds.name} ({split})")
+    evaluator(outfit_scorer)
+    m = evaluator.result
+    table = Table("metric", "value", "chance", title=f"{outfit_scorer.name} on {m['dataset']} ({split})")
     for key in ("auc", "fitb", "recall@10"):
         table.add_row(key, _fmt(m.get(key)), _fmt(m["chance"].get(key)))
     console.print(table)

@@ -9,27 +9,23 @@ from pathlib import Path
 import typer
 
 from vestis.cli.common import err_console, parse_overrides, print_json
+from vestis.data.photos import image_files, parse_item, photos_by_item
+from vestis.errors import InputError
 from vestis.extract.base import create_extractor
-from vestis.images import is_image_path
 from vestis.progress import progress_bar
 from vestis.schema import load_schema
 
 
-def expand(paths: list[Path]) -> list[Path]:
-    """Files as given, directories walked recursively for images (sorted)."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q)))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {p}")
-    return out
-
-
 def extract_cmd(
-    paths: list[Path] = typer.Argument(..., help="Image files and/or directories (searched recursively)."),
+    paths: list[Path] = typer.Argument(None, help="Image files and/or directories (searched recursively)."),
+    item: list[str] = typer.Option(
+        [],
+        "--item",
+        help="Photos of ONE item, comma-separated (front.jpg,back.jpg,label.jpg); repeatable.",
+    ),
+    items: bool = typer.Option(
+        False, "--items", help="In each directory given, every sub-folder holds the photos of one item."
+    ),
     schema: str = typer.Option("vestis", "--schema", "-s", help="Schema preset or file."),
     backend: str = typer.Option("lite", "--backend", "-b", help="Extractor backend."),
     model: str = typer.Option(
@@ -46,12 +42,20 @@ def extract_cmd(
 ) -> int:
     """Extract attributes. One image prints one JSON object; several print JSONL (one line per image).
 
-    Every output validates against the schema; an unreadable image yields a line with its error.
+    Several photos of one item (front, back, care label) give one record: with --item, or with
+    --items for folders of one sub-folder per item. Backends that read several photos at once
+    (openai, vlm) see them together; others take each field's most confident answer.
+
+    Every output validates against the schema; an unreadable image yields a line with its error,
+    and the command then exits 1 saying how many failed.
     """
     s = load_schema(schema)
-    files = expand(paths)
-    if not files:
-        raise FileNotFoundError("no images found in the given paths")
+    paths = paths or []
+    groups = [parse_item(spec) for spec in item]
+    groups += photos_by_item(paths) if items else [[f] for f in image_files(paths)]
+    if not groups:
+        given = ", ".join(map(str, paths)) or "nothing (give image paths, directories or --item)"
+        raise InputError(f"no images found in {given}")
     options = {k: v for k, v in {"model": model, "threshold": threshold}.items() if v is not None}
     options.update(parse_overrides(set_))
     extractor = create_extractor(backend, s, **options)
@@ -59,17 +63,21 @@ def extract_cmd(
     failures = 0
     try:
         with progress_bar(transient=True) as bar:
-            task = bar.add_task("extracting", total=len(files))
-            for start in range(0, len(files), 64):
-                chunk = files[start : start + 64]
-                for path, res in zip(chunk, extractor.extract([str(p) for p in chunk]), strict=False):
-                    record = {"image": str(path), "attributes": res.attributes}
+            task = bar.add_task("extracting", total=len(groups))
+            for start in range(0, len(groups), 64):
+                chunk = groups[start : start + 64]
+                results = extractor.extract_items([[str(p) for p in g] for g in chunk])
+                for photos, res in zip(chunk, results, strict=True):
+                    record: dict = {"image": str(photos[0])} if len(photos) == 1 else {}
+                    if len(photos) > 1:
+                        record["item"] = [str(p) for p in photos]
+                    record["attributes"] = res.attributes
                     if confidence:
                         record["confidence"] = {k: round(v, 4) for k, v in res.confidence.items()}
                     if res.error:
                         record["error"] = res.error
                         failures += 1
-                    if len(files) == 1 and sink is None:
+                    if len(groups) == 1 and sink is None:
                         print_json(record)
                     else:
                         line = json.dumps(record, ensure_ascii=False)
@@ -79,5 +87,5 @@ def extract_cmd(
         if sink:
             sink.close()
     if failures:
-        err_console.print(f"[yellow]{failures} of {len(files)} images failed (see 'error' in the output)[/]")
-    return 1 if failures == len(files) else 0
+        err_console.print(f"[yellow]{failures} of {len(groups)} images failed (see 'error' in the output)[/]")
+    return 1 if failures else 0

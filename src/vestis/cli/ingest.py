@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from vestis.cli.common import console, print_json
+from vestis.errors import OptionsError
 
 
 def ingest_cmd(
@@ -32,46 +33,57 @@ def ingest_cmd(
     qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --index qdrant)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per committed batch."),
     engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data batch inference)."),
+    sync: bool = typer.Option(
+        False,
+        "--sync",
+        help="Afterwards make the catalog match SOURCE: delete items whose file is gone or changed "
+        "(a changed file is re-ingested), move renamed files' items to their new path.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> int:
     """Extract attributes and embeddings of every image and add them to the catalog.
 
     Idempotent (an image already in the catalog, by content hash, is skipped), incremental and
     resumable: a killed run loses at most the batch in flight; run the same command again.
+    Additive unless --sync: files deleted, changed or renamed in SOURCE leave their old items
+    in the catalog. A SOURCE that is missing or holds no image is an error (nothing is created).
     """
     from vestis.catalog.catalog import Catalog, CatalogConfig
     from vestis.catalog.index import default_backend
+    from vestis.catalog.ingest import open_source
+    from vestis.schema import load_schema
 
-    options = {"url": qdrant_url} if qdrant_url else {}
-    index = index or default_backend()
-    if embedder_model is None and model and backend == embedder == "lite":
-        embedder_model = model  # one vestis-lite model gives both attributes and vectors
-    config = CatalogConfig(
+    if engine not in ("local", "ray"):
+        raise OptionsError(f"unknown engine {engine!r}: local or ray")
+    if sync and engine != "local":
+        raise OptionsError("--sync runs with the local engine")
+    if batch_size < 1:
+        raise OptionsError(f"--batch-size must be at least 1, not {batch_size}")
+    dataset = open_source(source, load_schema(schema))  # before anything is written
+    config = CatalogConfig.with_models(
         schema=schema,
         extractor=backend,
-        extractor_options={"model": model} if model else {},
+        model=model,
         embedder=embedder,
-        embedder_options={"model": embedder_model} if embedder_model else {},
-        index=index,
-        index_options=options,
+        embedder_model=embedder_model,
+        index=index or default_backend(),
+        index_options={"url": qdrant_url} if qdrant_url else {},
     )
     cat = Catalog.create(catalog, config)
     if engine == "ray":
         from vestis.catalog.ray_engine import ingest_ray
 
         summary = ingest_ray(cat, source, batch_size=batch_size)
-    elif engine == "local":
+    else:
         from vestis.catalog.ingest import ingest
 
-        summary = ingest(cat, source, batch_size=batch_size)
-    else:
-        raise ValueError(f"unknown engine {engine!r}: local or ray")
+        summary = ingest(cat, source, batch_size=batch_size, sync=sync, dataset=dataset)
     data = summary.to_dict()
     if json_out:
         print_json(data)
     else:
         table = Table("", "count", title=f"ingest into {catalog}")
-        for key in ("seen", "added", "duplicates", "skipped"):
+        for key in ("seen", "added", "duplicates", "skipped") + (("removed", "moved") if sync else ()):
             table.add_row(key, str(data[key]))
         table.add_row("rate", f"{data['images_per_s']} images/s")
         console.print(table)

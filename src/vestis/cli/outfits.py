@@ -7,11 +7,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from vestis.cli.common import console, print_json
+from vestis.cli.common import console, path_column, print_json
 
 app = typer.Typer(help="Outfits: score a look, complete it, find complementary items.", no_args_is_help=True)
 
-SHOWN = ("category", "type", "colour", "pattern")
 SCORER_HELP = "Scorer: a trained model directory or a name (default: the shipped model, else cooccurrence)."
 
 
@@ -23,14 +22,16 @@ def _open(catalog: Path, scorer: str | None):
     return cat, load_scorer(scorer, embedding_model=cat.store.embedding_model())
 
 
-def _slots_table(title: str, suggestions: dict) -> None:
+def _slots_table(title: str, suggestions: dict, shown: tuple[str, ...]) -> None:
+    """One table per slot; ``shown``: the attribute columns (the schema's listing role)."""
     for slot, items in suggestions.items():
-        table = Table("#", "id", "score", *SHOWN, "path", title=f"{title}: {slot}")
+        table = Table("#", "id", "score", *shown, path_column(), title=f"{title}: {slot}")
         for rank, s in enumerate(items, 1):
-            attrs = [str(s.attributes.get(f) or "") for f in SHOWN]
+            attrs = [str(s.attributes.get(f) or "") for f in shown]
             table.add_row(str(rank), str(s.id), f"{s.score:.3f}", *attrs, s.path or "")
         if not items:
-            table.add_row("", "", "", "no matching items", *[""] * (len(SHOWN) - 1), "")
+            message = ["no matching items", *[""] * (len(shown) - 1)] if shown else []
+            table.add_row("", "", "", *message, "")
         console.print(table)
 
 
@@ -83,7 +84,7 @@ def complete_cmd(
     elif not result:
         console.print("the outfit has every main category; name slots with --slots")
     else:
-        _slots_table("complete the look", result)
+        _slots_table("complete the look", result, cat.schema.roles.listing)
     return 0
 
 
@@ -105,5 +106,5 @@ def complement_cmd(
     if json_out:
         print_json({slot: [x.to_dict() for x in v] for slot, v in result.items()})
     else:
-        _slots_table(f"goes with {item}", result)
+        _slots_table(f"goes with {item}", result, cat.schema.roles.listing)
     return 0

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from vestis.cli.common import console, print_json
 from vestis.schema import list_schemas, load_schema
+from vestis.schema.pydantic_model import model_source
 
 app = typer.Typer(
     help="List, show and export attribute schemas (presets or your own YAML/JSON file).", no_args_is_help=True
@@ -38,17 +39,25 @@ def list_cmd() -> None:
 
 @app.command("show")
 def show_cmd(name: str = typer.Argument(..., help="Preset name or path to a schema file.")) -> None:
-    """Show a schema's fields: kind, weight, nullability and vocabulary."""
+    """Show a schema's fields: kind, weight, nullability, roles and vocabulary."""
     s = load_schema(name)
     table = Table(
-        "field", "kind", "weight", "null", "values / constraint", title=f"schema {s.name}", show_lines=True
+        "field",
+        "kind",
+        "weight",
+        "null",
+        "roles",
+        "values / constraint",
+        title=f"schema {s.name}",
+        show_lines=True,
     )
     for f in s.fields.values():
         if f.kind == "text":
             detail = f"text ≤ {f.max_length} chars" + (f", pattern {f.pattern}" if f.pattern else "")
         else:
             detail = ", ".join(f.values)
-        table.add_row(f.name, f.kind, f"{f.weight:g}", "yes" if f.nullable else "no", detail)
+        roles = ", ".join(s.roles.of(f.name))
+        table.add_row(f.name, f.kind, f"{f.weight:g}", "yes" if f.nullable else "no", roles, detail)
     console.print(table)
 
 
@@ -71,7 +80,7 @@ def export_cmd(
     elif fmt is ExportFormat.prompt:
         text = s.prompt()
     else:
-        text = _pydantic_source(s)
+        text = model_source(s)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {out}")
@@ -79,32 +88,3 @@ def export_cmd(
         print_json(json.loads(text))
     else:
         sys.stdout.write(text + "\n")  # verbatim: rich would wrap long lines
-
-
-def _pydantic_source(s) -> str:
-    """Python source of a pydantic model equivalent to the schema (for users who vendor it)."""
-    lines = [
-        "from typing import Literal, Optional",
-        "",
-        "from pydantic import BaseModel, ConfigDict, Field",
-        "",
-        "",
-        f"class {s.pydantic_model().__name__}(BaseModel):",
-        '    model_config = ConfigDict(extra="forbid")',
-    ]
-    for f in s.fields.values():
-        if f.kind == "text":
-            ann, extra = (
-                "str",
-                f"max_length={f.max_length}" + (f", pattern={f.pattern!r}" if f.pattern else ""),
-            )
-        else:
-            ann, extra = "Literal[" + ", ".join(repr(v) for v in f.values) + "]", ""
-        if f.kind == "multi":
-            lines.append(f"    {f.name}: list[{ann}] = Field(default_factory=list)")
-        elif f.nullable:
-            sep = ", " if extra else ""
-            lines.append(f"    {f.name}: Optional[{ann}] = Field(default=None{sep}{extra})")
-        else:
-            lines.append(f"    {f.name}: {ann} = Field(...{', ' + extra if extra else ''})")
-    return "\n".join(lines)

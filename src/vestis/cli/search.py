@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
-from vestis.cli.common import console, print_json
+from vestis.cli.common import console, path_column, print_json
 
-SHOWN = ("category", "type", "colour", "pattern", "material")
+MIN_TABLE_WIDTH = 80  # narrower, the table would crop the path column
 
 
 def search_cmd(
@@ -30,7 +31,8 @@ def search_cmd(
     from vestis.catalog.catalog import Catalog
     from vestis.search.searcher import Searcher
 
-    searcher = Searcher(Catalog.open(catalog))
+    cat = Catalog.open(catalog)
+    searcher = Searcher(cat)
     hits = searcher.search(
         text=text, image=str(image) if image else None, modify=modify, where=where, k=k, hybrid=not no_hybrid
     )
@@ -40,8 +42,16 @@ def search_cmd(
     if not hits:
         console.print("no results")
         return 0
-    table = Table("#", "score", *SHOWN, "path")
-    for rank, h in enumerate(hits, 1):
-        table.add_row(str(rank), f"{h.score:.3f}", *[str(h.attributes.get(f) or "") for f in SHOWN], h.path)
+    shown = cat.schema.roles.listing  # the schema's listing role
+    if console.width < MIN_TABLE_WIDTH:  # too narrow for the table: one hit per line, its path below
+        for h in hits:
+            attrs = " ".join(str(v) for f in shown if (v := h.attributes.get(f)))
+            console.print(f"[bold]{h.id}[/] {h.score:.3f} {escape(attrs)}", highlight=False)
+            console.print(f"  {escape(h.path)}", soft_wrap=True, highlight=False)
+        return 0
+    table = Table(Column("id", no_wrap=True), "score", *shown, path_column())  # best first
+    for h in hits:
+        attrs = [str(h.attributes.get(f) or "") for f in shown]
+        table.add_row(str(h.id), f"{h.score:.3f}", *attrs, escape(h.path))
     console.print(table)
     return 0

@@ -1,95 +1,134 @@
-"""``vestis train RECIPE``: training recipes (config dataclass + trainer)."""
+"""``vestis train RECIPE``: training recipes (config dataclass + trainer), one subcommand each.
+
+The subcommands come from :data:`vestis.train.recipes.RECIPES`, and each one's flags from its
+config dataclass: every field is a flag (``--epochs 3``, ``--hflip false``) whose help is
+the field's help and default. ``--config FILE`` reads the fields from YAML and ``--set
+KEY=VALUE`` overrides one (as the flag does); values are parsed as YAML and checked against the
+field's type and range before any work starts. A command is built when it is used, so
+``vestis --help`` imports no recipe.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import typing
 from pathlib import Path
+from typing import Any, Optional
 
 import typer
+import yaml
+from rich.markup import escape
+from typer.core import TyperGroup
 
-from vestis.cli.common import console, parse_overrides, print_json
+from vestis.cli.common import console, parse_overrides, parse_value, print_json
+from vestis.train.recipes import RECIPES, Recipe
+
+
+class RecipeGroup(TyperGroup):
+    """The ``train`` group: one subcommand per registered recipe, built on first use."""
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(RECIPES.names()))
+
+    def get_command(self, ctx, name: str):
+        command = super().get_command(ctx, name)
+        if command is None and name in RECIPES:
+            command = recipe_command(RECIPES.get(name))
+            self.add_command(command, name)
+        return command
+
 
 app = typer.Typer(
-    help="Train vestis models. Each recipe takes --config FILE and --set key=value overrides.",
+    cls=RecipeGroup,
+    help="Train vestis models. Every config field of a recipe is a flag; --config FILE reads them "
+    "from YAML and --set KEY=VALUE overrides one. `vestis train RECIPE --help` lists the fields.",
     no_args_is_help=True,
 )
 
 
-def _config(cls, path: Path | None, set_: list[str], show: bool = False):
-    """The recipe config from ``--config`` and ``--set``; None (after printing it) with ``--show-config``."""
-    overrides = parse_overrides(set_)
-    cfg = cls.from_file(path, **overrides) if path else cls.from_dict(overrides)
-    if show:
-        print_json(cfg.to_dict())
-        return None
-    return cfg
+def recipe_command(recipe: Recipe):
+    """The click command of a recipe, its options generated from the config dataclass."""
+    cls = recipe.config_class()
+    hints = typing.get_type_hints(cls)
+    params = [
+        _param(
+            "config_file",
+            Optional[Path],  # noqa: UP045 (typer reads the annotation at runtime)
+            typer.Option(None, "--config", help=f"YAML file of {cls.__name__} fields."),
+        ),
+        _param(
+            "set_",
+            list[str],
+            typer.Option(
+                [], "--set", metavar="KEY=VALUE", help="Override a config field, e.g. --set epochs=3."
+            ),
+        ),
+        _param(
+            "show_config",
+            bool,
+            typer.Option(False, "--show-config", help="Print the resolved config and exit."),
+        ),
+    ]
+    if recipe.resumable:
+        params.append(
+            _param(
+                "fresh",
+                bool,
+                typer.Option(False, "--fresh", help="Ignore an existing checkpoint in out_dir."),
+            )
+        )
+    for f in dataclasses.fields(cls):
+        params.append(_field_param(f, hints.get(f.name)))
+
+    def callback(**kwargs: Any) -> None:
+        overrides = parse_overrides(kwargs.pop("set_"))
+        for key, value in kwargs.items():
+            if key.startswith("field_") and value is not None:
+                overrides[key.removeprefix("field_")] = (
+                    value if isinstance(value, bool) else parse_value(value)
+                )
+        cfg = recipe.load_config(kwargs["config_file"], overrides)
+        if kwargs["show_config"]:
+            print_json(cfg.to_dict())
+            return
+        model_dir = recipe.train(cfg, fresh=kwargs.get("fresh", False))
+        console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / recipe.report}")
+
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    sub = typer.Typer(rich_markup_mode="rich", add_completion=False)
+    sub.command(recipe.name, help=escape(recipe.description), epilog=_epilog(recipe))(callback)
+    return typer.main.get_command(sub)
 
 
-@app.command("lite")
-def lite_cmd(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML file of LiteTrainConfig fields."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=3."),
-    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in out_dir."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
-) -> None:
-    """Train vestis-lite (defaults reproduce the shipped model). Resumes from out_dir/checkpoint.pt."""
-    from vestis.train.lite_config import LiteTrainConfig
-
-    cfg = _config(LiteTrainConfig, config, set_, show_config)
-    if cfg is None:
-        return
-    from vestis.train.lite_trainer import train_lite
-
-    model_dir = train_lite(cfg, fresh=fresh)
-    console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / 'report.html'}")
+def _param(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-@app.command("composer")
-def composer_cmd(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML file of ComposerTrainConfig fields."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=10."),
-) -> None:
-    """Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata."""
-    from vestis.train.composer_trainer import ComposerTrainConfig, train_composer
-
-    cfg = _config(ComposerTrainConfig, config, set_)
-    path = train_composer(cfg)
-    console.print(f"composer written to {path}; report: {Path(cfg.out_dir) / 'composer_report.json'}")
+def _field_param(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
+    """``--name VALUE``, the value parsed as YAML like --set's (``--hflip false``, ``--limit null``)."""
+    flag = "--" + f.name.replace("_", "-")
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    shown = yaml.safe_dump(default, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+    text = escape(f"{f.metadata.get('help', '')} [default: {shown}]".strip())
+    option = typer.Option(None, flag, metavar=_metavar(hint), help=text, show_default=False)
+    return _param("field_" + f.name, Optional[str], option)  # noqa: UP045
 
 
-@app.command("outfits")
-def outfits_cmd(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML file of OutfitsTrainConfig fields."),
-    set_: list[str] = typer.Option(
-        [], "--set", help="Override a config field, e.g. --set scorer=type-aware."
-    ),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
-) -> None:
-    """Train an outfit-compatibility scorer (type-aware or set-transformer) on a dataset's outfits."""
-    from vestis.train.outfits_config import OutfitsTrainConfig
-
-    cfg = _config(OutfitsTrainConfig, config, set_, show_config)
-    if cfg is None:
-        return
-    from vestis.train.outfits_trainer import train_outfits
-
-    model_dir = train_outfits(cfg)
-    console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / 'report.json'}")
+def _metavar(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin in (list, tuple):
+        return "LIST"
+    if origin is dict:
+        return "MAPPING"
+    if args and origin is not typing.Literal:
+        return _metavar(args[0])
+    return {bool: "BOOL", int: "INT", float: "NUMBER", str: "TEXT"}.get(hint, "VALUE")
 
 
-@app.command("outfits-llm")
-def outfits_llm_cmd(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML file of OutfitsLLMTrainConfig fields."),
-    set_: list[str] = typer.Option([], "--set", help="Override a config field, e.g. --set epochs=1."),
-    fresh: bool = typer.Option(False, "--fresh", help="Ignore an existing checkpoint in out_dir."),
-    show_config: bool = typer.Option(False, "--show-config", help="Print the resolved config and exit."),
-) -> None:
-    """LoRA-fine-tune the LLM outfit scorer (SmolLM2) on a dataset's outfits. Resumes from out_dir."""
-    from vestis.train.outfits_llm import OutfitsLLMTrainConfig
-
-    cfg = _config(OutfitsLLMTrainConfig, config, set_, show_config)
-    if cfg is None:
-        return
-    from vestis.train.outfits_llm import train_outfits_llm
-
-    model_dir = train_outfits_llm(cfg, fresh=fresh)
-    console.print(f"adapter written to {model_dir}; report: {Path(cfg.out_dir) / 'report.json'}")
+def _epilog(recipe: Recipe) -> str:
+    return escape(
+        "Values are YAML: --datasets '[hm, mango]', --limit null. "
+        f"Library: vestis.train.recipes.RECIPES.get({recipe.name!r}).load_config(...)"
+    )

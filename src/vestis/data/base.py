@@ -54,6 +54,9 @@ class Dataset(ABC):
         self.options = options
         self._examples: list[Example] | None = None
         self.problems: list[str] = []  # rows skipped while loading, with reasons
+        # files the source names or holds that are not usable images: (path, reason, detail), the
+        # reason one of vestis.images.REASONS (adapters that walk files fill it; ingest records them)
+        self.skipped: list[tuple[str, str, str]] = []
 
     @property
     def name(self) -> str:
@@ -80,7 +83,7 @@ class Dataset(ABC):
         return [ex for ex in self.examples() if split_of(ex.group or ex.id, val_fraction) == which]
 
 
-DATASETS: Registry[type[Dataset]] = Registry("dataset", "vestis.datasets")
+DATASETS: Registry[type[Dataset]] = Registry("dataset", "vestis.datasets", builtins="vestis.data.adapters")
 
 
 def default_data_root() -> Path:
@@ -89,8 +92,6 @@ def default_data_root() -> Path:
 
 def parse_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
     """``KIND:PATH?opt=v`` → (kind, path, options); bare paths get a kind from what they are."""
-    import vestis.data.adapters  # noqa: F401  (registers the built-in adapters)
-
     spec, _, query = spec.partition("?")
     options = dict(parse_qsl(query))
     kind, sep, path = spec.partition(":")

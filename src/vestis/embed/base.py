@@ -122,7 +122,9 @@ class Embedder(ABC):
         return out
 
 
-EMBEDDERS: Registry[type[Embedder]] = Registry("embedder", "vestis.embedders")
+EMBEDDERS: Registry[type[Embedder]] = Registry(
+    "embedder", "vestis.embedders", builtins="vestis.embed.backends"
+)
 
 
 def load_embedder(name: str = "lite", **options: Any) -> Embedder:
@@ -131,15 +133,11 @@ def load_embedder(name: str = "lite", **options: Any) -> Embedder:
     >>> load_embedder("lite").dim  # reads config.json; each tower loads on first use
     256
     """
-    import vestis.embed.backends  # noqa: F401  (registers the built-in backends)
-
     cls = EMBEDDERS.get(name)
     return cls(**check_kwargs(cls.__init__, options, what=f"{name} embedder option"))
 
 
 def list_embedders() -> list[str]:
-    import vestis.embed.backends  # noqa: F401
-
     return EMBEDDERS.names()
 
 

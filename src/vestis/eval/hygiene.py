@@ -4,72 +4,116 @@
   resized, recompressed or re-shot): such pairs inflate every validation number;
 * **duplicates within a split**;
 * **label noise**: examples whose label the model contradicts with high confidence, the
-  usual sign of a wrong label (or of a model blind spot: a person decides which).
+  usual sign of a wrong label (or of a model blind spot: a person decides which), checked on
+  the closed fields of the schema's ``listing`` role (its main attributes).
 """
 
 from __future__ import annotations
 
-import json
+import os
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from vestis.catalog.dedup import DEFAULT_THRESHOLD, neighbour_pairs
 from vestis.data import Dataset
+from vestis.eval.base import EVALUATORS, Evaluator, Metrics, flatten
 from vestis.eval.report import thumbnail
 
-NOISE_FIELDS = ("category", "type", "colour", "pattern")
 
+@EVALUATORS.register("hygiene")
+class HygieneEvaluator(Evaluator):
+    """Benchmark hygiene: near-duplicate leaks from train into the split, duplicates, likely label noise.
 
-def run_hygiene(
-    dataset: Dataset,
-    extractor,
-    embedder,
-    out_dir: str | Path,
-    threshold: float = DEFAULT_THRESHOLD,
-    noise_confidence: float = 0.9,
-    limit: int | None = None,
-) -> dict[str, Any]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    train, val = dataset.split("train")[:limit], dataset.split("val")[:limit]
-    tv, tok = embedder.embed_many([e.image for e in train], description="embedding train")
-    vv, vok = embedder.embed_many([e.image for e in val], description="embedding val")
-    leaks = [
-        (val[i], train[j], s)
-        for i, j, s in neighbour_pairs(tv, threshold, k=5, queries=vv)
-        if vok[i] and tok[j]
-    ]
-    within = [(val[i], val[j], s) for i, j, s in neighbour_pairs(vv, threshold, k=5) if vok[i] and vok[j]]
-    noise = []
-    results = extractor.extract([e.image for e in val])
-    for ex, res in zip(val, results, strict=True):
-        for name in NOISE_FIELDS:
-            gold, pred = ex.labels.get(name), res.attributes.get(name)
-            conf = res.confidence.get(name, 0.0)
-            if gold and pred and gold != pred and conf >= noise_confidence:
-                noise.append((ex, name, gold, pred, conf))
-    noise.sort(key=lambda r: -r[4])
-    report = {
-        "dataset": dataset.name,
-        "threshold": threshold,
-        "train": len(train),
-        "val": len(val),
-        "val_with_train_near_duplicate": len({p[0].id for p in leaks}),
-        "leak_rate": len({p[0].id for p in leaks}) / max(1, len(val)),
-        "val_near_duplicate_pairs": len(within),
-        "likely_label_noise": len(noise),
-        "noise_rate": len(noise) / max(1, len(val)),
-        "noise_by_field": {f: sum(r[1] == f for r in noise) for f in NOISE_FIELDS},
-        "leaks": [{"val": a.id, "train": b.id, "similarity": round(s, 4)} for a, b, s in leaks[:500]],
-        "noise": [
-            {"id": ex.id, "field": f, "label": g, "model": p, "confidence": round(c, 3)}
-            for ex, f, g, p, c in noise[:500]
-        ],
-    }
-    (out / "hygiene.json").write_text(json.dumps(report, indent=1))
-    _write_html(report, leaks[:40], noise[:60], out / "report.html")
-    return report
+    Called on an :class:`~vestis.embed.Embedder` (which judges near-duplicates); label noise needs
+    an ``extractor`` (else its metrics are None). ``split`` is the split checked against ``train``;
+    ``limit`` applies to both. Keys: ``hygiene/leak_rate`` (primary), ``hygiene/noise_rate``,
+    ``hygiene/val_near_duplicate_pairs``, ``hygiene/noise_by_field/<field>``, ...
+    """
+
+    name = "hygiene"
+    primary = "leak_rate"
+
+    def __init__(
+        self,
+        dataset: Dataset | str,
+        split: str = "val",
+        limit: int | None = None,
+        out_dir: str | os.PathLike | None = None,
+        name: str | None = None,
+        schema: Any = None,
+        extractor: Any = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        noise_confidence: float = 0.9,
+    ) -> None:
+        super().__init__(dataset, split, limit, out_dir, name, schema)
+        self.extractor = extractor
+        self.threshold = threshold
+        self.noise_confidence = noise_confidence
+        self._shown: tuple[list, list] = ([], [])
+
+    def evaluate(self, target: Any) -> dict[str, Any]:
+        embedder = target
+        train, val = self.dataset.split("train")[: self.limit], self.examples()
+        tv, tok = embedder.embed_many([e.image for e in train], description="embedding train")
+        vv, vok = embedder.embed_many([e.image for e in val], description=f"embedding {self.split}")
+        leaks = [
+            (val[i], train[j], s)
+            for i, j, s in neighbour_pairs(tv, self.threshold, k=5, queries=vv)
+            if vok[i] and tok[j] and val[i].id != train[j].id
+        ]
+        within = [
+            (val[i], val[j], s) for i, j, s in neighbour_pairs(vv, self.threshold, k=5) if vok[i] and vok[j]
+        ]
+        noise = self._noise(val) if self.extractor is not None else None
+        self._shown = (leaks[:40], (noise or [])[:60])
+        leaked = len({p[0].id for p in leaks})
+        return {
+            "dataset": self.dataset.name,
+            "split": self.split,
+            "threshold": self.threshold,
+            "train": len(train),
+            "val": len(val),
+            "val_with_train_near_duplicate": leaked,
+            "leak_rate": leaked / max(1, len(val)),
+            "val_near_duplicate_pairs": len(within),
+            "likely_label_noise": None if noise is None else len(noise),
+            "noise_rate": None if noise is None else len(noise) / max(1, len(val)),
+            "noise_by_field": {
+                f: None if noise is None else sum(r[1] == f for r in noise) for f in self._noise_fields()
+            },
+            "leaks": [{"val": a.id, "train": b.id, "similarity": round(s, 4)} for a, b, s in leaks[:500]],
+            "noise": [
+                {"id": ex.id, "field": f, "label": g, "model": p, "confidence": round(c, 3)}
+                for ex, f, g, p, c in (noise or [])[:500]
+            ],
+        }
+
+    def flat_metrics(self, result: dict[str, Any]) -> Metrics:
+        return flatten(result, skip=("threshold",))
+
+    def write_outputs(self, result: dict[str, Any], out: Path) -> None:
+        _write_html(result, *self._shown, out / "report.html")
+
+    def _noise_fields(self) -> list[str]:
+        """The closed fields of the extractor schema's listing role (none without an extractor)."""
+        if self.extractor is None:
+            return []
+        schema = self.extractor.schema
+        return [name for name in schema.roles.listing if schema.fields[name].closed]
+
+    def _noise(self, val: list) -> list[tuple]:
+        """(example, field, label, model's value, confidence) where the model confidently disagrees."""
+        noise = []
+        results = self.extractor.extract([e.image for e in val])
+        for ex, res in zip(val, results, strict=True):
+            for name in self._noise_fields():
+                gold, pred = ex.labels.get(name), res.attributes.get(name)
+                conf = res.confidence.get(name, 0.0)
+                if gold and pred and gold != pred and conf >= self.noise_confidence:
+                    noise.append((ex, name, gold, pred, conf))
+        noise.sort(key=lambda r: -r[4])
+        return noise
 
 
 def _img(path: str) -> str:
@@ -96,9 +140,15 @@ img{{height:96px}}</style></head><body><h1>Benchmark hygiene: {escape(report["da
 ({100 * report["leak_rate"]:.1f}%) have a near-duplicate in the training split
 (cosine ≥ {report["threshold"]});
 {report["val_near_duplicate_pairs"]} near-duplicate pairs inside the validation split;
-{report["likely_label_noise"]} likely label errors ({100 * report["noise_rate"]:.1f}%).</p>
+{_noise_line(report)}</p>
 <h2>Leaks (validation ↔ training)</h2><table>{leak_rows}</table>
 <h2>Likely label noise</h2>
 <table><tr><th></th><th>field</th><th>label</th><th>model</th><th>confidence</th></tr>
 {noise_rows}</table></body></html>"""
     path.write_text(html)
+
+
+def _noise_line(report: dict[str, Any]) -> str:
+    if report["likely_label_noise"] is None:
+        return "label noise not checked (no extractor)."
+    return f"{report['likely_label_noise']} likely label errors ({100 * report['noise_rate']:.1f}%)."

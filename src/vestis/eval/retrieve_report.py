@@ -10,7 +10,7 @@ from vestis.eval.report import thumbnail
 
 
 def write_retrieve_report(result: dict[str, Any], examples: list, grids: dict[str, list], path: Path) -> Path:
-    metric_names = ["R@1", "R@5", "R@10", "R@50", "MRR", "nDCG@10", "queries"]
+    metric_names = ["R@1", "R@5", "R@10", "R@50", "MRR@50", "nDCG@10", "queries"]
     rows = "".join(
         "<tr><td>"
         + escape(task)

@@ -36,7 +36,8 @@ class Extraction:
     backends), ``valid_raw`` whether that raw output validated without repair,
     ``repairs`` what validation changed, ``seconds`` this image's share of the batch time,
     ``embedding`` the image's normalised vector when the backend also embeds (lite does, in the
-    same forward pass), else None.
+    same forward pass), else None; ``usage`` what the backend accounts per request (tokens,
+    latency, attempts for API backends), else empty.
     """
 
     attributes: dict[str, Any]
@@ -47,6 +48,7 @@ class Extraction:
     seconds: float = 0.0
     error: str | None = None
     embedding: Any = None
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,7 +59,7 @@ class Extraction:
             "repairs": self.repairs,
             "seconds": self.seconds,
             "error": self.error,
-        }
+        } | ({"usage": self.usage} if self.usage else {})
 
 
 class Extractor(ABC):
@@ -65,6 +67,8 @@ class Extractor(ABC):
 
     name: ClassVar[str] = ""
     batch_size: int = 32
+    #: True when one request can look at several photos of an item (front, back, care label).
+    multi_image: ClassVar[bool] = False
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
@@ -127,6 +131,76 @@ class Extractor(ABC):
                 results[i] = res
         return results  # type: ignore[return-value]  (every position was filled above)
 
+    def extract_items(self, items: Sequence[Sequence[ImageSource]]) -> list[Extraction]:
+        """One result per item, an item being one or several photos of the same garment.
+
+        Backends that take several images per request (``multi_image``) see them together;
+        for the others each photo is extracted and the first photo (the main view) answers,
+        the later ones filling only the fields it leaves null (a care label names the brand
+        the front cannot, but its fabric background must not overrule the front's colour). A
+        photo that cannot be read is left out, with its error kept; an item with no readable
+        photo gets an error result.
+        """
+        results: list[Extraction | None] = [None] * len(items)
+        loaded: list[tuple[int, list[Image.Image], list[str]]] = []
+        for i, item in enumerate(items):
+            images, errors = [], []
+            for source in [item] if _is_single(item) else item:
+                try:
+                    images.append(load_image(source))
+                except ImageLoadError as exc:
+                    errors.append(str(exc))
+            if images:
+                loaded.append((i, images, errors))
+            else:
+                results[i] = Extraction(
+                    self.schema.empty(), {}, None, False, [], 0.0, "; ".join(errors) or "no photo"
+                )
+        for start in range(0, len(loaded), self.batch_size):
+            chunk = loaded[start : start + self.batch_size]
+            t0 = time.perf_counter()
+            if self.multi_image:
+                batch = self._extract_items([images for _, images, _ in chunk])
+            else:
+                flat = self._extract_batch([im for _, images, _ in chunk for im in images])
+                batch, at = [], 0
+                for _, images, _ in chunk:
+                    batch.append(self._fuse(flat[at : at + len(images)]))
+                    at += len(images)
+            if len(batch) != len(chunk):
+                raise RuntimeError(
+                    f"extractor {self.name!r} returned {len(batch)} results for {len(chunk)} items"
+                )
+            per_item = (time.perf_counter() - t0) / len(chunk)
+            for (i, _, errors), res in zip(chunk, batch, strict=True):
+                res.seconds = per_item
+                if errors:
+                    res.error = "; ".join([*([res.error] if res.error else []), *errors])
+                results[i] = res
+        return results  # type: ignore[return-value]  (every position was filled above)
+
+    def _extract_items(self, items: list[list[Image.Image]]) -> list[Extraction]:
+        """Results for items of several RGB images; ``multi_image`` backends implement it."""
+        raise NotImplementedError(f"extractor {self.name!r} sets multi_image but has no _extract_items")
+
+    def _fuse(self, parts: list[Extraction]) -> Extraction:
+        """One item from per-photo results: per field the first photo's answer, else the first
+        later photo that has one."""
+        if len(parts) == 1:
+            return parts[0]
+        attrs, conf = self.schema.empty(), {}
+        for name in self.schema.fields:
+            best = next((p for p in parts if p.attributes.get(name) not in (None, [])), None)
+            if best is not None:
+                attrs[name], conf[name] = best.attributes[name], best.confidence.get(name, 0.0)
+            else:
+                conf[name] = max(p.confidence.get(name, 0.0) for p in parts)
+        fused = self.from_raw(attrs, conf)
+        fused.raw = [p.raw for p in parts]
+        fused.embedding = parts[0].embedding
+        fused.error = "; ".join(p.error for p in parts if p.error) or fused.error
+        return fused
+
     def from_raw(self, raw: str | dict[str, Any], confidence: dict[str, float] | None = None) -> Extraction:
         """Validate a raw backend output into an Extraction (bad fields become null, with the error)."""
         result = self.schema.validate(raw)
@@ -140,7 +214,9 @@ class Extractor(ABC):
         )
 
 
-EXTRACTORS: Registry[type[Extractor]] = Registry("extractor", "vestis.extractors")
+EXTRACTORS: Registry[type[Extractor]] = Registry(
+    "extractor", "vestis.extractors", builtins="vestis.extract.backends"
+)
 
 
 def load_extractor(name: str = "lite", schema: Schema | str = "vestis", **options: Any) -> Extractor:
@@ -152,8 +228,6 @@ def load_extractor(name: str = "lite", schema: Schema | str = "vestis", **option
     >>> ex.extract(Image.new("RGB", (64, 64), (200, 20, 30))).attributes["colour"]
     'red'
     """
-    import vestis.extract.backends  # noqa: F401  (registers the built-in backends)
-
     if not isinstance(schema, Schema):
         schema = load_schema(schema)
     cls = EXTRACTORS.get(name)
@@ -166,8 +240,6 @@ def create_extractor(name: str, schema: Schema, **options: Any) -> Extractor:
 
 
 def list_extractors() -> list[str]:
-    import vestis.extract.backends  # noqa: F401
-
     return EXTRACTORS.names()
 
 

@@ -24,6 +24,7 @@ from torch import nn
 
 from vestis.models.backbones import IMAGE_FEATURE_DIM, TEXT_FEATURE_DIM, EfficientNetLite0
 from vestis.models.lite_config import LiteModelConfig, sha256, verify_checksums
+from vestis.models.registry import ModelError, ModelNotFound
 
 
 class VestisLite(nn.Module):
@@ -129,7 +130,7 @@ class VestisLite(nn.Module):
         directory = Path(directory)
         config_path = directory / "config.json"
         if not config_path.is_file():
-            raise FileNotFoundError(f"not a vestis-lite model directory (no config.json): {directory}")
+            raise ModelNotFound(f"not a vestis-lite model directory (no config.json): {directory}")
         if verify:
             verify_checksums(directory)
         config = LiteModelConfig.from_dict(json.loads(config_path.read_text()))
@@ -138,7 +139,7 @@ class VestisLite(nn.Module):
         _missing, unexpected = model.load_state_dict(state, strict=False)
         trained = set(model.trained_state())
         if unexpected or (trained - set(state)):
-            raise ValueError(
+            raise ModelError(
                 f"{directory}: weights do not match the config "
                 f"(missing {sorted(trained - set(state))[:5]}, unexpected {unexpected[:5]})"
             )

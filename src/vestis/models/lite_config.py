@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vestis.cache import sha256_file as sha256
+from vestis.models.registry import ModelError, ModelNotFound
 
 
 @dataclass
@@ -47,19 +48,19 @@ class LiteModelConfig:
         """The config of a model directory."""
         path = Path(directory) / "config.json"
         if not path.is_file():
-            raise FileNotFoundError(f"not a vestis-lite model directory (no config.json): {directory}")
+            raise ModelNotFound(f"not a vestis-lite model directory (no config.json): {directory}")
         return cls.from_dict(json.loads(path.read_text()))
 
 
 def verify_checksums(directory: Path, digest: Callable[[Path], str] = sha256) -> None:
-    """Raise ValueError when ``config.json`` or ``model.safetensors`` differ from ``checksums.json``."""
+    """Raise ModelError when ``config.json`` or ``model.safetensors`` differ from ``checksums.json``."""
     sums_path = directory / "checksums.json"
     if not sums_path.is_file():
         return
     for name, expected in json.loads(sums_path.read_text()).items():
         path = directory / name
         if name in ("config.json", "model.safetensors") and (not path.is_file() or digest(path) != expected):
-            raise ValueError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
+            raise ModelError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
 
 
 __all__ = ["LiteModelConfig", "sha256", "verify_checksums"]

@@ -19,6 +19,10 @@ class ModelNotFound(UserError, FileNotFoundError):
     """No weights at the given name or path; the message says where vestis looked."""
 
 
+class ModelError(UserError, ValueError):
+    """A model directory that cannot be used: corrupt files, weights that do not fit its config."""
+
+
 def resolve_lite(name_or_path: str | os.PathLike | None = None) -> Path:
     """Directory of a vestis-lite model: ``None``/``"vestis-lite"`` → the shipped one, else a path."""
     if name_or_path is None or str(name_or_path) in SHIPPED:

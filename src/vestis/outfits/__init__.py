@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from vestis.outfits.base import (
-    CATEGORIES,
     SCORERS,
     ItemFeatures,
     OutfitScorer,
@@ -19,7 +18,6 @@ from vestis.outfits.base import (
 )
 
 __all__ = [
-    "CATEGORIES",
     "SCORERS",
     "ItemFeatures",
     "OutfitScorer",

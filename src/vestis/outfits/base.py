@@ -1,8 +1,8 @@
 """The outfit-scorer contract: a set of items in, a compatibility score out.
 
 An item is an :class:`ItemFeatures`: its embedding (vestis-lite, normalised), its coarse
-``category`` (a value of the vestis schema's ``category`` field, or None) and optionally its
-other attributes. A scorer implements :meth:`OutfitScorer.score` (one float per outfit, higher
+``category`` (a value of the field with the schema's ``category`` role, or None) and optionally
+its other attributes. A scorer implements :meth:`OutfitScorer.score` (one float per outfit, higher
 = more compatible; outfits may have any size >= 1 and mix categories freely). It may assume the
 embeddings of all items share one dimension; it never raises for an unknown or missing category.
 :meth:`OutfitScorer.pair_scores` (which pair of an outfit is the weakest) and
@@ -36,24 +36,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from vestis.errors import OptionsError
+from vestis.models.registry import ModelNotFound
 from vestis.registry import Registry
 
 log = logging.getLogger(__name__)
-
-# The vestis coarse categories, in the order learned scorers index them (0 is "unknown").
-CATEGORIES = (
-    "top",
-    "bottom",
-    "dress",
-    "jumpsuit",
-    "outerwear",
-    "footwear",
-    "bag",
-    "accessory",
-    "underwear",
-    "swimwear",
-    "sleepwear",
-)
 
 
 @dataclass
@@ -108,7 +95,7 @@ class OutfitScorer(ABC):
     def check_embeddings(self, embedding_model: str | None) -> None:
         """Raise when the vectors come from another model than the one this scorer was trained on."""
         if self.embedding_model and embedding_model and embedding_model != self.embedding_model:
-            raise ValueError(
+            raise OptionsError(
                 f"the {self.name} outfit scorer was trained on {self.embedding_model} embeddings, but these "
                 f"come from {embedding_model}; retrain it (`vestis train outfits --set model=...`) "
                 "or use --scorer cooccurrence"
@@ -123,25 +110,25 @@ class OutfitScorer(ABC):
         raise NotImplementedError(f"the {cls.name} scorer has no weights to load")
 
 
-SCORERS: Registry[type[OutfitScorer]] = Registry("outfit scorer", "vestis.scorers")
-
-
-def _register_builtins() -> None:
-    import vestis.outfits.cooccurrence
-    import vestis.outfits.llm
-    import vestis.outfits.set_transformer
-    import vestis.outfits.type_aware  # noqa: F401
+SCORERS: Registry[type[OutfitScorer]] = Registry(
+    "outfit scorer",
+    "vestis.scorers",
+    builtins=(
+        "vestis.outfits.cooccurrence",
+        "vestis.outfits.llm",
+        "vestis.outfits.set_transformer",
+        "vestis.outfits.type_aware",
+    ),
+)
 
 
 def list_scorers() -> list[str]:
     """Names of the registered outfit scorers."""
-    _register_builtins()
     return SCORERS.names()
 
 
 def scorer_class(name: str) -> type[OutfitScorer]:
     """The class registered under ``name`` (built-ins and entry points)."""
-    _register_builtins()
     return SCORERS.get(name)
 
 
@@ -169,7 +156,6 @@ def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | No
     A learned scorer's name gives the shipped model when it is of that kind, else an error
     (it needs weights: pass their directory).
     """
-    _register_builtins()
     shipped = shipped_dir()
     has_shipped = (shipped / "config.json").is_file()
     if spec is None:
@@ -197,7 +183,7 @@ def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | No
         return cls()
     if has_shipped and _scorer_name(shipped) == name:
         return _load_dir(shipped)
-    raise FileNotFoundError(
+    raise ModelNotFound(
         f"no trained {name!r} outfit model is shipped; train one with "
         f"`vestis train outfits --set scorer={name}` and pass its directory"
     )

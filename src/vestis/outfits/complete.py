@@ -1,8 +1,10 @@
 """Outfits over a catalog: score a set of items, complete a look, find complementary items.
 
 Items are catalog ids; their embeddings and attributes come from the catalog store, so these
-functions need no model beyond the scorer. Suggestions for a slot are the catalog items of
-that category (or type) that raise the outfit's score most, optionally filtered
+functions need no model beyond the scorer. An item's category is the value of the field with
+the schema's ``category`` role; completing a look needs that role. Suggestions for a slot are
+the catalog items of that category (or of a finer field whose ``parent`` it is) that raise the
+outfit's score most, optionally filtered
 (``where``, the search filter language), then re-ranked for variety with maximal marginal
 relevance over their embeddings, so five suggestions are not five near-identical black boots.
 
@@ -20,8 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from vestis.errors import InputError
 from vestis.outfits.base import ItemFeatures, OutfitScorer
+from vestis.schema import Field, Schema
 
+# What a full outfit has, in vestis category values; another schema's category field spells them
+# through its synonyms, and a vocabulary sharing none of them makes each of its values a slot.
 MAIN_SLOTS = ("top", "bottom", "dress", "outerwear", "footwear", "bag", "accessory")
 ONE_PIECE = frozenset({"dress", "jumpsuit"})  # stand in for a top and a bottom
 
@@ -58,34 +64,49 @@ class OutfitScore:
         }
 
 
-def missing_slots(categories: Iterable[str | None]) -> list[str]:
+def missing_slots(categories: Iterable[str | None], category_field: Field | None = None) -> list[str]:
     """The main categories an outfit lacks; a dress (or jumpsuit) stands in for a top and a bottom.
+
+    Categories are values of ``category_field`` (default: the vestis category values).
 
     >>> missing_slots(["top", "footwear"])
     ['bottom', 'outerwear', 'bag', 'accessory']
     >>> missing_slots(["dress"])
     ['outerwear', 'footwear', 'bag', 'accessory']
     """
+
+    def spell(values: Iterable[str]) -> list[str]:
+        found = values if category_field is None else map(category_field.canonical, values)
+        return list(dict.fromkeys(v for v in found if v))
+
+    slots = spell(MAIN_SLOTS) or list(category_field.values if category_field is not None else ())
+    one_piece, separates = set(spell(ONE_PIECE)), set(spell(("top", "bottom")))
     have = set(categories)
     out = []
-    for slot in MAIN_SLOTS:
-        if slot in have or (slot in ("top", "bottom") and have & ONE_PIECE):
+    for slot in slots:
+        if slot in have or (slot in separates and have & one_piece):
             continue
-        if slot == "dress" and have & {"top", "bottom", "jumpsuit"}:
+        if slot in one_piece and have & (separates | one_piece):
             continue
         out.append(slot)
     return out
 
 
-def resolve_slot(schema, text: str) -> tuple[str, str]:
-    """``"shoes"`` → ``("category", "footwear")``; ``"sneakers"`` → ``("type", "sneakers")``."""
-    for name in ("category", "type"):
-        f = schema.fields.get(name)
-        value = f.canonical(text) if f is not None else None
+def resolve_slot(schema: Schema, text: str) -> tuple[str, str]:
+    """(field, value) a slot names: a category value, else a value of a field whose parent is the category.
+
+    ``"shoes"`` → ``("category", "footwear")``; ``"sneakers"`` → ``("type", "sneakers")`` (vestis schema).
+    """
+    category = schema.require_role("category", "completing an outfit")
+    finer = [f for f in schema.fields.values() if f.parent == category.name and f.closed]
+    for f in (category, *finer):
+        value = f.canonical(text)
         if value:
-            return name, value
-    known = ", ".join(schema.fields["category"].values) if "category" in schema.fields else ""
-    raise ValueError(f"unknown slot {text!r}: give a category ({known}) or a type (sneakers, blazer, ...)")
+            return f.name, value
+    examples = "".join(f" or a {f.name} ({', '.join(list(f.values)[:3])}, ...)" for f in finer)
+    raise InputError(
+        f"unknown slot {text!r}: give a {category.name} ({', '.join(category.values)}){examples}"
+    )
 
 
 def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float = 0.3) -> list[int]:
@@ -114,11 +135,16 @@ def mmr(relevance: np.ndarray, vectors: np.ndarray, k: int, diversity: float = 0
 
 # ---- catalog access ----------------------------------------------------------------------------
 def catalog_features(catalog) -> dict[int, ItemFeatures]:
-    """Id → features of every catalog item with an embedding (category and closed attributes)."""
+    """Id → features of every catalog item with an embedding (category and closed attributes).
+
+    The category is the value of the schema's ``category`` role (None for every item without one).
+    """
+    role = catalog.schema.by_role("category")
     items: dict[int, ItemFeatures] = {}
     for batch in catalog.store.iter_embeddings(payloads=True):
         for i, vector, payload in zip(batch.ids, batch.vectors, batch.payloads, strict=True):
-            items[int(i)] = ItemFeatures(vector, payload.get("category"), payload, int(i))
+            category = payload.get(role.name) if role is not None else None
+            items[int(i)] = ItemFeatures(vector, category, payload, int(i))
     return items
 
 
@@ -128,7 +154,7 @@ def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
     everything = catalog_features(catalog)
     missing = [i for i in ids if int(i) not in everything]
     if missing:
-        raise ValueError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
+        raise InputError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
     scorer.adapt(list(everything.values()))
     return everything, [everything[int(i)] for i in ids]
 
@@ -136,7 +162,7 @@ def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
 def score_outfit(catalog, ids: Sequence[int], scorer: OutfitScorer) -> OutfitScore:
     """Score an outfit of catalog items and name its weakest pair."""
     if len(ids) < 2:
-        raise ValueError("an outfit needs at least two items")
+        raise InputError("an outfit needs at least two items")
     _, items = _prepare(catalog, scorer, ids)
     pairs = scorer.pair_scores(items)
     n = len(items)
@@ -160,14 +186,15 @@ def complete_outfit(
     diversity: float = 0.3,
 ) -> dict[str, list[Suggestion]]:
     """For each slot (default: :func:`missing_slots`), the ``k`` items that best complete the outfit."""
-    from vestis.search.filters import parse_filter
+    from vestis.schema.filters import parse_filter
 
-    by_id, given = _prepare(catalog, scorer, ids)
     schema = catalog.schema
+    category = schema.require_role("category", "completing an outfit")
+    by_id, given = _prepare(catalog, scorer, ids)
     wanted = (
         [resolve_slot(schema, s) for s in slots]
         if slots
-        else [("category", c) for c in missing_slots(it.category for it in given)]
+        else [(category.name, c) for c in missing_slots((it.category for it in given), category)]
     )
     extra = parse_filter(where, schema) if where else None
     taken = {int(i) for i in ids}

@@ -22,6 +22,8 @@ from vestis.outfits.base import SCORERS, ItemFeatures, OutfitScorer
 
 @SCORERS.register("cooccurrence")
 class CooccurrenceScorer(OutfitScorer):
+    """Non-learned baseline: mean pairwise cosine of the items' category-centred embeddings."""
+
     name = "cooccurrence"
 
     def __init__(self, centre: bool = True) -> None:

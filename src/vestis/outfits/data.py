@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from vestis.errors import OptionsError
 from vestis.outfits.base import ItemFeatures
 
 SPLIT_SEED = "vestis-outfits-v1"
@@ -92,7 +93,7 @@ def disjoint_split(
     (['a', 'b', 'd'], ['c'])
     """
     if not 0 < val_fraction < 1:
-        raise ValueError("val_fraction must be in (0, 1)")
+        raise OptionsError("val_fraction must be in (0, 1)")
     users: dict[Any, list[str]] = defaultdict(list)
     for k, items in outfits.items():
         for i in set(items):

@@ -2,7 +2,8 @@
 
 A dataset with outfits (``mango``, ``polyvore``) has an ``outfits()`` method giving outfit id →
 item ids. Each item is embedded and classified once with the extractor (vestis-lite); its
-category is the dataset's label when it has one, else the extractor's prediction. Results
+category (the field with the schema's ``category`` role) is the dataset's label when it has
+one, else the extractor's prediction. Results
 are cached in ``cache_dir`` under a key of the model id and the image paths, so training and
 evaluation runs share one pass.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vestis.data import Dataset
+from vestis.data import Dataset, DatasetError
 from vestis.outfits.data import OutfitData
 from vestis.progress import progress_bar
 
@@ -27,7 +28,7 @@ def dataset_outfits(dataset: Dataset) -> dict[str, list[str]]:
     """The dataset's outfits, or a clear error when it has none."""
     outfits = dataset.outfits() if hasattr(dataset, "outfits") else {}
     if not outfits:
-        raise ValueError(f"{dataset.name} has no outfits (use mango, polyvore or another outfit dataset)")
+        raise DatasetError(f"{dataset.name} has no outfits (use mango, polyvore or another outfit dataset)")
     return outfits
 
 
@@ -56,8 +57,9 @@ def outfit_data(
     examples = [by_id[i] for i in used]
     paths = [ex.image for ex in examples]
     emb, attributes = _extract_cached(extractor, embedder, paths, cache_dir, batch, progress)
+    role = extractor.schema.by_role("category")
     categories = [
-        ex.labels.get("category") or attrs.get("category")
+        (ex.labels.get(role.name) or attrs.get(role.name)) if role is not None else None
         for ex, attrs in zip(examples, attributes, strict=True)
     ]
     index = {k: i for i, k in enumerate(used)}

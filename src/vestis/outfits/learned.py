@@ -2,6 +2,7 @@
 
 A learned scorer wraps a torch module ``net(emb [B, L, D], cat [B, L], mask [B, L]) -> logits [B]``
 (``cat`` holds 1 + the index of the item's category in ``config.categories``, 0 for unknown;
+the categories are values of the training schema's ``category`` role, recorded in the config;
 ``mask`` is True for real items, False for padding). Its model directory holds ``config.json``
 (the config, with ``scorer`` naming the backend) and ``model.safetensors``. torch is imported
 only when a learned scorer is created.
@@ -17,7 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vestis.outfits.base import CATEGORIES, ItemFeatures, OutfitScorer
+from vestis.models.registry import ModelError
+from vestis.outfits.base import ItemFeatures, OutfitScorer
 
 
 @dataclass
@@ -25,7 +27,7 @@ class LearnedConfig:
     """Fields every learned scorer has; backends subclass it with their architecture's fields."""
 
     embed_dim: int = 256
-    categories: list[str] = field(default_factory=lambda: list(CATEGORIES))
+    categories: list[str] = field(default_factory=list)  # category values the net indexes (1 + position)
     embedding_model: str | None = None  # vestis-lite id of the training embeddings
     dropout: float = 0.1
 
@@ -133,7 +135,7 @@ class LearnedScorer(OutfitScorer):
         directory = Path(directory)
         data = json.loads((directory / "config.json").read_text())
         if data.get("scorer") != cls.name:
-            raise ValueError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
+            raise ModelError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
         scorer = cls(cls.config_class.from_dict(data))
         scorer.net.load_state_dict(load_file(str(directory / "model.safetensors")))
         scorer.net.eval()

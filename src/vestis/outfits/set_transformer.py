@@ -81,6 +81,8 @@ def _net(cfg: SetTransformerConfig):
 
 @SCORERS.register("set-transformer")
 class SetTransformerScorer(LearnedScorer):
+    """A small transformer encoder that reads the whole outfit at once (OutfitTransformer-style)."""
+
     name = "set-transformer"
     config_class = SetTransformerConfig
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vestis.errors import OptionsError
 from vestis.outfits.base import SCORERS, ItemFeatures
 from vestis.outfits.learned import LearnedConfig, LearnedScorer, centring
 
@@ -65,7 +66,7 @@ def _net(cfg: TypeAwareConfig):
             elif cfg.projection == "full":
                 self.projections = nn.Parameter(torch.randn(k, cfg.dim, cfg.proj_dim) / cfg.dim**0.5)
             else:
-                raise ValueError(f"projection must be 'mask' or 'full', not {cfg.projection!r}")
+                raise OptionsError(f"projection must be 'mask' or 'full', not {cfg.projection!r}")
             self.pair_bias = nn.Parameter(torch.zeros(k))
             self.prior = nn.Linear(cfg.embed_dim, 1) if cfg.item_prior else None
             if self.prior is not None:
@@ -105,6 +106,8 @@ def _net(cfg: TypeAwareConfig):
 
 @SCORERS.register("type-aware")
 class TypeAwareScorer(LearnedScorer):
+    """Pairwise compatibility in a subspace learned per pair of categories (Vasileva et al., 2018)."""
+
     name = "type-aware"
     config_class = TypeAwareConfig
 

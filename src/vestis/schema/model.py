@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vestis.errors import UserError
+from vestis.schema.roles import Roles, parse_roles
 
 FieldKind = Literal["single", "multi", "text"]
 KINDS: tuple[str, ...] = ("single", "multi", "text")
@@ -97,7 +98,7 @@ class Field:
     max_length: int = 64
     pattern: str | None = None
     parent: str | None = None  # name of a coarser field this one's values imply (type → category)
-    role: str | None = None  # semantic role a backend may use, e.g. "primary_colour"
+    role: str | None = None  # its field-role, e.g. "category" or "primary_colour" (see vestis.schema.roles)
     applies_to: dict[str, list[str]] = field(default_factory=dict)  # {other field: values} where it applies
     _lookup: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -147,10 +148,15 @@ class Schema:
     description: str = ""
     version: str = "1"
     source: str | None = None  # where it was loaded from
+    roles: Roles | None = None  # None: derived from the fields (see vestis.schema.roles)
     _field_lookup: dict[str, str] = field(default_factory=dict, repr=False)
     _model: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.roles is None:
+            self.roles = parse_roles(None, self.fields, self.source or self.name)
+        for role, name in self.roles.fields.items():
+            self.fields[name].role = role
         for f in self.fields.values():
             self._field_lookup[normalise_token(f.name)] = f.name
             for other, allowed in f.applies_to.items():
@@ -177,11 +183,21 @@ class Schema:
         where = source or "<dict>"
         if not isinstance(data, dict) or "fields" not in data:
             raise SchemaError(f"{where}: a schema needs a top-level 'fields' mapping")
+        if unknown := set(data) - {"name", "version", "description", "fields", "roles"}:
+            raise SchemaError(f"{where}: unknown top-level keys {sorted(map(str, unknown))}")
+        for key in ("name", "version", "description"):
+            if not isinstance(data.get(key, ""), (str, int, float)) or isinstance(data.get(key), bool):
+                raise SchemaError(f"{where}: '{key}' must be a string, got {data[key]!r}")
         name = str(data.get("name") or Path(where).stem)
         raw_fields = data["fields"]
         if not isinstance(raw_fields, dict) or not raw_fields:
             raise SchemaError(f"{where}: 'fields' must be a non-empty mapping of field name → spec")
-        fields = {fname: _parse_field(fname, spec, where) for fname, spec in raw_fields.items()}
+        fields = {}
+        for fname, spec in raw_fields.items():
+            if not isinstance(fname, str) or not fname.strip():
+                raise SchemaError(f"{where}: field names must be non-empty strings, got {fname!r}")
+            fields[fname] = _parse_field(fname, spec, where)
+        roles = parse_roles(data.get("roles"), fields, where)
         try:
             return cls(
                 name=name,
@@ -189,6 +205,7 @@ class Schema:
                 description=str(data.get("description", "")),
                 version=str(data.get("version", "1")),
                 source=source,
+                roles=roles,
             )
         except SchemaError as exc:
             raise SchemaError(f"{where}: {exc}") from None
@@ -202,8 +219,6 @@ class Schema:
                 spec["description"] = f.description
             if f.parent:
                 spec["parent"] = f.parent
-            if f.role:
-                spec["role"] = f.role
             if f.applies_to:
                 spec["applies_to"] = f.applies_to
             if f.kind == "text":
@@ -225,6 +240,7 @@ class Schema:
                     for val in f.values.values()
                 ]
             out["fields"][f.name] = spec
+        out["roles"] = self.roles.to_dict()
         return out
 
     # ---- lookups -------------------------------------------------------------------------
@@ -236,7 +252,19 @@ class Schema:
         return self.fields[field_name].canonical(raw)
 
     def by_role(self, role: str) -> Field | None:
-        return next((f for f in self.fields.values() if f.role == role), None)
+        """The field playing a field-role (``category``, ``primary_colour``, ...), or None."""
+        name = self.roles.fields.get(role)
+        return None if name is None else self.fields[name]
+
+    def require_role(self, role: str, needed_for: str) -> Field:
+        """The field playing ``role``, else a SchemaError naming the feature that needs it and the fix."""
+        found = self.by_role(role)
+        if found is None:
+            raise SchemaError(
+                f"schema {self.name!r} declares no {role!r} role, which {needed_for} needs: add "
+                f"`roles: {{{role}: FIELD}}` to {self.source or 'the schema'}"
+            )
+        return found
 
     def empty(self) -> dict[str, Any]:
         """An object with every field null (multi fields empty)."""
@@ -289,85 +317,105 @@ class Schema:
         return validate(self, candidate)
 
 
+FIELD_KEYS = frozenset(
+    {"kind", "values", "description", "weight", "nullable", "max_length", "pattern", "parent", "role"}
+    | {"applies_to"}
+)
+
+
 def _parse_field(name: str, spec: Any, where: str) -> Field:
+    at = f"{where}: field {name!r}"
     if not isinstance(spec, dict):
-        raise SchemaError(f"{where}: field {name!r} must be a mapping, got {type(spec).__name__}")
+        raise SchemaError(f"{at} must be a mapping, got {type(spec).__name__}")
     kind = spec.get("kind", "single")
-    if kind not in KINDS:
-        raise SchemaError(f"{where}: field {name!r} has kind {kind!r}; expected one of {', '.join(KINDS)}")
-    unknown = set(spec) - {
-        "kind",
-        "values",
-        "description",
-        "weight",
-        "nullable",
-        "max_length",
-        "pattern",
-        "parent",
-        "role",
-        "applies_to",
-    }
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise SchemaError(f"{at} has kind {kind!r}; expected one of {', '.join(KINDS)}")
+    unknown = set(spec) - FIELD_KEYS
     if unknown:
-        raise SchemaError(f"{where}: field {name!r} has unknown keys {sorted(unknown)}")
+        raise SchemaError(f"{at} has unknown keys {sorted(map(str, unknown))}")
     values: dict[str, Value] = {}
     if kind != "text":
         raw_values = spec.get("values")
         if not raw_values:
-            raise SchemaError(f"{where}: closed field {name!r} needs a non-empty 'values' list")
+            raise SchemaError(f"{at}: a closed field needs a non-empty 'values' list")
+        if not isinstance(raw_values, list):
+            raise SchemaError(f"{at}: 'values' must be a list, got {type(raw_values).__name__}")
         for item in raw_values:
             value = _parse_value(name, item, where)
             if value.name in values:
-                raise SchemaError(f"{where}: field {name!r} lists value {value.name!r} twice")
+                raise SchemaError(f"{at} lists value {value.name!r} twice")
             values[value.name] = value
     elif "values" in spec:
         raise SchemaError(f"{where}: text field {name!r} cannot have 'values'")
-    try:
-        weight = float(spec.get("weight", 1.0))
-        max_length = int(spec.get("max_length", 64))
-    except (TypeError, ValueError):
-        raise SchemaError(f"{where}: field {name!r}: weight and max_length must be numbers") from None
-    if weight < 0:
-        raise SchemaError(f"{where}: field {name!r}: weight must be >= 0")
+    weight, max_length = spec.get("weight", 1.0), spec.get("max_length", 64)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+        raise SchemaError(f"{at}: 'weight' must be a number >= 0, got {weight!r}")
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise SchemaError(f"{at}: 'max_length' must be a whole number >= 1, got {max_length!r}")
+    if not isinstance(spec.get("nullable", True), bool):
+        raise SchemaError(f"{at}: 'nullable' must be true or false, got {spec['nullable']!r}")
+    for key in ("description", "pattern", "parent", "role"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise SchemaError(f"{at}: {key!r} must be a string, got {spec[key]!r}")
     pattern = spec.get("pattern")
     if pattern is not None:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise SchemaError(f"{where}: field {name!r}: bad pattern {pattern!r}: {exc}") from None
+            raise SchemaError(f"{at}: bad pattern {pattern!r}: {exc}") from None
     try:
         return Field(
             name=name,
             kind=kind,
             values=values,
-            description=str(spec.get("description", "")),
-            weight=weight,
-            nullable=bool(spec.get("nullable", True)),
+            description=spec.get("description") or "",
+            weight=float(weight),
+            nullable=spec.get("nullable", True),
             max_length=max_length,
             pattern=pattern,
             parent=spec.get("parent"),
             role=spec.get("role"),
-            applies_to={str(k): [str(x) for x in v] for k, v in (spec.get("applies_to") or {}).items()},
+            applies_to=_parse_applies_to(spec.get("applies_to"), at),
         )
     except SchemaError as exc:
         raise SchemaError(f"{where}: {exc}") from None
 
 
+def _parse_applies_to(raw: Any, at: str) -> dict[str, list[str]]:
+    if raw is None:
+        return {}
+    lists = isinstance(raw, dict) and all(
+        isinstance(v, list) and all(isinstance(x, str) for x in v) for v in raw.values()
+    )
+    if not lists or not all(isinstance(k, str) for k in raw):
+        raise SchemaError(f"{at}: 'applies_to' must map field names to lists of values, got {raw!r}")
+    return {k: list(v) for k, v in raw.items()}
+
+
 def _parse_value(field_name: str, item: Any, where: str) -> Value:
+    at = f"{where}: field {field_name!r}"
     if isinstance(item, str):
         return Value(name=item)
-    if isinstance(item, dict) and "name" in item:
-        unknown = set(item) - {"name", "synonyms", "description", "parent"}
-        if unknown:
-            raise SchemaError(
-                f"{where}: field {field_name!r} value {item['name']!r}: unknown keys {sorted(unknown)}"
-            )
-        return Value(
-            name=str(item["name"]),
-            synonyms=tuple(str(s) for s in item.get("synonyms", ()) or ()),
-            description=str(item.get("description", "")),
-            parent=item.get("parent"),
-        )
-    raise SchemaError(f"{where}: field {field_name!r}: each value is a string or a mapping with 'name'")
+    if not isinstance(item, dict) or "name" not in item:
+        raise SchemaError(f"{at}: each value is a string or a mapping with 'name', got {item!r}")
+    name = item["name"]
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"{at}: a value's 'name' must be a non-empty string, got {name!r}")
+    unknown = set(item) - {"name", "synonyms", "description", "parent"}
+    if unknown:
+        raise SchemaError(f"{at} value {name!r}: unknown keys {sorted(map(str, unknown))}")
+    synonyms = item.get("synonyms") or []
+    if not isinstance(synonyms, list) or not all(isinstance(x, (str, int, float)) for x in synonyms):
+        raise SchemaError(f"{at} value {name!r}: 'synonyms' must be a list of strings, got {synonyms!r}")
+    for key in ("description", "parent"):
+        if item.get(key) is not None and not isinstance(item[key], str):
+            raise SchemaError(f"{at} value {name!r}: {key!r} must be a string, got {item[key]!r}")
+    return Value(
+        name=name,
+        synonyms=tuple(str(s) for s in synonyms),
+        description=item.get("description") or "",
+        parent=item.get("parent"),
+    )
 
 
 def read_structured(path: Path) -> Any:

@@ -34,3 +34,32 @@ def build_model(schema: Schema) -> type:
         "".join(part.capitalize() for part in schema.name.replace("-", "_").split("_")) + "Attributes"
     )
     return create_model(model_name, __config__=ConfigDict(extra="forbid"), **definitions)
+
+
+def model_source(s: Schema) -> str:
+    """Python source of a pydantic model equivalent to :func:`build_model` (for users who vendor it)."""
+    lines = [
+        "from typing import Literal, Optional",
+        "",
+        "from pydantic import BaseModel, ConfigDict, Field",
+        "",
+        "",
+        f"class {s.pydantic_model().__name__}(BaseModel):",
+        '    model_config = ConfigDict(extra="forbid")',
+    ]
+    for f in s.fields.values():
+        if f.kind == "text":
+            ann, extra = (
+                "str",
+                f"max_length={f.max_length}" + (f", pattern={f.pattern!r}" if f.pattern else ""),
+            )
+        else:
+            ann, extra = "Literal[" + ", ".join(repr(v) for v in f.values) + "]", ""
+        if f.kind == "multi":
+            lines.append(f"    {f.name}: list[{ann}] = Field(default_factory=list)")
+        elif f.nullable:
+            sep = ", " if extra else ""
+            lines.append(f"    {f.name}: Optional[{ann}] = Field(default=None{sep}{extra})")
+        else:
+            lines.append(f"    {f.name}: {ann} = Field(...{', ' + extra if extra else ''})")
+    return "\n".join(lines)

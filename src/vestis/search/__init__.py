@@ -1,1 +1,1 @@
-"""Search a catalog: the filter language (:mod:`vestis.search.filters`) and the searcher."""
+"""Search a catalog: the searcher, over the filter language of :mod:`vestis.schema.filters`."""

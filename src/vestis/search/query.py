@@ -1,5 +1,7 @@
 """Schema values named in a text query ("black leather jacket" → colour black, material leather, type jacket).
 
+Which fields a query may name is the schema's ``mentionable`` role (see :mod:`vestis.schema.roles`).
+
 They become soft constraints in hybrid scoring: items whose extracted attributes agree with
 what the query names move up, without excluding the rest (the extraction may be wrong).
 """
@@ -10,24 +12,17 @@ import re
 
 from vestis.schema import Schema
 
-PLURAL_FIELDS = ("category", "type")  # "dresses" → dress; not "shorts" → short sleeves
-MENTION_FIELDS = (
-    "category",
-    "type",
-    "colour",
-    "pattern",
-    "material",
-    "neckline",
-    "sleeve_length",
-    "fit",
-    "gender",
-)
-
 
 def attribute_mentions(
-    text: str, schema: Schema, fields: tuple[str, ...] = MENTION_FIELDS
+    text: str, schema: Schema, fields: tuple[str, ...] | None = None
 ) -> dict[str, set[str]]:
-    """Closed-field values whose name or synonym appears as a phrase of 1–3 words in ``text``."""
+    """Closed-field values whose name or synonym appears as a phrase of 1–3 words in ``text``.
+
+    ``fields`` defaults to the schema's ``mentionable`` role; values of its ``plurals`` fields
+    may also appear in the plural ("dresses").
+    """
+    fields = schema.roles.mentionable if fields is None else fields
+    plurals = set(schema.roles.plurals)
     words = re.findall(r"[a-z0-9/]+(?:-[a-z0-9]+)*", text.lower())
     found: dict[str, set[str]] = {}
     used: dict[str, set[int]] = {}  # per field: "leather jacket" is a type and still names a material
@@ -40,7 +35,7 @@ def attribute_mentions(
                 if f is None or not f.closed or span & used.get(name, set()):
                     continue
                 value = f.canonical(phrase)
-                if value is None and name in PLURAL_FIELDS and phrase.endswith("s"):
+                if value is None and name in plurals and phrase.endswith("s"):
                     value = f.canonical(phrase[:-1])
                 if value:
                     found.setdefault(name, set()).add(value)

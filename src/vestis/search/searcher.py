@@ -5,7 +5,7 @@
 * photo: the image tower's embedding;
 * photo + modification: the embedder composes both into one query vector (``Embedder.compose``:
   vestis-lite's composer when its validation report beats the sum, else the normalised sum);
-* ``where``: the filter language of :mod:`vestis.search.filters`, pushed down to the index
+* ``where``: the filter language of :mod:`vestis.schema.filters`, pushed down to the index
   when it can take it (Qdrant), else resolved to item ids with SQL.
 
 >>> searcher = Searcher(Catalog.open("runs/catalog"))  # doctest: +SKIP
@@ -15,15 +15,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vestis.catalog.catalog import Catalog
+from vestis.catalog.filters import index_filter
 from vestis.errors import InputError
 from vestis.images import ImageSource
-from vestis.search.filters import index_filter, parse_filter
+from vestis.schema.filters import parse_filter
 from vestis.search.query import agreement, attribute_mentions
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,15 @@ class Hit:
         }
 
 
+@dataclass(frozen=True)
+class Query:
+    """One search: a text, a photo, or a photo + modification text (see :meth:`Searcher.search`)."""
+
+    text: str | None = None
+    image: ImageSource | None = None
+    modify: str | None = None
+
+
 class Searcher:
     def __init__(self, catalog: Catalog, hybrid_weight: float = 0.1, candidates: int = 200) -> None:
         self.catalog = catalog
@@ -63,17 +74,30 @@ class Searcher:
         self, text: str | None = None, image: ImageSource | None = None, modify: str | None = None
     ) -> np.ndarray:
         """The query as one vector in the catalog's space (text, photo, or photo + modification)."""
+        return self.query_vectors([Query(text, image, modify)])[0]
+
+    def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        """``[len(queries), dim]`` query vectors; texts and photos are embedded in batches."""
+        for q in queries:
+            if q.image is None and q.modify:
+                raise InputError("--modify needs --image: a modification applies to a reference photo")
+            if q.image is None and not q.text:
+                raise InputError("give a text query, an image, or an image with a modification")
         embedder = self.catalog.embedder
-        if image is not None:
-            vec = embedder.embed_images(image)[0]
-            if modify:
-                vec = embedder.compose(vec, embedder.embed_texts(modify)[0])
-            return vec
-        if modify:
-            raise InputError("--modify needs --image: a modification applies to a reference photo")
-        if not text:
-            raise InputError("give a text query, an image, or an image with a modification")
-        return embedder.embed_texts(text)[0]
+        out = np.zeros((len(queries), embedder.dim), dtype=np.float32)
+        photos = [i for i, q in enumerate(queries) if q.image is not None]
+        texts = [i for i, q in enumerate(queries) if q.image is None]
+        if photos:
+            out[photos] = embedder.embed_images([queries[i].image for i in photos])
+        if texts:
+            out[texts] = embedder.embed_texts([queries[i].text for i in texts])
+        modified = [i for i in photos if queries[i].modify]
+        if modified:
+            wording = sorted({queries[i].modify for i in modified})
+            mods = dict(zip(wording, embedder.embed_texts(wording), strict=True))
+            for i in modified:
+                out[i] = embedder.compose(out[i], mods[queries[i].modify])
+        return out
 
     # ---- search ------------------------------------------------------------------------------
     def search(
@@ -85,21 +109,41 @@ class Searcher:
         k: int = 10,
         hybrid: bool = True,
     ) -> list[Hit]:
+        """The ``k`` best items for one query.
+
+        A text query (``hybrid``) fetches ``candidates`` nearest items and re-ranks them by
+        similarity + ``hybrid_weight`` × agreement with the attributes the text names.
+        """
+        return self.search_many([Query(text, image, modify)], where=where, k=k, hybrid=hybrid)[0]
+
+    def search_many(
+        self, queries: Sequence[Query], where: str | None = None, k: int = 10, hybrid: bool = True
+    ) -> list[list[Hit]]:
+        """:meth:`search` for many queries: the same hits, with batched embedding and index calls."""
         if not 1 <= k <= MAX_K:
             raise InputError(f"k must be between 1 and {MAX_K}, not {k}")
         index = self.catalog.index
-        if index is None or len(index) == 0:
-            return []
-        vector = self.query_vector(text, image, modify)
+        if not queries or index is None or len(index) == 0:
+            return [[] for _ in queries]
+        vectors = self.query_vectors(queries)
         flt = self._filter(where)
-        mentions = (
-            attribute_mentions(text, self.catalog.schema) if (text and image is None and hybrid) else {}
-        )
-        fetch = max(k, self.candidates) if mentions else k
-        raw = index.search(vector[None].astype(np.float32), fetch, flt)[0]
-        if not raw:
-            return []
-        items = {item.id: item for item in self.catalog.store.get([i for i, _ in raw])}
+        schema = self.catalog.schema
+        mentions = [
+            attribute_mentions(q.text, schema) if (q.text and q.image is None and hybrid) else {}
+            for q in queries
+        ]
+        fetch = [max(k, self.candidates) if m else k for m in mentions]
+        raw: list[list[tuple[int, float]]] = [[] for _ in queries]
+        for depth in sorted(set(fetch)):  # one index call per fetch depth
+            rows = [i for i, f in enumerate(fetch) if f == depth]
+            for i, found in zip(rows, index.search(vectors[rows], depth, flt), strict=True):
+                raw[i] = found
+        items = {item.id: item for item in self.catalog.store.get({i for r in raw for i, _ in r})}
+        return [self._rank(found, items, wanted, k) for found, wanted in zip(raw, mentions, strict=True)]
+
+    def _rank(
+        self, raw: list[tuple[int, float]], items: dict[int, Any], mentions: dict[str, set[str]], k: int
+    ) -> list[Hit]:
         hits = []
         for item_id, sim in raw:
             item = items.get(item_id)

@@ -26,40 +26,29 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from vestis.data import Example, open_dataset
+from vestis.data import DatasetError, Example, open_dataset
+from vestis.data.text import EDIT_FIELDS, modification
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.schema import Schema, load_schema
 from vestis.train.config import RecipeConfig
 
 log = logging.getLogger(__name__)
-EDIT_FIELDS = ("colour", "pattern")
 
 
 @dataclass
 class ComposerTrainConfig(RecipeConfig):
     datasets: list[str] = field(default_factory=lambda: ["hm", "mango"], metadata={"help": "dataset specs"})
     model: str | None = field(default=None, metadata={"help": "vestis-lite directory (default: shipped)"})
-    epochs: int = field(default=40, metadata={"help": "passes over the training triplets"})
-    batch_size: int = field(default=256, metadata={"help": "triplets per step"})
-    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
-    hidden: int = field(default=512, metadata={"help": "combiner hidden size"})
-    max_edits: int = field(default=30000, metadata={"help": "attribute-edit triplets sampled per split"})
+    epochs: int = field(default=40, metadata={"help": "passes over the training triplets", "min": 1})
+    batch_size: int = field(default=256, metadata={"help": "triplets per step", "min": 1})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate", "min": 0})
+    hidden: int = field(default=512, metadata={"help": "combiner hidden size", "min": 1})
+    max_edits: int = field(
+        default=30000, metadata={"help": "attribute-edit triplets sampled per split", "min": 0}
+    )
     val_fraction: float = field(default=0.2, metadata={"help": "held-out fraction of groups"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    seed: int = field(default=0, metadata={"help": "random seed", "min": 0})
     out_dir: str = field(default="runs/composer", metadata={"help": "output directory"})
-
-
-def modification(ref: dict[str, Any], target: dict[str, Any], schema: Schema) -> str | None:
-    """Words for what changes from ``ref`` to ``target`` among the edit fields, or None."""
-    parts = []
-    for name in EDIT_FIELDS:
-        a, b = ref.get(name), target.get(name)
-        if b and a != b:
-            text = schema.fields[name].values[b].text
-            parts.append(
-                f"in {text}" if name == "colour" else f"with a {text} pattern" if b != "solid" else "plain"
-            )
-    return " and ".join(parts) if parts else None
 
 
 def mine_triplets(examples: list[Example], schema: Schema, max_edits: int, rng: random.Random):
@@ -160,7 +149,7 @@ def train_composer(cfg: ComposerTrainConfig, datasets: list | None = None, embed
         len(texts),
     )
     if not train:
-        raise ValueError("no triplets could be mined: the datasets need group ids and labels")
+        raise DatasetError("no triplets could be mined: the datasets need group ids and labels")
     composer = Composer(ComposerConfig(dim=emb["train"].shape[1], hidden=cfg.hidden))
     optim = torch.optim.AdamW(composer.parameters(), lr=cfg.lr, weight_decay=1e-4)
     triples = torch.tensor(train)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vestis.data.base import DatasetError
 from vestis.images import ImageLoadError, load_image
 from vestis.models.backbones import EfficientNetLite0
 from vestis.models.preprocess import to_array
@@ -133,7 +134,7 @@ def lower_features(
                     else None
                 )
                 if shape is None:
-                    raise RuntimeError(f"no image of chunk {c} could be loaded")
+                    raise DatasetError(f"no image of chunk {c} could be loaded")
                 arr = np.stack([f if f is not None else np.zeros(shape, np.float16) for f in feats])
                 tmp = folder / f"{c:05d}.tmp.npz"
                 np.savez(tmp, features=arr, bad=np.array(bad))

@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from vestis.colour import COLOUR_FEATURE_DIM
-from vestis.data import Dataset, Example, open_dataset
+from vestis.data import Dataset, DatasetError, Example, open_dataset
+from vestis.data.text import captions_for
+from vestis.errors import OptionsError
 from vestis.models.backbones import encode_texts, load_text_encoder
 from vestis.models.lite import LiteModelConfig, VestisLite
 from vestis.progress import progress_bar
 from vestis.schema import Schema, load_schema
-from vestis.train.captions import captions_for
 from vestis.train.config import seed_everything
 from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig
@@ -241,7 +242,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     out_dir.mkdir(parents=True, exist_ok=True)
     train_ex, val_ex = build_splits(cfg, schema, datasets)
     if not train_ex or not val_ex:
-        raise ValueError("training needs examples in both the train and the validation split")
+        raise DatasetError("training needs examples in both the train and the validation split")
 
     heads = {
         n: f.vocabulary
@@ -325,7 +326,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     if ckpt_path.is_file() and not fresh:
         ckpt = torch.load(ckpt_path, weights_only=False)
         if ckpt["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt_path} was written with another config; pass --fresh to start over")
+            raise OptionsError(f"{ckpt_path} was written with another config; pass --fresh to start over")
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optim"])
         sched.load_state_dict(ckpt["sched"])

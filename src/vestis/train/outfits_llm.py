@@ -30,13 +30,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vestis.eval.outfits_task import outfit_metrics
+from vestis.data import DatasetError
+from vestis.errors import OptionsError
 from vestis.outfits.data import (
     OutfitData,
     sub_outfit,
     training_split,
     type_consistent_negative,
 )
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
 from vestis.progress import progress_bar
 from vestis.train.config import RecipeConfig, seed_everything
@@ -59,21 +61,32 @@ class OutfitsLLMTrainConfig(RecipeConfig):
         default=False,
         metadata={"help": "wrap prompts in the chat template (longer: SmolLM2 adds a system prompt)"},
     )
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator"})
-    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
-    lora_layers: int = field(default=8, metadata={"help": "adapt the top N decoder layers (0 = all)"})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank", "min": 1})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator", "min": 1})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input", "min": 0})
+    lora_layers: int = field(
+        default=8, metadata={"help": "adapt the top N decoder layers (0 = all)", "min": 0}
+    )
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "v_proj"], metadata={"help": "projections that get LoRA"}
     )
-    epochs: int = field(default=3, metadata={"help": "passes over the training outfits"})
-    batch_size: int = field(default=16, metadata={"help": "real outfits per step (as many negatives)"})
-    lr: float = field(default=5e-4, metadata={"help": "AdamW learning rate (cosine decay)"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    uniform_negative_share: float = field(
-        default=0.5, metadata={"help": "share of negatives with uniformly drawn items (else by occurrence)"}
+    epochs: int = field(default=3, metadata={"help": "passes over the training outfits", "min": 1})
+    batch_size: int = field(
+        default=16, metadata={"help": "real outfits per step (as many negatives)", "min": 1}
     )
-    subset_prob: float = field(default=0.3, metadata={"help": "share of outfits trained as a sub-outfit"})
+    lr: float = field(default=5e-4, metadata={"help": "AdamW learning rate (cosine decay)", "min": 0})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
+    uniform_negative_share: float = field(
+        default=0.5,
+        metadata={
+            "help": "share of negatives with uniformly drawn items (else by occurrence)",
+            "min": 0,
+            "max": 1,
+        },
+    )
+    subset_prob: float = field(
+        default=0.3, metadata={"help": "share of outfits trained as a sub-outfit", "min": 0, "max": 1}
+    )
     val_fraction: float = field(
         default=0.15, metadata={"help": "share of outfits in the item-disjoint val split"}
     )
@@ -82,14 +95,16 @@ class OutfitsLLMTrainConfig(RecipeConfig):
         metadata={"help": "also train on outfits sharing items with validation ones, minus those items"},
     )
     max_train_outfits: int | None = field(
-        default=None, metadata={"help": "use only the first N training outfits"}
+        default=None, metadata={"help": "use only the first N training outfits", "min": 1}
     )
     eval_outfits: int = field(
-        default=200, metadata={"help": "validation outfits scored at the end (0 = all)"}
+        default=200, metadata={"help": "validation outfits scored at the end (0 = all)", "min": 0}
     )
-    checkpoint_every: int = field(default=20, metadata={"help": "steps between checkpoints"})
-    seed: int = field(default=0, metadata={"help": "random seed (LoRA init, order, negatives)"})
-    threads: int | None = field(default=None, metadata={"help": "torch threads (default: torch's choice)"})
+    checkpoint_every: int = field(default=20, metadata={"help": "steps between checkpoints", "min": 1})
+    seed: int = field(default=0, metadata={"help": "random seed (LoRA init, order, negatives)", "min": 0})
+    threads: int | None = field(
+        default=None, metadata={"help": "torch threads (default: torch's choice)", "min": 1}
+    )
     out_dir: str = field(
         default="runs/outfits-llm", metadata={"help": "output directory (model/, report.json)"}
     )
@@ -97,17 +112,17 @@ class OutfitsLLMTrainConfig(RecipeConfig):
 
     def validate(self) -> None:
         if not 0 < self.val_fraction < 1:
-            raise ValueError("val_fraction must be in (0, 1)")
+            raise OptionsError("val_fraction must be in (0, 1)")
         if not 0 <= self.uniform_negative_share <= 1 or not 0 <= self.subset_prob <= 1:
-            raise ValueError("uniform_negative_share and subset_prob must be in [0, 1]")
+            raise OptionsError("uniform_negative_share and subset_prob must be in [0, 1]")
         if min(self.epochs, self.batch_size, self.lora_r, self.checkpoint_every) < 1:
-            raise ValueError("epochs, batch_size, lora_r and checkpoint_every must be positive")
+            raise OptionsError("epochs, batch_size, lora_r and checkpoint_every must be positive")
         if self.lora_layers < 0 or self.eval_outfits < 0 or (self.max_train_outfits or 1) < 1:
-            raise ValueError("lora_layers and eval_outfits must be >= 0, max_train_outfits >= 1")
+            raise OptionsError("lora_layers and eval_outfits must be >= 0, max_train_outfits >= 1")
         if not 0 <= self.lora_dropout < 1:
-            raise ValueError("lora_dropout must be in [0, 1)")
+            raise OptionsError("lora_dropout must be in [0, 1)")
         if not self.target_modules:
-            raise ValueError("target_modules must name at least one projection")
+            raise OptionsError("target_modules must name at least one projection")
 
 
 def lora_model(cfg: OutfitsLLMTrainConfig):
@@ -153,7 +168,7 @@ def train_outfits_llm(
     train, val = training_split(data, cfg.val_fraction, cfg.keep_partial)
     outfits = [train.outfits[k] for k in sorted(train.outfits)][: cfg.max_train_outfits]
     if not outfits or not val.outfits:
-        raise ValueError("training needs outfits in both the train and the validation split")
+        raise DatasetError("training needs outfits in both the train and the validation split")
     scorer = LLMScorer(model=cfg.llm, chat=cfg.chat)
     scorer._lm, scorer._tok = lm, tok  # score with the model being trained
     params = [p for p in lm.parameters() if p.requires_grad]
@@ -169,13 +184,13 @@ def train_outfits_llm(
     if ckpt_path.is_file() and not fresh:
         ckpt = torch.load(ckpt_path, weights_only=False)
         if ckpt["run"] != _run_key(cfg, outfits):
-            raise ValueError(
+            raise OptionsError(
                 f"{ckpt_path} was written with another config or other training outfits; "
                 "pass --fresh to start over"
             )
         unexpected = lm.load_state_dict(ckpt["adapter"], strict=False).unexpected_keys
         if unexpected or set(ckpt["adapter"]) != set(adapter_state(lm)):
-            raise ValueError(f"{ckpt_path} holds another adapter ({len(unexpected)} unknown tensors)")
+            raise OptionsError(f"{ckpt_path} holds another adapter ({len(unexpected)} unknown tensors)")
         optim.load_state_dict(ckpt["optim"])
         sched.load_state_dict(ckpt["sched"])
         done, history, resume_rng = ckpt["step"], ckpt["history"], ckpt["rng"]

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vestis.eval.outfits_task import outfit_metrics
+from vestis.data import DatasetError
+from vestis.errors import OptionsError
 from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import (
     OutfitData,
@@ -45,6 +46,7 @@ from vestis.outfits.data import (
     training_split,
     type_consistent_negative,
 )
+from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.learned import LearnedScorer
 from vestis.progress import progress_bar
 from vestis.train.config import seed_everything
@@ -134,20 +136,22 @@ def train_outfits(
     if cfg.train_on_shared and cfg.keep_partial:  # whole shared outfits make partial looks moot
         cfg = dataclasses.replace(cfg, keep_partial=False)
     if not scorer_class(cfg.scorer).learned:
-        raise ValueError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
+        raise OptionsError(f"{cfg.scorer!r} is not a learned scorer; nothing to train")
     if data is None:
         data, model_id = load_training_data(cfg)
     train, val = training_split(data, cfg.val_fraction, cfg.keep_partial, cfg.train_on_shared)
     if not train.outfits or not val.outfits:
-        raise ValueError("training needs outfits in both the train and the validation split")
+        raise DatasetError("training needs outfits in both the train and the validation split")
     log.info(
         "%d training outfits, %d validation outfits (%s)",
         len(train.outfits),
         len(val.outfits),
         "sharing items" if cfg.train_on_shared else "item-disjoint",
     )
+    # the categories the net indexes: the category-role values the training items carry
+    options = {"categories": sorted({c for c in data.categories if c}), **cfg.scorer_options}
     scorer = create_scorer(
-        cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **cfg.scorer_options
+        cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **options
     )
     assert isinstance(scorer, LearnedScorer)
     items = sorted({i for o in train.outfits.values() for i in o})

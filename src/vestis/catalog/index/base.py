@@ -248,7 +248,9 @@ def read_meta(directory: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-INDEXES: Registry[type[VectorIndex]] = Registry("vector index", "vestis.indexes")
+INDEXES: Registry[type[VectorIndex]] = Registry(
+    "vector index", "vestis.indexes", builtins="vestis.catalog.index"
+)
 
 
 def create_index(name: str, dim: int, **options: Any) -> VectorIndex:

@@ -101,5 +101,10 @@ class ExactIndex(VectorIndex):
         ids = np.load(directory / "ids.npy")
         if ids.size:
             payloads = json.loads((directory / "payloads.json").read_text())
-            index.add(ids, np.load(directory / "vectors.npy"), payloads)
+            vectors = np.load(directory / "vectors.npy")
+            if not (ids.ndim == 1 and len(vectors) == ids.size == len(payloads)):
+                raise ValueError(
+                    f"{directory}: {ids.size} ids, {len(vectors)} vectors and {len(payloads)} payloads"
+                )
+            index.add(ids, vectors, payloads)
         return index

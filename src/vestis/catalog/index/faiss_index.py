@@ -336,6 +336,10 @@ class FaissIndex(VectorIndex):
         if index._index.d != dim:
             raise ValueError(f"{directory}: faiss file has dimension {index._index.d}, index.json says {dim}")
         index._row_ids = np.load(directory / "ids.npy")
+        if index._row_ids.ndim != 1 or index._row_ids.size != index._index.ntotal:
+            raise ValueError(
+                f"{directory}: ids.npy has {index._row_ids.size} rows, vectors.faiss {index._index.ntotal}"
+            )
         index._rows = _RowMap.from_row_ids(index._row_ids)
         index._dead = int(np.count_nonzero(index._row_ids < 0))
         return index

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from vestis.embed.base import EMBEDDERS, Embedder
+from vestis.errors import OptionsError
 
 
 @EMBEDDERS.register("lite")
@@ -28,7 +29,7 @@ class LiteEmbedder(Embedder):
         from vestis.models.lite_runtime import lite_runtime
 
         if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+            raise OptionsError("batch_size must be at least 1")
         self.runtime = lite_runtime(model, runtime, threads)
         self.batch_size = batch_size
 

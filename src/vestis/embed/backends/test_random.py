@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from vestis.embed.base import EMBEDDERS, Embedder
+from vestis.errors import OptionsError
 
 _BUCKETS = 512
 
@@ -26,7 +27,7 @@ class RandomEmbedder(Embedder):
 
     def __init__(self, dim: int = 32, seed: int = 0) -> None:
         if dim < 1:
-            raise ValueError("dim must be positive")
+            raise OptionsError("dim must be positive")
         rng = np.random.default_rng(seed)
         self._dim = dim
         self._seed = seed

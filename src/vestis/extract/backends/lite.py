@@ -25,9 +25,11 @@ from PIL import Image
 
 from vestis.errors import OptionsError
 from vestis.extract.base import EXTRACTORS, Extraction, Extractor
+from vestis.extract.labels import label_reader_for
 from vestis.schema import Field, Schema, load_schema
 
 log = logging.getLogger(__name__)
+LABEL_THRESHOLD = 0.5  # confidence below which a brand or size read from a label stays null
 MIN_ZERO_SHOT_KNOWN = 0.5  # fraction of a field's values whose words the text tower saw in training
 
 
@@ -62,10 +64,14 @@ def head_matrix(target: Field, source: Field, head_vocab: list[str]) -> tuple[np
 
 @EXTRACTORS.register("lite")
 class LiteExtractor(Extractor):
-    """vestis-lite heads + zero-shot scoring. Options: ``model`` (directory; default the shipped one),
+    """vestis-lite: trained attribute heads plus zero-shot scoring (the default; offline, CPU).
+
+    Options: ``model`` (directory; default the shipped one),
     ``zero_shot`` ("auto" | "all" | "off"), ``threshold`` (override every field's null threshold),
     ``runtime`` ("auto": ONNX Runtime when installed, exported once into the vestis cache, else torch;
-    "onnx"; "torch"), ``threads``, ``batch_size``. Its embeddings are the ``lite`` embedder's."""
+    "onnx"; "torch"), ``threads``, ``batch_size``, ``labels`` ("auto": read brand and size from
+    label text with OCR when the schema has a ``brand`` or ``size`` role and rapidocr is installed;
+    "on"; "off"). Its embeddings are the ``lite`` embedder's."""
 
     name = "lite"
 
@@ -78,6 +84,7 @@ class LiteExtractor(Extractor):
         runtime: str = "auto",
         threads: int | None = None,
         batch_size: int = 32,
+        labels: str = "auto",
     ) -> None:
         super().__init__(schema)
         from vestis.models.lite_runtime import lite_runtime
@@ -95,6 +102,7 @@ class LiteExtractor(Extractor):
         self.threshold = threshold
         self.zero_shot = zero_shot
         self.plans = self._plan()
+        self.labels = label_reader_for(schema, labels)
 
     @property
     def embedding_model_id(self) -> str:
@@ -112,10 +120,11 @@ class LiteExtractor(Extractor):
                 continue
             best: tuple[float, str, np.ndarray] | None = None
             for head, head_vocab in self.config.heads.items():
-                if (head in self.config.multi) != (f.kind == "multi"):
-                    continue
+                if head not in self.config.multi and f.kind == "multi":
+                    continue  # a multi field needs per-value probabilities; a single one takes either
                 m, share = head_matrix(f, training.fields[head], head_vocab)
-                score = share + (0.01 if head == f.name else 0.0)
+                same_kind = (head in self.config.multi) == (f.kind == "multi")
+                score = share + (0.01 if head == f.name else 0.0) - (0.0 if same_kind else 0.5)
                 if share >= 0.5 and (best is None or score > best[0]):
                     best = (score, head, m)
             if best:
@@ -145,7 +154,8 @@ class LiteExtractor(Extractor):
                 f = self.schema.fields[name]
                 if plan.kind == "none":
                     conf[name] = 0.0
-                elif plan.kind == "head" and f.kind == "multi":
+                elif plan.kind == "head" and (f.kind == "multi" or plan.head in self.config.multi):
+                    # per-value probabilities (a single field from a multi head: its likeliest value)
                     field_probs[name] = (probs[plan.head][i][:, None] * plan.matrix).max(axis=0)
                 elif plan.kind == "head":
                     field_probs[name] = probs[plan.head][i] @ plan.matrix
@@ -157,10 +167,28 @@ class LiteExtractor(Extractor):
             for name, f in self.schema.fields.items():  # rule out fields that do not apply
                 if f.applies_to and not f.applies(attrs):
                     attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
+            if self.labels is not None:
+                self._read_label(images[i], attrs, conf)
             result = self.from_raw(attrs, conf)
             result.embedding = emb[i]
             results.append(result)
         return results
+
+    def _read_label(self, image: Image.Image, attrs: dict[str, Any], conf: dict[str, float]) -> None:
+        """Brand and size from the text on the photo (a care or brand label), when OCR reads them."""
+        from vestis.extract.labels import read_brand, read_size
+
+        lines = self.labels.read(image)
+        for role, read in (("brand", read_brand), ("size", read_size)):
+            f = self.schema.by_role(role)
+            if f is None or not lines:
+                continue
+            value, c = read(lines)
+            if value is not None and f.closed:
+                value = f.canonical(value)
+            if value is not None and c >= LABEL_THRESHOLD:
+                attrs[f.name] = [value] if f.kind == "multi" else value[: f.max_length]
+                conf[f.name] = c
 
     def _decide_hierarchy(self, field_probs: dict[str, np.ndarray]) -> dict[str, tuple[Any, float]]:
         """Child and parent fields (type → category) decided jointly, so they never contradict.
@@ -212,17 +240,18 @@ class LiteExtractor(Extractor):
         return (values[j] if c >= threshold else None), c
 
 
+STOPWORDS = frozenset({"a", "an", "and", "the", "of", "on", "in", "no", "not", "other", "up", "with"})
+
+
 def _known_share(f: Field, vocab: set[str]) -> float:
+    """Share of a field's values whose name the text tower saw in training captions (every content
+    word of the name): zero-shot scoring of values it never read would be guessing."""
     if not vocab:
         return 0.0
     known = 0
     for v in f.values.values():
-        words = {
-            w
-            for s in (v.name, v.text, *v.synonyms)
-            for w in s.lower().replace("_", " ").replace("-", " ").split()
-        }
-        known += bool(words & vocab)
+        words = set(v.name.lower().replace("_", " ").replace("-", " ").split()) - STOPWORDS
+        known += bool(words) and words <= vocab
     return known / len(f.values)
 
 

@@ -1,4 +1,4 @@
-"""The extraction task end to end: predictions, resume, metrics.json and report.html."""
+"""The extraction evaluator end to end: predictions, resume, metrics.json and report.html."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from vestis.eval.extract_task import PREDICTIONS, read_predictions, run_extract_eval
+from vestis.eval.extract import PREDICTIONS, ExtractEvaluator, read_predictions
 from vestis.extract.base import create_extractor
 
 STABLE = ("n", "errors", "fields", "weighted_score", "valid_json", "dataset", "backend", "schema", "split")
+
+
+def run_extract_eval(dataset, extractor, out: Path, **options) -> dict:
+    """The evaluator's detailed result (what metrics.json holds beside the flat metrics)."""
+    evaluator = ExtractEvaluator(dataset, out_dir=out, progress=False, **options)
+    evaluator(extractor)
+    return evaluator.result
 
 
 def _lines(path: Path) -> list[dict]:
@@ -20,7 +27,7 @@ def _lines(path: Path) -> list[dict]:
 def test_pixel_colour_run_writes_everything(synthetic_dataset, mini_schema, tmp_path: Path) -> None:
     out = tmp_path / "run"
     extractor = create_extractor("pixel-colour", mini_schema)
-    metrics = run_extract_eval(synthetic_dataset, extractor, mini_schema, out, progress=False)
+    metrics = run_extract_eval(synthetic_dataset, extractor, out)
 
     val = synthetic_dataset.split("val")
     assert metrics["n"] == len(val) == 7
@@ -34,7 +41,12 @@ def test_pixel_colour_run_writes_everything(synthetic_dataset, mini_schema, tmp_
     assert metrics["throughput"]["images_per_s"] > 0
     assert metrics["peak_rss_mb"] > 10
     assert metrics["backend"] == "pixel-colour" and metrics["schema"] == "mini"
-    assert json.loads((out / "metrics.json").read_text()) == metrics
+    document = json.loads((out / "metrics.json").read_text())
+    added = ("evaluator", "primary_metric", "metrics")
+    assert {k: v for k, v in document.items() if k not in added} == metrics
+    assert document["primary_metric"] == "extract/weighted_score"
+    assert document["metrics"]["extract/weighted_score"] == metrics["weighted_score"]
+    assert document["metrics"]["extract/colour/accuracy"] == colour["accuracy"]
 
     records = _lines(out / PREDICTIONS)
     assert [r["id"] for r in records] == [ex.id for ex in val]
@@ -63,10 +75,8 @@ def test_majority_run_and_limit(synthetic_dataset, mini_schema, tmp_path: Path) 
     metrics = run_extract_eval(
         synthetic_dataset,
         create_extractor("majority", mini_schema),
-        mini_schema,
         tmp_path / "run",
         limit=3,
-        progress=False,
     )
     assert metrics["n"] == 3
     gold = [ex.labels["category"] for ex in synthetic_dataset.split("val")[:3]]
@@ -77,7 +87,7 @@ def test_majority_run_and_limit(synthetic_dataset, mini_schema, tmp_path: Path) 
 def test_resume_after_interruption(synthetic_dataset, mini_schema, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "run"
     extractor = create_extractor("pixel-colour", mini_schema)
-    full = run_extract_eval(synthetic_dataset, extractor, mini_schema, out, progress=False)
+    full = run_extract_eval(synthetic_dataset, extractor, out)
     lines = (out / PREDICTIONS).read_text(encoding="utf-8").splitlines(keepends=True)
 
     # a killed run: three complete records and half of the fourth
@@ -87,7 +97,7 @@ def test_resume_after_interruption(synthetic_dataset, mini_schema, tmp_path: Pat
     monkeypatch.setattr(
         extractor, "_extract_batch", lambda images: seen.append(len(images)) or original(images)
     )
-    resumed = run_extract_eval(synthetic_dataset, extractor, mini_schema, out, progress=False)
+    resumed = run_extract_eval(synthetic_dataset, extractor, out)
 
     records = _lines(out / PREDICTIONS)
     ids = [r["id"] for r in records]
@@ -96,26 +106,20 @@ def test_resume_after_interruption(synthetic_dataset, mini_schema, tmp_path: Pat
     assert {k: resumed[k] for k in STABLE} == {k: full[k] for k in STABLE}
 
     seen.clear()
-    again = run_extract_eval(synthetic_dataset, extractor, mini_schema, out, progress=False)
+    again = run_extract_eval(synthetic_dataset, extractor, out)
     assert seen == [] and again["n"] == full["n"]
 
 
 def test_fresh_run_and_refusal_to_mix_runs(synthetic_dataset, mini_schema, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run_extract_eval(
-        synthetic_dataset, create_extractor("pixel-colour", mini_schema), mini_schema, out, progress=False
-    )
+    run_extract_eval(synthetic_dataset, create_extractor("pixel-colour", mini_schema), out)
     with pytest.raises(ValueError, match="another run"):
-        run_extract_eval(
-            synthetic_dataset, create_extractor("majority", mini_schema), mini_schema, out, progress=False
-        )
+        run_extract_eval(synthetic_dataset, create_extractor("majority", mini_schema), out)
     metrics = run_extract_eval(
         synthetic_dataset,
         create_extractor("majority", mini_schema),
-        mini_schema,
         out,
         resume=False,
-        progress=False,
     )
     assert metrics["backend"] == "majority"
     assert len(_lines(out / PREDICTIONS)) == metrics["n"]

@@ -1,4 +1,5 @@
-"""The filter language: parsing, precedence, errors, normalisation, SQL against a store, index conditions."""
+"""Running a parsed filter against a catalog: SQL against a store (checked against a plain-Python
+reference on random filters), injection, facets, bounds, and vector-index conditions."""
 
 from __future__ import annotations
 
@@ -7,155 +8,13 @@ import sqlite3
 
 import pytest
 
+from tests.schema.test_filters import SCHEMA, cmp, parse
+from vestis.catalog.filters import index_filter, select_sql, to_conditions, where_sql
 from vestis.catalog.store import CatalogStore, ItemRecord
-from vestis.schema import Schema
-from vestis.search.filters import And, Compare, FilterError, FilterExpr, Not, Or, parse_filter, to_conditions
+from vestis.schema.filters import MAX_DEPTH, MAX_VALUES, And, Compare, FilterError, FilterExpr, Not, Or
 
-SCHEMA = Schema.from_dict(
-    {
-        "name": "tiny",
-        "fields": {
-            "category": {"values": ["top", "bottom", {"name": "dress", "synonyms": ["dresses", "gown"]}]},
-            "colour": {
-                "values": [
-                    "red",
-                    {"name": "pink", "synonyms": ["rose"]},
-                    {"name": "navy", "synonyms": ["navy blue", "dark blue"]},
-                    "black",
-                ]
-            },
-            "sleeve_length": {"values": ["short", {"name": "long", "synonyms": ["long sleeves"]}]},
-            "style": {"kind": "multi", "values": ["casual", "formal", "party"]},
-            "brand": {"kind": "text", "max_length": 40},
-        },
-    }
-)
 CLOSED = {"category": ["top", "bottom", "dress"], "colour": ["red", "pink", "navy", "black"]}
 STYLES = ["casual", "formal", "party"]
-
-
-def cmp(field: str, *values: str, negate: bool = False) -> Compare:
-    return Compare(field, values, negate)
-
-
-def parse(text: str) -> FilterExpr:
-    return parse_filter(text, SCHEMA)
-
-
-# ---- parsing -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("colour = red", cmp("colour", "red")),
-        ("colour != red", cmp("colour", "red", negate=True)),
-        ("colour in (red, pink)", cmp("colour", "red", "pink")),
-        ("colour not in (red,pink,)", cmp("colour", "red", "pink", negate=True)),
-        ("colour == red", cmp("colour", "red")),
-        ("colour=red and style!=party", And((cmp("colour", "red"), cmp("style", "party", negate=True)))),
-        # NOT binds tighter than AND, AND tighter than OR
-        ("colour = red OR category = top AND style = casual",
-         Or((cmp("colour", "red"), And((cmp("category", "top"), cmp("style", "casual")))))),
-        ("NOT colour = red AND style = casual", And((Not(cmp("colour", "red")), cmp("style", "casual")))),
-        ("NOT colour = red OR style = casual", Or((Not(cmp("colour", "red")), cmp("style", "casual")))),
-        ("(colour = red OR category = top) AND style = casual",
-         And((Or((cmp("colour", "red"), cmp("category", "top"))), cmp("style", "casual")))),
-        ("NOT (colour = red AND style = casual)", Not(And((cmp("colour", "red"), cmp("style", "casual"))))),
-        ("not not colour = red", Not(Not(cmp("colour", "red")))),
-        ("colour = red or colour = pink Or colour = navy",
-         Or((cmp("colour", "red"), cmp("colour", "pink"), cmp("colour", "navy")))),
-        ("((colour = red))", cmp("colour", "red")),
-    ],
-)  # fmt: skip
-def test_parse_structure_and_precedence(text: str, expected: FilterExpr) -> None:
-    assert parse(text) == expected
-
-
-def test_nested_junctions_flatten() -> None:
-    a, b, c = cmp("colour", "red"), cmp("category", "top"), cmp("style", "casual")
-    assert parse("(colour = red AND category = top) AND style = casual") == And((a, b, c))
-    assert (a & b) & c == And((a, b, c)) == a & (b & c)
-    assert (a | b) | c == Or((a, b, c))
-    assert ~a == Not(a)
-    assert And((a, b)) != Or((a, b))
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("Colour in (Navy Blue, RED, red)", cmp("colour", "navy", "red")),  # synonyms, case, duplicates
-        ("COLOUR = 'dark blue'", cmp("colour", "navy")),
-        ('colour = "Navy-Blue"', cmp("colour", "navy")),
-        ("colour = navy blue AND category = Dresses", And((cmp("colour", "navy"), cmp("category", "dress")))),
-        ("Sleeve Length = Long Sleeves", cmp("sleeve_length", "long")),
-        ("'sleeve-length' in (long sleeves)", cmp("sleeve_length", "long")),
-        ("brand = 'Marks & Spencer'", cmp("brand", "Marks & Spencer")),  # text: kept as written
-        ('brand in (Zara, \'it\'\'s\', "say ""hi""")', cmp("brand", "Zara", "it's", 'say "hi"')),
-    ],
-)
-def test_values_and_fields_are_normalised(text: str, expected: FilterExpr) -> None:
-    assert parse(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text, position, message, suggestion",
-    [
-        ("colr = red", 0, "unknown field 'colr'", "colour"),
-        ("colour = rde", 9, "unknown value 'rde' for field 'colour'", "red"),
-        ("category = dress AND colour in (red, pinl)", 37, "unknown value 'pinl'", "pink"),
-        ("xyz = 1", 0, "unknown field 'xyz' (fields: category", None),
-        ("", 0, "empty filter", None),
-        ("colour = red AND", 16, "expected a field name, found end of filter", None),
-        ("colour = red blue", 9, "unknown value 'red blue'", None),
-        ("(colour = red", 13, "expected ')'", None),
-        ("colour = red)", 12, "unexpected ')'", None),
-        ("colour in red", 10, "expected '(' after 'in'", None),
-        ("colour in ()", 11, "expected a value for 'colour'", None),
-        ("colour not = red", 11, "expected 'in' after field 'colour'", None),
-        ("colour red", 0, "unknown field 'colour red'", "colour"),
-        ("colour", 6, "expected '=', '!=', 'in' or 'not in' after field 'colour', found end", None),
-        ("colour = (red, pink)", 9, "use 'in (...)'", None),
-        ("colour = 'red", 9, "unterminated quote", None),
-        ("colour ! red", 7, "unexpected character '!'", None),
-        ("colour = red OR OR colour = pink", 16, "expected a field name", None),
-        ("(" * 80 + "colour = red" + ")" * 80, 64, "nested more than 64 levels", None),
-    ],
-)
-def test_errors_have_positions_and_suggestions(text, position, message, suggestion) -> None:
-    with pytest.raises(FilterError) as info:
-        parse(text)
-    err = info.value
-    assert err.position == position, str(err)
-    assert message in str(err)
-    assert f"at position {position}" in str(err)
-    if suggestion:
-        assert err.suggestions[0] == suggestion
-        assert f"did you mean {suggestion}" in str(err)
-    assert err.caret().splitlines()[1] == " " * position + "^"
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "colour = red",
-        "colour not in (red, pink) AND style = party",
-        "NOT (colour = red OR style = casual) AND category != top",
-        "colour = red OR category = top AND (style = casual OR NOT brand = 'and')",
-        "not not colour = red",
-        "NOT NOT (colour = red AND style != formal)",
-        "brand in ('Marks & Spencer', 'it''s', \"x\"\"y\", OR, '(x)')",
-        "(colour = red OR colour = pink) AND (style = casual OR style = party)",
-    ],
-)
-def test_str_round_trips(text: str) -> None:
-    expr = parse(text)
-    assert parse(str(expr)) == expr
-    assert str(parse(str(expr))) == str(expr)
-
-
-def test_str_is_canonical() -> None:
-    assert str(parse("Colour IN (Navy Blue) and not (style=casual or style = party)")) == (
-        "colour = navy AND NOT (style = casual OR style = party)"
-    )
 
 
 # ---- SQL against a store --------------------------------------------------------------------------
@@ -257,17 +116,55 @@ def test_injection_in_values_is_inert(catalog, value: str) -> None:
     assert sum(n for _, n in store.facets("colour")) > 0
 
 
+def _nest(k: int, opening, inner: str = "colour = red") -> str:
+    """``k`` levels of ``opening(level)`` around ``inner``, closed."""
+    return "".join(opening(i) for i in range(k)) + inner + ")" * k
+
+
+def _alternate(i: int) -> str:
+    return "colour = navy OR (" if i % 2 else "colour = red AND ("
+
+
+PAD = "(" * (MAX_DEPTH % 2 == 0)  # "NOT (" nests two levels: one more parenthesis reaches MAX_DEPTH exactly
+DEEPEST = {  # each exactly as deep as the parser allows, two as wide too
+    "parentheses": _nest(MAX_DEPTH - 1, lambda i: "("),
+    "alternating": _nest(
+        MAX_DEPTH - 1, lambda i: "style in (casual, party) OR (" if i % 2 else "colour = red AND ("
+    ),
+    "not-and": PAD + _nest((MAX_DEPTH - 1) // 2, lambda i: "NOT (colour = red AND ") + ")" * len(PAD),
+    "not-or": PAD + _nest((MAX_DEPTH - 1) // 2, lambda i: "NOT (style != party OR ") + ")" * len(PAD),
+    "nots": "NOT " * (MAX_DEPTH - 1) + "colour = red",
+    "wide-nots": "NOT " * (MAX_DEPTH - 3) + "(" + " AND ".join(["NOT colour = red"] * MAX_VALUES) + ")",
+    "wide-alternating": _nest(
+        MAX_DEPTH - 1, _alternate, " OR ".join(f"brand = b{i}" for i in range(MAX_VALUES - MAX_DEPTH + 1))
+    ),
+}
+
+
+@pytest.mark.parametrize("text", DEEPEST.values(), ids=DEEPEST)
+def test_the_largest_filters_the_parser_takes_run_in_sqlite(catalog, text: str) -> None:
+    store, truth = catalog
+    expr = parse(text)
+    expected = {i for i, attrs in truth.items() if reference(expr, attrs)}
+    assert store.ids_matching(expr) == expected
+    assert store.id_array_matching(expr).tolist() == sorted(expected)
+    assert store.count(expr) == len(expected)
+    store.facets("colour", where=expr)
+    with pytest.raises(FilterError, match="nested more than"):  # the shape is at the limit
+        parse("(" + text + ")")
+
+
 def _q(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
 def test_predicate_refuses_a_non_identifier_column() -> None:
     with pytest.raises(ValueError, match="column"):
-        cmp("colour", "red").predicate("id); DROP TABLE items; --")
+        where_sql(cmp("colour", "red"), "id); DROP TABLE items; --")
 
 
 def test_sql_is_parameterised() -> None:
-    sql, params = parse("colour in (red, pink) AND NOT brand = 'a''b'").to_sql()
+    sql, params = select_sql(parse("colour in (red, pink) AND NOT brand = 'a''b'"))
     assert "red" not in sql and "a'b" not in sql
     assert params == ["colour", "red", "pink", "brand", "a'b"]
     assert sqlite3.complete_statement(sql + ";")
@@ -291,7 +188,6 @@ def test_sql_is_parameterised() -> None:
     ],
 )  # fmt: skip
 def test_index_conditions(text: str, expected) -> None:
-    pytest.importorskip("vestis.catalog.index.base")
     conditions = to_conditions(parse(text))
     if expected is None:
         assert conditions is None
@@ -300,9 +196,6 @@ def test_index_conditions(text: str, expected) -> None:
 
 
 def test_index_filter_falls_back_to_ids() -> None:
-    pytest.importorskip("vestis.catalog.index.base")
-    from vestis.search.filters import index_filter
-
     assert index_filter(None, lambda e: set()) is None
     plain = index_filter(parse("colour = red"), lambda e: pytest.fail("no SQL needed"))
     assert plain.allowed_ids is None and len(plain.conditions) == 1

@@ -17,8 +17,14 @@ On a multi field (``style``) a comparison means "contains": ``style = casual`` m
 items tagged casual among others, and ``style != casual`` the items not tagged casual.
 A negation also matches items with no value for the field. Text fields match exactly.
 
-An expression becomes SQL over the catalog tables (:meth:`FilterExpr.to_sql`) or, when it
-is a plain AND of comparisons, vector-index conditions (:func:`to_conditions`).
+The language lives here, in :mod:`vestis.schema`, because a filter is parsed *against a
+schema* and needs nothing else: the catalog, which runs a parsed filter
+(:mod:`vestis.catalog.filters`: SQL over its tables, or vector-index conditions), and the
+searcher and outfit completion, which parse users' text, all sit above it and import it
+downwards. This module knows no tables and no indexes.
+
+Input is bounded: at most :data:`MAX_LENGTH` characters, :data:`MAX_VALUES` values in all
+comparisons together, and :data:`MAX_DEPTH` levels of nesting; more is a :class:`FilterError`.
 
 >>> from vestis.schema import load_schema
 >>> expr = parse_filter("Colour in (Navy Blue, red) and category = dresses", load_schema("vestis"))
@@ -31,20 +37,22 @@ True
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vestis.errors import UserError
 from vestis.schema.model import normalise_token
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
-
-    from vestis.catalog.index.base import Condition, Filter
     from vestis.schema.model import Field, Schema
 
-MAX_DEPTH = 64  # nesting of parentheses and NOTs; deeper input is refused, not recursed into
+# The bounds keep every filter that parses runnable as SQL (tests/catalog/test_filters.py checks
+# the worst shapes at the limits). SQLite's parser overflows its stack on about 28 levels of
+# nesting ("a OR (b AND (c OR ..."), and refuses an expression tree 1,000 deep, which a
+# 1,000-comparison OR is.
+MAX_DEPTH = 20  # nesting of parentheses and NOTs; deeper input is refused, not recursed into
+MAX_LENGTH = 10_000  # characters; a longer filter is refused before it is read
+MAX_VALUES = 256  # values in all comparisons together (``in (a, b)`` counts two)
 
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN"})
 _BARE = re.compile(r"[^\s()',=!\"]+")
@@ -77,18 +85,6 @@ class FilterExpr:
     Combine with ``&``, ``|`` and ``~``.
     """
 
-    def predicate(self, column: str = "id") -> tuple[str, list[str]]:
-        """A SQL boolean expression on an item-id column (named by code, never input), and its parameters."""
-        raise NotImplementedError
-
-    def to_sql(self) -> tuple[str, list[str]]:
-        """``SELECT id FROM items WHERE ...`` selecting the matching items, with its parameters.
-
-        It reads the catalog's ``items`` and ``attributes(item_id, field, value)`` tables.
-        """
-        sql, params = self.predicate("id")
-        return f"SELECT id FROM items WHERE {sql}", params
-
     def _str(self, parent: type | None) -> str:
         raise NotImplementedError
 
@@ -118,14 +114,6 @@ class Compare(FilterExpr):
         if not self.values:
             raise ValueError("a comparison needs at least one value")
 
-    def predicate(self, column: str = "id") -> tuple[str, list[str]]:
-        if not column.isidentifier():
-            raise ValueError(f"not a column name: {column!r}")
-        marks = "value = ?" if len(self.values) == 1 else f"value IN ({', '.join('?' * len(self.values))})"
-        subquery = f"SELECT item_id FROM attributes WHERE field = ? AND {marks}"
-        sql = f"{column} {'NOT IN' if self.negate else 'IN'} ({subquery})"
-        return sql, [self.field, *self.values]
-
     def _str(self, parent: type | None) -> str:
         if len(self.values) == 1:
             return f"{self.field} {'!=' if self.negate else '='} {_quote(self.values[0])}"
@@ -147,14 +135,6 @@ class _Junction(FilterExpr):
         if len(flat) < 2:
             raise ValueError(f"{type(self).__name__} needs at least two parts")
         object.__setattr__(self, "parts", tuple(flat))
-
-    def predicate(self, column: str = "id") -> tuple[str, list[str]]:
-        sqls, params = [], []
-        for part in self.parts:
-            sql, p = part.predicate(column)
-            sqls.append(sql)
-            params.extend(p)
-        return "(" + f" {self._word} ".join(sqls) + ")", params
 
     def _str(self, parent: type | None) -> str:
         text = f" {self._word} ".join(p._str(type(self)) for p in self.parts)
@@ -182,10 +162,6 @@ class Not(FilterExpr):
     """The part does not match."""
 
     expr: FilterExpr
-
-    def predicate(self, column: str = "id") -> tuple[str, list[str]]:
-        sql, params = self.expr.predicate(column)
-        return f"NOT ({sql})", params
 
     def _str(self, parent: type | None) -> str:
         return f"NOT {self.expr._str(Not)}"
@@ -252,11 +228,14 @@ def parse_filter(text: str, schema: Schema) -> FilterExpr:
 
 class _Parser:
     def __init__(self, text: str, schema: Schema) -> None:
+        if len(text) > MAX_LENGTH:
+            raise FilterError(f"filter longer than {MAX_LENGTH} characters ({len(text)})", text, MAX_LENGTH)
         self.text = text
         self.schema = schema
         self.tokens = _tokenize(text)
         self.i = 0
         self.depth = 0
+        self.values = 0
 
     def parse(self) -> FilterExpr:
         if self.peek.kind == "end":
@@ -365,6 +344,9 @@ class _Parser:
     def value(self, field: Field, *, in_list: bool) -> str:
         """One value: a quoted string, or bare words up to ',' / ')' in a list, up to AND/OR/')' otherwise."""
         start = self.peek
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(f"filter has more than {MAX_VALUES} values")
         if start.kind == "string":
             raw = self.take().text
         else:
@@ -398,84 +380,15 @@ def _closest(raw: str, spellings: dict[str, str], limit: int = 3) -> list[str]:
     return list(dict.fromkeys(keys[m[0]] for m in matches))[:limit]
 
 
-# ---- index conditions ----------------------------------------------------------------------
-def to_conditions(
-    expr: FilterExpr, payload_fields: Collection[str] | None = None
-) -> tuple[Condition, ...] | None:
-    """Vector-index conditions equivalent to ``expr``, or None when it needs OR/NOT structure.
-
-    A plain AND of comparisons converts, and so do ``NOT`` of a comparison, ``NOT (a OR b)``
-    and an OR of positive comparisons on one field (``colour = red OR colour = pink``).
-    With ``payload_fields`` (the fields the index payloads hold), a comparison on any other
-    field also gives None.
-    """
-    from vestis.catalog.index.base import Condition
-
-    triples = _triples(expr)
-    if triples is None:
-        return None
-    if payload_fields is not None and any(field not in payload_fields for field, _, _ in triples):
-        return None
-    return tuple(Condition(field, values, negate) for field, values, negate in triples)
-
-
-def _triples(expr: FilterExpr) -> list[tuple[str, tuple[str, ...], bool]] | None:
-    if isinstance(expr, Compare):
-        return [(expr.field, expr.values, expr.negate)]
-    if isinstance(expr, And):
-        out: list[tuple[str, tuple[str, ...], bool]] = []
-        for part in expr.parts:
-            sub = _triples(part)
-            if sub is None:
-                return None
-            out.extend(sub)
-        return out
-    if isinstance(expr, Or):
-        fields = {p.field for p in expr.parts if isinstance(p, Compare) and not p.negate}
-        if len(fields) == 1 and all(isinstance(p, Compare) and not p.negate for p in expr.parts):
-            values = tuple(dict.fromkeys(v for p in expr.parts for v in p.values))  # type: ignore[attr-defined]
-            return [(fields.pop(), values, False)]
-        return None
-    if isinstance(expr, Not):
-        inner = expr.expr
-        if isinstance(inner, Compare):
-            return [(inner.field, inner.values, not inner.negate)]
-        if isinstance(inner, Not):
-            return _triples(inner.expr)
-        if isinstance(inner, Or):  # De Morgan: NOT (a OR b) = NOT a AND NOT b
-            return _triples(And(tuple(Not(p) for p in inner.parts)))
-        return None  # NOT (a AND b) is an OR
-    raise TypeError(f"not a filter expression: {expr!r}")
-
-
-def index_filter(
-    expr: FilterExpr | None,
-    ids_matching: Callable[[FilterExpr], Any],
-    payload_fields: Collection[str] | None = None,
-) -> Filter | None:
-    """An index Filter for ``expr``: conditions when they can express it, else the matching ids.
-
-    ``ids_matching`` is usually ``CatalogStore.ids_matching`` (the SQL fallback);
-    ``payload_fields`` as in :func:`to_conditions`.
-    """
-    if expr is None:
-        return None
-    from vestis.catalog.index.base import Filter
-
-    conditions = to_conditions(expr, payload_fields)
-    if conditions is not None:
-        return Filter(allowed_ids=None, conditions=conditions)
-    return Filter(allowed_ids=frozenset(ids_matching(expr)), conditions=())
-
-
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_VALUES",
     "And",
     "Compare",
     "FilterError",
     "FilterExpr",
     "Not",
     "Or",
-    "index_filter",
     "parse_filter",
-    "to_conditions",
 ]

@@ -1,17 +1,13 @@
-"""The extraction task: run an extractor over a dataset split and score it.
+"""The extraction evaluator: run an extractor over a dataset split and score it.
 
 Predictions are appended to ``predictions.jsonl`` as they are made, so a killed run
 resumes where it stopped; metrics are always recomputed from that file, then written
 to ``metrics.json`` together with a human ``report.html``.
 
->>> from vestis.data.base import open_dataset
->>> from vestis.extract.base import create_extractor
->>> from vestis.schema import load_schema
->>> schema = load_schema("vestis")
->>> ds = open_dataset("hm", schema)  # doctest: +SKIP
->>> majority = create_extractor("majority", schema)
->>> m = run_extract_eval(ds, majority, schema, "runs/hm-majority")  # doctest: +SKIP
->>> m["weighted_score"]  # doctest: +SKIP
+>>> from vestis.extract.base import load_extractor
+>>> evaluator = ExtractEvaluator("hm", out_dir="runs/hm-majority")  # doctest: +SKIP
+>>> metrics = evaluator(load_extractor("majority", "vestis"))  # doctest: +SKIP
+>>> metrics[evaluator.primary_metric]  # the key "extract/weighted_score"  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ import logging
 import os
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,10 +26,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vestis.eval import metrics as M
+from vestis.eval.base import EVALUATORS, Evaluator, Metrics, flatten
 from vestis.images import ImageLoadError, load_image
 
 if TYPE_CHECKING:
-    from vestis.data.base import Dataset, Split
+    from vestis.data.base import Dataset
     from vestis.data.example import Example
     from vestis.extract.base import Extractor
     from vestis.schema import Schema
@@ -42,70 +40,108 @@ PREDICTIONS = "predictions.jsonl"
 RUN_INFO = "run.json"
 
 
-def run_extract_eval(
-    dataset: Dataset,
-    extractor: Extractor,
-    schema: Schema,
-    out_dir: str | os.PathLike,
-    limit: int | None = None,
-    split: Split = "val",
-    train_split: Split | None = "train",
-    resume: bool = True,
-    progress: bool = True,
-    embeddings: bool = False,
-) -> dict[str, Any]:
-    """Fit on ``train_split``, predict ``split`` (first ``limit`` examples), write and return metrics.
+@EVALUATORS.register("extract")
+class ExtractEvaluator(Evaluator):
+    """Attribute extraction: per-field accuracy / F1 / coverage, weighted field score, valid JSON, speed.
 
-    ``embeddings`` adds MiniLM cosine similarity for text fields (slow on first use).
-    Resuming needs the same dataset, backend, schema and split as the interrupted run.
+    Called on an :class:`~vestis.extract.base.Extractor` (its schema is the one scored). Keys:
+    ``extract/weighted_score`` (primary), ``extract/<field>/<metric>``, ``extract/valid_json/strict``,
+    ``extract/throughput/images_per_s``, ``extract/n``. ``train_split`` is what a learning baseline
+    is fitted on; ``embeddings`` adds MiniLM cosine similarity for text fields (slow on first use).
+    Without ``out_dir`` predictions go to a temporary folder (no resume).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    backend = extractor.name or type(extractor).__name__
-    info = {"dataset": dataset.name, "backend": backend, "schema": schema.name, "split": split}
-    pred_path = out / PREDICTIONS
-    if not resume:
-        pred_path.unlink(missing_ok=True)
-    _check_same_run(out / RUN_INFO, info, pred_path)
-    (out / RUN_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
 
-    examples = dataset.split(split)[:limit]
-    done = {r["id"] for r in read_predictions(pred_path)}
-    todo = [ex for ex in examples if ex.id not in done]
-    logger.info(
-        "%s on %s/%s: %d examples, %d already predicted",
-        backend,
-        dataset.name,
-        split,
-        len(examples),
-        len(examples) - len(todo),
-    )
-    if todo and train_split is not None:
-        extractor.fit(dataset.split(train_split))
+    name = "extract"
+    primary = "weighted_score"
 
-    start = time.perf_counter()
-    with pred_path.open("a", encoding="utf-8") as sink, _progress(progress, len(todo), backend) as advance:
-        for batch in _batches(todo, extractor.batch_size):
-            for record in predict_batch(extractor, schema, batch):
-                sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sink.flush()
-            advance(len(batch))
-    wall = time.perf_counter() - start
+    def __init__(
+        self,
+        dataset: Dataset | str,
+        split: str = "val",
+        limit: int | None = None,
+        out_dir: str | os.PathLike | None = None,
+        name: str | None = None,
+        schema: Any = None,
+        train_split: str | None = "train",
+        resume: bool = True,
+        progress: bool = True,
+        embeddings: bool = False,
+    ) -> None:
+        super().__init__(dataset, split, limit, out_dir, name, schema)
+        self.train_split = train_split
+        self.resume = resume
+        self.progress = progress
+        self.embeddings = embeddings
+        self._records: list[dict[str, Any]] = []
+        self._schema: Schema | None = None
 
-    wanted = {ex.id for ex in examples}
-    records = [r for r in read_predictions(pred_path) if r["id"] in wanted]
-    result = {**info, **score_records(schema, records, embeddings)}
-    result["throughput"] = _throughput(records, len(todo), wall)
-    result["peak_rss_mb"] = peak_rss_mb()
-    result["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    result["vestis_version"] = _version()
-    (out / "metrics.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    def evaluate(self, target: Extractor) -> dict[str, Any]:
+        if self.out_dir is not None:
+            return self._run(target, self.out_dir)
+        with tempfile.TemporaryDirectory(prefix="vestis-extract-") as tmp:
+            return self._run(target, Path(tmp))
 
-    from vestis.eval.report import write_report
+    def flat_metrics(self, result: dict[str, Any]) -> Metrics:
+        fields = {name: m for name, m in result["fields"].items() if m.get("support")}
+        return {
+            "weighted_score": result["weighted_score"],
+            "n": result["n"],
+            **flatten(fields, skip=("weight", "label_rate")),
+            **flatten({"valid_json": result["valid_json"], "throughput": result["throughput"]}),
+        }
 
-    write_report(result, records, schema, out / "report.html")
-    logger.info("weighted score %s; wrote %s", result["weighted_score"], out)
-    return result
+    def write_outputs(self, result: dict[str, Any], out: Path) -> None:
+        from vestis.eval.report import write_report
+
+        write_report(result, self._records, self._schema, out / "report.html")
+
+    def _run(self, extractor: Extractor, out: Path) -> dict[str, Any]:
+        """Fit on ``train_split``, predict the split (resuming from ``out``), score the records."""
+        dataset, schema, split = self.dataset, extractor.schema, self.split
+        backend = extractor.name or type(extractor).__name__
+        info = {"dataset": dataset.name, "backend": backend, "schema": schema.name, "split": split}
+        pred_path = out / PREDICTIONS
+        if not self.resume:
+            pred_path.unlink(missing_ok=True)
+        _check_same_run(out / RUN_INFO, info, pred_path)
+        (out / RUN_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+        examples = self.examples()
+        done = {r["id"] for r in read_predictions(pred_path)}
+        todo = [ex for ex in examples if ex.id not in done]
+        logger.info(
+            "%s on %s/%s: %d examples, %d already predicted",
+            backend,
+            dataset.name,
+            split,
+            len(examples),
+            len(examples) - len(todo),
+        )
+        if todo and self.train_split is not None:
+            extractor.fit(dataset.split(self.train_split))
+
+        start = time.perf_counter()
+        with (
+            pred_path.open("a", encoding="utf-8") as sink,
+            _progress(self.progress, len(todo), backend) as advance,
+        ):
+            for batch in _batches(todo, extractor.batch_size):
+                for record in predict_batch(extractor, schema, batch):
+                    sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+                sink.flush()
+                advance(len(batch))
+        wall = time.perf_counter() - start
+
+        wanted = {ex.id for ex in examples}
+        records = [r for r in read_predictions(pred_path) if r["id"] in wanted]
+        result = {**info, **score_records(schema, records, self.embeddings)}
+        result["throughput"] = _throughput(records, len(todo), wall)
+        result["peak_rss_mb"] = peak_rss_mb()
+        result["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        result["vestis_version"] = _version()
+        self._records, self._schema = records, schema
+        logger.info("weighted score %s; wrote %s", result["weighted_score"], out)
+        return result
 
 
 def predict_batch(extractor: Extractor, schema: Schema, batch: Sequence[Example]) -> list[dict[str, Any]]:
@@ -155,7 +191,6 @@ def score_records(
     return {
         "n": len(records),
         "errors": errors,
-        "primary_metric": "weighted_score",
         **scored,
         "valid_json": M.valid_json_rates(records),
     }

@@ -1,7 +1,16 @@
-"""Captions for image–text training: the source's own text plus phrases built from labels.
+"""Text about examples, built from their metadata and labels: captions and modification texts.
 
-Attribute phrases ("black striped jersey t-shirt, long sleeves, for women") teach the
-text tower the schema's vocabulary on every dataset, including those without text.
+* Captions for image–text training: the source's own text plus phrases built from labels.
+  Attribute phrases ("black striped jersey t-shirt, long sleeves, for women") teach the
+  text tower the schema's vocabulary on every dataset, including those without text.
+* :func:`modification`: the words for what changes between two items ("in navy"), the text
+  of a composed-retrieval query.
+
+Training (vestis.train) and evaluation (vestis.eval) both use these, so they live with the data.
+
+>>> from vestis.schema import load_schema
+>>> modification({"colour": "red"}, {"colour": "navy", "pattern": "striped"}, load_schema("vestis"))
+'in navy and with a striped pattern'
 """
 
 from __future__ import annotations
@@ -12,7 +21,8 @@ from typing import Any
 from vestis.data.example import Example
 from vestis.schema import Schema
 
-TITLE_KEYS = ("prod_name", "title", "name", "product_name")
+TITLE_KEYS = ("prod_name", "title", "name", "product_name")  # metadata keys holding a product title
+EDIT_FIELDS = ("colour", "pattern")  # the attributes a modification text describes
 
 
 def _word(schema: Schema, field: str, value: str | None) -> str | None:
@@ -60,15 +70,22 @@ def attribute_phrase(
     return ", ".join([phrase, *tails])
 
 
+def title(example: Example) -> str | None:
+    """The product title in the example's metadata (the first of :data:`TITLE_KEYS` it has), or None."""
+    for key in TITLE_KEYS:
+        value = example.meta.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
 def captions_for(example: Example, schema: Schema, n_phrases: int = 2) -> list[str]:
     """Deterministic caption variants of one example (seeded by its id)."""
     rng = random.Random(example.id)
     out: list[str] = []
-    for key in TITLE_KEYS:
-        title = example.meta.get(key)
-        if isinstance(title, str) and title.strip():
-            out.append(title.strip())
-            break
+    name = title(example)
+    if name:
+        out.append(name)
     if example.text and example.text.strip() and example.text.strip() not in out:
         out.append(example.text.strip()[:300])
     full = attribute_phrase(example.labels, schema)
@@ -79,3 +96,16 @@ def captions_for(example: Example, schema: Schema, n_phrases: int = 2) -> list[s
         if varied and varied not in out:
             out.append(varied)
     return out
+
+
+def modification(ref: dict[str, Any], target: dict[str, Any], schema: Schema) -> str | None:
+    """Words for what changes from ``ref`` to ``target`` among the edit fields, or None."""
+    parts = []
+    for name in EDIT_FIELDS:
+        a, b = ref.get(name), target.get(name)
+        if b and a != b:
+            text = schema.fields[name].values[b].text
+            parts.append(
+                f"in {text}" if name == "colour" else f"with a {text} pattern" if b != "solid" else "plain"
+            )
+    return " and ".join(parts) if parts else None

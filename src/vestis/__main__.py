@@ -1,0 +1,5 @@
+"""``python -m vestis`` runs the ``vestis`` command."""
+
+from vestis.cli.main import run
+
+run()

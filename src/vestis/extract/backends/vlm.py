@@ -1,0 +1,308 @@
+"""``vlm``: a transformers vision-language model looks at the photos and writes the attribute JSON.
+
+Any checkpoint ``AutoProcessor`` + ``AutoModelForImageTextToText`` load, by hub id or local
+directory (``model``): SmolVLM/Idefics3, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-style, PaliGemma
+and Florence-2 (an encoder-decoder, prompted with the plain text: it has no chat template). The
+prompt is :meth:`Schema.prompt` (fields, allowed values, null policy, descriptions) in the
+processor's chat template where there is one. Several photos of one item go into one prompt,
+except for Florence-2, which takes one image per prompt (its per-photo answers are fused per field).
+
+Decoding is greedy by default, batched with left padding, and constrained by the schema's grammar
+(:mod:`vestis.extract.grammar`, llguidance by default, ``engine=xgrammar`` the alternative), so
+every answer parses and validates as written; ``constrained=false`` lets the model write freely
+(the answer is then repaired or nulled field by field, with the raw text and the error kept), so
+the harness can report both, as the papers do.
+
+Confidence: per field, the probability the model gave the value it wrote: the product of the
+probabilities of the tokens spanning the value in the answer, under the scores decoding used (the
+grammar's mask included, so a token the grammar forces counts 1). A null field gets 0; a value
+that validation had to find elsewhere than as written (a repaired key) gets 1.0.
+
+bf16 on GPU, float32 on CPU; ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only.
+
+>>> ex = load_extractor("vlm", model="HuggingFaceTB/SmolVLM-256M-Instruct")  # doctest: +SKIP
+>>> ex.extract("photo.jpg").attributes  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any, Literal
+
+from PIL import Image
+
+from vestis.errors import OptionsError
+from vestis.extract.base import EXTRACTORS, Extraction, Extractor
+from vestis.extract.grammar import (
+    DEFAULT_ENGINE,
+    ENGINES,
+    ChosenTokenLogprobs,
+    GrammarLogitsProcessor,
+    get_engine,
+)
+from vestis.models.registry import ModelNotFound, resolve_hub
+from vestis.schema import Schema
+
+# Families whose processors take one image per prompt; their photos of one item are fused instead.
+SINGLE_IMAGE = frozenset({"florence2"})
+WHERE_TO_GET_ONE = (
+    "the vlm backend needs a vision-language model (--model ID_OR_DIR): any transformers VLM on "
+    "the Hugging Face hub (e.g. HuggingFaceTB/SmolVLM-256M-Instruct, Qwen/Qwen2.5-VL-3B-Instruct) or "
+    "a local checkpoint directory; vestis-vlm-tiny will come from `vestis train`"
+)
+
+
+@EXTRACTORS.register("vlm")
+class VLMExtractor(Extractor):
+    """A transformers vision-language model writing the schema's JSON, grammar-constrained by default."""
+
+    name = "vlm"
+    multi_image = True
+
+    def __init__(
+        self,
+        schema: Schema,
+        model: str | None = None,
+        device: str = "auto",
+        quantization: Literal["4bit", "8bit"] | None = None,
+        constrained: bool = True,
+        engine: Literal["llguidance", "xgrammar"] = DEFAULT_ENGINE,
+        max_new_tokens: int = 512,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        batch_size: int = 8,
+        max_side: int = 1024,
+        prompt: str | None = None,
+    ) -> None:
+        super().__init__(schema)
+        if not model:
+            raise OptionsError(WHERE_TO_GET_ONE)
+        if engine not in ENGINES:
+            raise OptionsError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        for name, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("batch_size", batch_size),
+            ("max_side", max_side),
+        ):
+            if value < 1:
+                raise OptionsError(f"{name} must be at least 1")
+        if temperature <= 0:
+            raise OptionsError("temperature must be positive")
+        import torch
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
+            raise OptionsError(f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU")
+        self.model_id = model
+        self.device = device
+        self.constrained = constrained
+        self.engine_name = engine
+        self.max_new_tokens = max_new_tokens
+        self.do_sample = do_sample
+        self.temperature = temperature
+        self.batch_size = batch_size
+        self.max_side = max_side
+        self.instructions = prompt or schema.prompt()
+        self.last_stats: dict[str, float] = {}
+        self._load(resolve_hub(model), quantization)
+
+    # ---- loading -----------------------------------------------------------------------------
+    def _load(self, path: str, quantization: str | None) -> None:
+        import torch
+        from transformers import AutoModelForImageTextToText
+
+        from vestis.extract.backends.vlm_loading import load_processor
+
+        kwargs: dict[str, Any] = {
+            "dtype": torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        }
+        if quantization:
+            from transformers import BitsAndBytesConfig
+
+            bits = {"load_in_4bit": True} if quantization == "4bit" else {"load_in_8bit": True}
+            kwargs["quantization_config"] = BitsAndBytesConfig(**bits)
+            kwargs["device_map"] = self.device
+        try:
+            self.processor = load_processor(path)
+            self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFound(
+                f"cannot load a vision-language model from {self.model_id!r} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0]}); pass a transformers VLM checkpoint directory or hub id"
+            ) from None
+        if not quantization:
+            self.model.to(self.device)
+        self.model.eval()
+        self.tokenizer = self.processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        self.family = self.model.config.model_type
+        self.joint_images = self.family not in SINGLE_IMAGE
+        gen = self.model.generation_config
+        eos = gen.eos_token_id if gen.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
+        self.pad_id = gen.pad_token_id if gen.pad_token_id is not None else self.tokenizer.pad_token_id
+        self.forced_prefix = 1 if getattr(gen, "forced_bos_token_id", None) is not None else 0
+        self.vocab_size = self.model.get_output_embeddings().weight.shape[0]
+        self._chat = getattr(self.processor, "chat_template", None) or getattr(
+            self.tokenizer, "chat_template", None
+        )
+
+    def grammar_engine(self):
+        """The grammar engine for this model's tokenizer (built once, shared)."""
+        return get_engine(self.engine_name, self.tokenizer, self.vocab_size, self.eos_ids)
+
+    # ---- prompting ---------------------------------------------------------------------------
+    def prompt_text(self, n_images: int) -> str:
+        """The text the model sees for an item of ``n_images`` photos (chat template applied)."""
+        text = self.instructions
+        if n_images > 1:
+            text = f"The {n_images} photos show the same item (e.g. front, back, label).\n{text}"
+        if not self._chat:
+            return text
+        content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": text}]
+        return self.processor.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
+
+    def _inputs(self, items: list[list[Image.Image]]):
+        items = [[_fit(im, self.max_side) for im in photos] for photos in items]
+        texts = [self.prompt_text(len(photos)) for photos in items]
+        images: list[Any] = items if self.joint_images else [photos[0] for photos in items]
+        inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs and self.model.dtype.is_floating_point:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        return inputs
+
+    # ---- generation --------------------------------------------------------------------------
+    def _generate(self, items: list[list[Image.Image]]) -> list[Extraction]:
+        import torch
+        from transformers import LogitsProcessorList
+
+        inputs = self._inputs(items)
+        grammar = (
+            GrammarLogitsProcessor(self.grammar_engine(), self.schema, len(items), skip=self.forced_prefix)
+            if self.constrained
+            else None
+        )
+        recorder = ChosenTokenLogprobs()
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature} if self.do_sample else {"do_sample": False}
+        )
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                logits_processor=LogitsProcessorList([p for p in (grammar, recorder) if p is not None]),
+                max_new_tokens=self.max_new_tokens,
+                eos_token_id=self.eos_ids,
+                pad_token_id=self.pad_id,
+                **sampling,
+            )
+        seconds = time.perf_counter() - t0
+        sequences = out if isinstance(out, torch.Tensor) else out.sequences
+        logprobs = recorder.finish(sequences[:, -1])
+        generated = sequences[:, sequences.shape[1] - logprobs.shape[1] :].cpu()
+        steps = logprobs.shape[1]
+        self.last_stats = {
+            "generate_seconds": seconds,
+            "steps": steps,
+            "mask_seconds": grammar.seconds if grammar else 0.0,
+        }
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        grammar_errors = grammar.errors() if grammar else [None] * len(items)
+        results = []
+        for row in range(len(items)):
+            tokens = generated[row].tolist()
+            ended = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
+            tokens = tokens[: ended if ended is not None else len(tokens)]
+            res = self._result(tokens, logprobs[row, : len(tokens)].tolist())
+            res.usage = {"prompt_tokens": int(prompt_tokens[row]), "completion_tokens": len(tokens)}
+            notes = [res.error, "answer cut at max_new_tokens" if ended is None else None]
+            if grammar_errors[row]:
+                notes.append(f"grammar engine gave up: {grammar_errors[row]}")
+            res.error = "; ".join(x for x in notes if x) or None
+            results.append(res)
+        return results
+
+    def _result(self, tokens: list[int], logprobs: list[float]) -> Extraction:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        result = self.from_raw(text)
+        ends = [
+            len(self.tokenizer.decode(tokens[: i + 1], skip_special_tokens=True)) for i in range(len(tokens))
+        ]
+        spans = value_spans(text)
+        for name, value in result.attributes.items():
+            if value in (None, []):
+                result.confidence[name] = 0.0
+                continue
+            span = spans.get(name)
+            if span is None:
+                result.confidence[name] = 1.0
+                continue
+            inside = [
+                lp
+                for i, lp in enumerate(logprobs)
+                if (ends[i - 1] if i else 0) < span[1] and ends[i] > span[0]
+            ]
+            result.confidence[name] = math.exp(sum(inside)) if inside else 1.0
+        return result
+
+    # ---- the contract ------------------------------------------------------------------------
+    def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
+        return self._generate([[im] for im in images])
+
+    def _extract_items(self, items: list[list[Image.Image]]) -> list[Extraction]:
+        if self.joint_images:
+            return self._generate(items)
+        flat = self._generate([[im] for photos in items for im in photos])
+        out, at = [], 0
+        for photos in items:
+            out.append(self._fuse(flat[at : at + len(photos)]))
+            at += len(photos)
+        return out
+
+
+def value_spans(text: str) -> dict[str, tuple[int, int]]:
+    """Character span of each top-level value in the JSON object ``text`` holds (empty if it holds none)."""
+    decoder = json.JSONDecoder()
+    spans: dict[str, tuple[int, int]] = {}
+    pos = text.find("{")
+    if pos < 0:
+        return spans
+    pos += 1
+    try:
+        while True:
+            pos = _skip(text, pos)
+            if text[pos] == "}":
+                return spans
+            key, pos = decoder.raw_decode(text, pos)
+            pos = _skip(text, pos)
+            if text[pos] != ":":
+                return spans
+            start = _skip(text, pos + 1)
+            _, pos = decoder.raw_decode(text, start)
+            if isinstance(key, str):
+                spans.setdefault(key, (start, pos))
+            pos = _skip(text, pos)
+            if text[pos] == ",":
+                pos += 1
+    except (ValueError, IndexError):
+        return spans
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _fit(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) <= max_side:
+        return image
+    image = image.copy()
+    image.thumbnail((max_side, max_side))
+    return image

@@ -1,0 +1,91 @@
+"""The training recipes by name: a config dataclass and the function that trains from it.
+
+``vestis train NAME`` and ``vestis list recipes`` read this registry; its flags come from the
+config's fields. Nothing here imports torch: the config and the trainer are imported when a
+recipe is used.
+
+>>> from vestis.train.recipes import RECIPES
+>>> RECIPES.names()
+['composer', 'lite', 'outfits', 'outfits-llm']
+>>> cfg = RECIPES.get("lite").load_config(overrides={"epochs": 2})
+>>> cfg.epochs
+2
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vestis.registry import Registry
+from vestis.train.config import RecipeConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training recipe: its config dataclass and trainer, named ``module:attribute``."""
+
+    name: str
+    description: str
+    config: str
+    trainer: str
+    report: str = "report.json"  # the report file the trainer writes in ``out_dir``
+    resumable: bool = False  # the trainer resumes from a checkpoint in ``out_dir`` (and takes ``fresh``)
+
+    def config_class(self) -> type[RecipeConfig]:
+        return _resolve(self.config)
+
+    def load_config(self, path: str | Path | None = None, overrides: dict[str, Any] | None = None):
+        """The config from a YAML file (optional) and overrides; unknown keys and bad values refused."""
+        cls = self.config_class()
+        overrides = overrides or {}
+        return cls.from_file(path, **overrides) if path else cls.from_dict(overrides)
+
+    def train(self, cfg: RecipeConfig, fresh: bool = False) -> Path:
+        """Run the trainer; returns the model directory it wrote."""
+        trainer = _resolve(self.trainer)
+        return trainer(cfg, fresh=fresh) if self.resumable else trainer(cfg)
+
+
+def _resolve(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+RECIPES: Registry[Recipe] = Registry("recipe", "vestis.recipes")
+
+for _recipe in (
+    Recipe(
+        "lite",
+        "Train vestis-lite (defaults reproduce the shipped model). Resumes from out_dir/checkpoint.pt.",
+        "vestis.train.lite_config:LiteTrainConfig",
+        "vestis.train.lite_trainer:train_lite",
+        report="report.html",
+        resumable=True,
+    ),
+    Recipe(
+        "composer",
+        'Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata.',
+        "vestis.train.composer_trainer:ComposerTrainConfig",
+        "vestis.train.composer_trainer:train_composer",
+        report="composer_report.json",
+    ),
+    Recipe(
+        "outfits",
+        "Train an outfit-compatibility scorer (type-aware or set-transformer) on a dataset's outfits.",
+        "vestis.train.outfits_config:OutfitsTrainConfig",
+        "vestis.train.outfits_trainer:train_outfits",
+    ),
+    Recipe(
+        "outfits-llm",
+        "LoRA-fine-tune the LLM outfit scorer (SmolLM2) on a dataset's outfits. Resumes from out_dir.",
+        "vestis.train.outfits_llm:OutfitsLLMTrainConfig",
+        "vestis.train.outfits_llm:train_outfits_llm",
+        resumable=True,
+    ),
+):
+    RECIPES.register(_recipe.name)(_recipe)
+
+__all__ = ["RECIPES", "Recipe"]

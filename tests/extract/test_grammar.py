@@ -1,0 +1,108 @@
+"""The schema grammar, checked token by token against both engines with a byte-level tokenizer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vestis.extract.backends.vlm import value_spans
+from vestis.extract.grammar import decoding_schema, get_engine, grammar_text
+from vestis.schema import load_schema
+
+DENALI = load_schema("denali")
+BASE = DENALI.empty() | {"type": "jeans", "color": "navy"}
+# (brand, size) → strictly valid as written?
+CASES = [
+    ((None, None), True),
+    (("Levi's 501", "W32 L34"), True),
+    (("x" * 60, None), True),
+    (("x" * 61, None), False),  # max_length
+    ((" Levi", None), False),  # whitespace the validator would strip
+    (("N/A", None), False),  # a spelling of null the validator would null
+    (("None-", None), False),
+    ((None, "-"), False),
+    ((None, "32!"), False),  # the field's pattern
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    pytest.importorskip("transformers")
+    from tests.tiny_vlm import byte_bpe_tokenizer
+
+    return byte_bpe_tokenizer(["<pad>", "<eos>"], pad_token="<pad>", eos_token="<eos>")
+
+
+def _accepts(engine, compiled, tokenizer, text: str) -> bool:
+    import torch
+
+    matcher = engine.matcher(compiled)
+    mask = torch.full((1, (engine.vocab_size + 31) // 32), -1, dtype=torch.int32)
+    for token in [*tokenizer.encode(text), tokenizer.eos_token_id]:
+        engine.fill(matcher, mask, 0)
+        if not (int(mask[0, token // 32]) >> (token % 32)) & 1:
+            return False
+        engine.advance(matcher, token)
+    return engine.done(matcher)
+
+
+@pytest.mark.parametrize("name", ["llguidance", "xgrammar"])
+def test_the_grammar_admits_exactly_the_strictly_valid_answers(name, tokenizer):
+    pytest.importorskip(name)
+    engine = get_engine(name, tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    compiled = engine.compiled(DENALI)
+    assert engine.compiled(DENALI) is compiled  # cached per (tokenizer, schema)
+    for (brand, size), strict in CASES:
+        text = json.dumps(BASE | {"brand": brand, "size": size}, separators=(",", ":"))
+        assert DENALI.validate(text).strict == strict, text
+        if name == "xgrammar" and (brand, size) in (
+            ("N/A", None),
+            ("None-", None),
+            (None, "-"),
+            (None, "32!"),
+        ):
+            assert _accepts(engine, compiled, tokenizer, text)  # what xgrammar cannot enforce
+            assert any("brand" in u for u in engine.unsupported(DENALI))
+        else:
+            assert _accepts(engine, compiled, tokenizer, text) == strict, (name, text)
+    assert not _accepts(engine, compiled, tokenizer, json.dumps(BASE))  # whitespace: compact JSON only
+    assert not _accepts(engine, compiled, tokenizer, json.dumps(BASE, separators=(",", ":"))[:-1])
+
+
+def test_multi_fields_are_distinct_values_in_vocabulary_order(tokenizer):
+    pytest.importorskip("llguidance")
+    schema = load_schema("florence")
+    engine = get_engine("llguidance", tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    compiled = engine.compiled(schema)
+    style = list(schema.fields["style"].values)
+    obj = schema.empty() | {"category": "dress"}
+    for value, ok in (
+        ([], True),
+        ([style[0], style[3]], True),
+        ([style[3], style[0]], False),
+        ([style[1]] * 2, False),
+    ):
+        assert (
+            _accepts(engine, compiled, tokenizer, json.dumps(obj | {"style": value}, separators=(",", ":")))
+            == ok
+        )
+    assert decoding_schema(schema)["properties"]["style"]["maxItems"] == len(style)
+
+
+def test_grammar_texts_name_every_field_in_order():
+    for dialect in ("lark", "ebnf"):
+        first = grammar_text(DENALI, dialect).splitlines()[0]
+        assert [w for w in first.split() if w.startswith("f_")] == [f"f_{n}" for n in DENALI.fields]
+
+
+def test_value_spans_locate_each_value():
+    text = '{"type":"jeans","color":null,"closure":["zip"],"brand":"A, \\"B\\""}'
+    spans = value_spans(text)
+    assert {k: text[a:b] for k, (a, b) in spans.items()} == {
+        "type": '"jeans"',
+        "color": "null",
+        "closure": '["zip"]',
+        "brand": '"A, \\"B\\""',
+    }
+    assert value_spans("no json here") == {} and value_spans('{"type": "je') == {}

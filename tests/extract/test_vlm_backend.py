@@ -1,0 +1,137 @@
+"""The vlm backend on tiny random Idefics3 (SmolVLM), Qwen2-VL and Florence-2 checkpoints.
+
+Random weights write nonsense, so what is tested is the machinery: prompts through the chat
+template, batching of photos of different sizes, grammar-constrained decoding (every answer
+strictly valid on every preset and a user schema), free decoding (repaired or nulled, never a
+crash), several photos per item, confidences and the errors for a missing model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vestis.errors import OptionsError
+from vestis.extract.base import load_extractor
+from vestis.models.registry import ModelNotFound
+from vestis.schema import Schema, load_schema
+
+pytest.importorskip("llguidance")
+
+USER_SCHEMA = """
+name: shop
+fields:
+  kind: {kind: single, nullable: false, values: [tee, {name: hoodie, synonyms: [hooded top]}, coat]}
+  tags: {kind: multi, values: [cotton, recycled, vintage]}
+  sku: {kind: text, max_length: 12, pattern: "^[A-Z0-9-]+$"}
+"""
+
+
+@pytest.fixture(scope="module")
+def user_schema(tmp_path_factory) -> Schema:
+    path = tmp_path_factory.mktemp("schema") / "shop.yaml"
+    path.write_text(USER_SCHEMA)
+    return load_schema(str(path))
+
+
+def photos() -> list[Image.Image]:
+    return [
+        Image.new("RGB", (60, 80), (200, 20, 30)),
+        Image.new("RGB", (120, 90), (20, 30, 90)),
+        Image.new("RGB", (33, 47), (240, 240, 240)),
+    ]
+
+
+def _schemas(user_schema: Schema) -> list[Schema]:
+    return [load_schema("vestis"), load_schema("florence"), load_schema("denali"), user_schema]
+
+
+@pytest.mark.parametrize("family", ["idefics3", "qwen2_vl", "florence2"])
+def test_constrained_answers_are_strictly_valid_on_every_schema(family, tiny_vlms, user_schema):
+    # Florence-2 is prompted like its fine-tunes: a short task prompt (its encoder is the slow part).
+    prompt = {"prompt": "<EXTRACT_ATTRIBUTES>"} if family == "florence2" else {}
+    for schema in _schemas(user_schema):
+        ex = load_extractor("vlm", schema, model=str(tiny_vlms[family]), max_new_tokens=300, **prompt)
+        results = ex.extract(photos())
+        assert len(results) == 3
+        for res in results:
+            assert res.error is None, (family, schema.name, res.error)
+            assert schema.validate(res.raw).strict, (family, schema.name, res.raw)
+            assert res.valid_raw and res.attributes == schema.validate(res.raw).value
+            for name, value in res.attributes.items():
+                conf = res.confidence[name]
+                assert conf == 0.0 if value in (None, []) else 0.0 < conf <= 1.0
+            assert res.usage["completion_tokens"] > 0 and res.usage["prompt_tokens"] > 0
+        assert 0 < ex.last_stats["mask_seconds"] < ex.last_stats["generate_seconds"]
+
+
+@pytest.mark.parametrize("family", ["idefics3", "qwen2_vl", "florence2"])
+def test_unconstrained_answers_are_repaired_or_nulled_never_raised(family, tiny_vlms):
+    schema = load_schema("denali")
+    ex = load_extractor("vlm", schema, model=str(tiny_vlms[family]), constrained=False, max_new_tokens=24)
+    for res in ex.extract(photos()):
+        assert schema.validate(res.attributes).ok and set(res.attributes) == set(schema.fields)
+        assert isinstance(res.raw, str)
+        if not res.valid_raw:
+            assert res.error  # what went wrong is kept with the raw text
+    assert ex.last_stats["mask_seconds"] == 0.0
+
+
+def test_the_prompt_is_the_schema_through_the_chat_template(tiny_vlms):
+    schema = load_schema("denali")
+    qwen = load_extractor("vlm", schema, model=str(tiny_vlms["qwen2_vl"]))
+    text = qwen.prompt_text(1)
+    assert text.startswith("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>")
+    assert text.endswith("<|im_start|>assistant\n")
+    assert '"sleeve_length": one of: sleeveless, short, three_quarter, long; null if not visible' in text
+    three = qwen.prompt_text(3)
+    assert three.count("<|image_pad|>") == 3 and "The 3 photos show the same item" in three
+    idefics = load_extractor("vlm", schema, model=str(tiny_vlms["idefics3"]))
+    assert idefics.prompt_text(2).count("<image>") == 2 and idefics.prompt_text(2).endswith("Assistant:")
+    florence = load_extractor("vlm", schema, model=str(tiny_vlms["florence2"]))
+    assert florence.prompt_text(1) == schema.prompt()  # no chat template: the plain instructions
+
+
+@pytest.mark.parametrize("family", ["idefics3", "qwen2_vl", "florence2"])
+def test_several_photos_of_one_item(family, tiny_vlms):
+    schema = load_schema("florence")
+    ex = load_extractor("vlm", schema, model=str(tiny_vlms[family]), max_new_tokens=200)
+    front, back, label = photos()
+    results = ex.extract_items([[front, back, label], [back]])
+    assert len(results) == 2
+    for res in results:
+        assert res.error is None and schema.validate(res.attributes).ok
+    if family == "florence2":  # one image per prompt: three answers fused per field
+        assert ex.joint_images is False and isinstance(results[0].raw, list) and len(results[0].raw) == 3
+    else:  # one prompt holding the three photos
+        assert ex.joint_images is True and isinstance(results[0].raw, str)
+        assert schema.validate(results[0].raw).strict
+
+
+def test_xgrammar_engine_gives_valid_json_too(tiny_vlms, user_schema):
+    pytest.importorskip("xgrammar")
+    schema = load_schema("florence")
+    ex = load_extractor(
+        "vlm", schema, model=str(tiny_vlms["qwen2_vl"]), engine="xgrammar", max_new_tokens=200
+    )
+    for res in ex.extract(photos()):
+        assert res.error is None and schema.validate(res.raw).strict
+
+
+def test_missing_model_errors_say_what_to_do(tmp_path: Path, tiny_vlm_dir):
+    with pytest.raises(OptionsError, match=r"SmolVLM-256M-Instruct.*local checkpoint directory"):
+        load_extractor("vlm")
+    with pytest.raises(ModelNotFound, match="not a local path and not obtainable from the hub"):
+        load_extractor("vlm", model="nobody/no-such-vlm")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFound, match="cannot load a vision-language model"):
+        load_extractor("vlm", model=str(tmp_path / "empty"))
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(OptionsError, match="needs a CUDA GPU"):
+            load_extractor("vlm", model=str(tiny_vlm_dir), quantization="4bit")
+    with pytest.raises(OptionsError, match="engine"):
+        load_extractor("vlm", model=str(tiny_vlm_dir), engine="outlines")
