@@ -48,17 +48,23 @@ class ItemValue(OutfitScorer):
         return np.array([np.mean([self.values.get(it.id, 0.0) for it in o]) for o in outfits])
 
 
-def popularity(data: OutfitData, train: OutfitData, val: OutfitData, seed: int) -> dict:
-    from sklearn.linear_model import Ridge
+def ridge_fit_predict(x: np.ndarray, y: np.ndarray, x_all: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Ridge regression with an unpenalised intercept (scikit-learn's ``Ridge``), in closed form."""
+    x64, y64 = x.astype(np.float64), np.asarray(y, dtype=np.float64)
+    x_mean, y_mean = x64.mean(axis=0), y64.mean()
+    xc = x64 - x_mean
+    w = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y64 - y_mean))
+    return (x_all - x_mean) @ w + y_mean
 
+
+def popularity(data: OutfitData, train: OutfitData, val: OutfitData, seed: int) -> dict:
     train_count = Counter(i for o in train.outfits.values() for i in o)
     val_count = Counter(i for o in val.outfits.values() for i in o)
     cats = sorted({c for c in data.categories if c})
     onehot = np.array([[c == k for k in cats] for c in data.categories], dtype=np.float32)
     x = np.hstack([data.embeddings, onehot])
     seen = sorted(train_count)
-    ridge = Ridge(alpha=1.0).fit(x[seen], np.log1p([train_count[i] for i in seen]))
-    predicted = ridge.predict(x)
+    predicted = ridge_fit_predict(x[seen], np.log1p([train_count[i] for i in seen]), x)
     val_items = sorted(val_count)
     oracle = {data.ids[i]: float(np.log1p(val_count[i])) for i in val_items}
     rows = {}

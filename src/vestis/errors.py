@@ -11,6 +11,9 @@ True
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 
 class VestisError(Exception):
     """Base of every error vestis raises on purpose."""
@@ -28,4 +31,25 @@ class InputError(UserError, ValueError):
     """A request the library refuses: an empty query, a k out of bounds, a text too long."""
 
 
-__all__ = ["InputError", "OptionsError", "UserError", "VestisError"]
+class MissingExtra(UserError, ImportError):
+    """An optional dependency is not installed; the message names the extra that installs it."""
+
+
+def require(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module``, or raise :class:`MissingExtra` saying which ``vestis[extra]`` installs it.
+
+    >>> require("json", "report", "a report").__name__
+    'json'
+    >>> require("no_such_module", "report", "the HTML report")
+    Traceback (most recent call last):
+    ...
+    vestis.errors.MissingExtra: the HTML report needs no_such_module: pip install 'vestis[report]'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        top = module.split(".")[0]
+        raise MissingExtra(f"{purpose} needs {top}: pip install 'vestis[{extra}]'") from None
+
+
+__all__ = ["InputError", "MissingExtra", "OptionsError", "UserError", "VestisError", "require"]

@@ -130,7 +130,7 @@ EMBEDDERS: Registry[type[Embedder]] = Registry(
 def load_embedder(name: str = "lite", **options: Any) -> Embedder:
     """An embedder by registered name, with its options checked (unknown or mistyped → OptionsError).
 
-    >>> load_embedder("lite").dim  # doctest: +SKIP
+    >>> load_embedder("lite").dim  # reads config.json; each tower loads on first use
     256
     """
     cls = EMBEDDERS.get(name)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vestis.errors import require
 from vestis.eval.metrics import confusion_matrix
 from vestis.images import ImageLoadError, load_image
 
@@ -34,6 +35,7 @@ def write_report(
     metrics: dict[str, Any], records: Sequence[dict[str, Any]], schema: Schema, path: str | Path
 ) -> Path:
     """Render ``report.html`` for a run's metrics and prediction records."""
+    require("jinja2", "report", "the HTML report")
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -106,8 +108,7 @@ def thumbnail(source: str, size: int = THUMB_PX) -> str | None:
 
 
 def _confusion_png(name: str, pairs: list[tuple[Any, Any]], acc: float | None) -> str:
-    import matplotlib
-
+    matplotlib = require("matplotlib", "report", "the report's plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np

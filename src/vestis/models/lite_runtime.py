@@ -1,8 +1,16 @@
 """One loaded vestis-lite per process, shared by the ``lite`` extractor and the ``lite`` embedder.
 
-The runtime holds the model, its ONNX Runtime session (3-5x faster than eager torch on CPU,
-benchmarks/throughput.py), the text encoder and the composer, each loaded on first use: a text
-query never loads the image tower's session, an extraction never loads the composer.
+Each part loads on first use, so a one-shot query pays only for what it needs:
+
+* ``config``: read from ``config.json`` at construction (no torch);
+* the image tower: an ONNX Runtime session (3-5x faster than eager torch on CPU,
+  benchmarks/throughput.py) over an export cached under the weights' checksums;
+* the text tower: an ONNX Runtime session over the exported MiniLM, tokenized with ``tokenizers``,
+  then vestis-lite's text projection in numpy (no torch, no transformers);
+* the composer: numpy (no torch), only for composed queries;
+* the torch model (``model``): only for ``runtime="torch"``, for making an export the first time,
+  for the extractor, or when ONNX Runtime is missing (then it is the fallback).
+
 :func:`lite_runtime` returns the same object for the same model and settings, so extracting and
 embedding a photo in one process costs one model load (and, through ``forward``, one pass).
 """
@@ -11,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +31,7 @@ from vestis.errors import OptionsError
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "onnx", "torch")
 _CACHE: dict[tuple[Any, ...], LiteRuntime] = {}
+_UNSET: Any = object()  # a part not looked for yet (None: looked for, and absent)
 
 
 def lite_runtime(model: Any = None, runtime: str = "auto", threads: int | None = None) -> LiteRuntime:
@@ -30,47 +40,113 @@ def lite_runtime(model: Any = None, runtime: str = "auto", threads: int | None =
         raise OptionsError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     from vestis.models.registry import resolve_lite
 
-    key_model = (
-        id(model) if not isinstance(model, (str, os.PathLike, type(None))) else str(resolve_lite(model))
-    )
+    key_model = str(resolve_lite(model)) if _is_location(model) else id(model)
     key = (key_model, runtime, threads)
     if key not in _CACHE:
         _CACHE[key] = LiteRuntime(model, runtime, threads)
     return _CACHE[key]
 
 
-class LiteRuntime:
-    def __init__(self, model: Any = None, runtime: str = "auto", threads: int | None = None) -> None:
-        import torch
+def _is_location(model: Any) -> bool:
+    return isinstance(model, (str, os.PathLike, type(None)))
 
-        from vestis.models.lite import VestisLite
+
+class LiteRuntime:
+    """vestis-lite's parts, each loaded on first use (see the module docstring)."""
+
+    def __init__(self, model: Any = None, runtime: str = "auto", threads: int | None = None) -> None:
+        from vestis.models.lite_config import LiteModelConfig
         from vestis.models.registry import resolve_lite
 
-        if threads or not torch.get_num_threads():
-            torch.set_num_threads(threads or os.cpu_count() or 1)
-        is_object = isinstance(model, VestisLite)
-        if runtime == "onnx" and is_object:
+        if runtime not in RUNTIMES:
+            raise OptionsError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if runtime == "onnx" and not _is_location(model):
             raise OptionsError("runtime='onnx' needs a model directory, not a model object")
-        self.model_dir: Path | None = None if is_object else resolve_lite(model)
-        self.model = model if is_object else VestisLite.load(self.model_dir)
-        self.model.eval()
-        self.config = self.model.config
-        self.onnx = None
-        if runtime != "torch" and self.model_dir is not None:
-            self.onnx = self._onnx_runner(threads, required=runtime == "onnx")
+        self.runtime = runtime
+        self.threads = threads
+        self.model_dir: Path | None = resolve_lite(model) if _is_location(model) else None
+        self._model = None if _is_location(model) else model.eval()
+        self.config = self._model.config if self._model is not None else LiteModelConfig.read(self.model_dir)
+        self._image: Any = _UNSET
+        self._text: Any = _UNSET
         self._encoder = None
-        self._composer: Any = False  # False: not looked for yet; None: the sum is used
+        self._composer: Any = _UNSET
 
-    def _onnx_runner(self, threads: int | None, required: bool):
-        try:
-            from vestis.models.onnx_export import OnnxLite, cached_onnx
+    # ---- parts -------------------------------------------------------------------------------
+    @property
+    def model(self):
+        """The torch model (loaded on first use; checksums verified)."""
+        if self._model is None:
+            import torch
 
-            return OnnxLite(cached_onnx(self.model, self.model_dir), list(self.config.heads), threads)
-        except Exception as exc:
-            if required:
-                raise
-            log.info("ONNX Runtime unavailable (%s); using torch", exc)
+            from vestis.models.lite import VestisLite
+
+            if self.threads or not torch.get_num_threads():
+                torch.set_num_threads(self.threads or os.cpu_count() or 1)
+            self._model = VestisLite.load(self.model_dir).eval()
+        return self._model
+
+    @property
+    def onnx(self):
+        """The image tower's ONNX Runtime runner, or None where torch runs it."""
+        if self._image is _UNSET:
+            self._image = self._onnx_part("image tower", self._image_runner)
+        return self._image
+
+    @property
+    def text_onnx(self):
+        """The text tower's ONNX Runtime runner, or None where torch runs it."""
+        if self._text is _UNSET:
+            self._text = self._onnx_part("text tower", self._text_runner)
+        return self._text
+
+    def _onnx_part(self, what: str, make: Callable[[], Any]):
+        if self.runtime == "torch" or self.model_dir is None:
             return None
+        try:
+            return make()
+        except Exception as exc:
+            if self.runtime == "onnx":
+                raise
+            log.info("ONNX Runtime unavailable for the %s (%s); using torch", what, exc)
+            return None
+
+    def _image_runner(self):
+        from vestis.models.onnx_export import OnnxLite, cached_onnx
+
+        self._verify()
+        path = cached_onnx(self.model_dir, lambda: self.model)
+        return OnnxLite(path, list(self.config.heads), self.threads)
+
+    def _text_runner(self):
+        import onnxruntime  # noqa: F401  (fail before a first-run export when it is missing)
+        import tokenizers  # noqa: F401
+
+        from vestis.models.onnx_export import OnnxText, cached_text_onnx
+
+        self._verify()
+        projection = TextProjection.load(self.model_dir / "model.safetensors")
+        features = OnnxText(cached_text_onnx(self._text_encoder), self.threads)
+        return lambda texts: projection(features(texts))
+
+    def _verify(self) -> None:
+        """The ONNX parts never load the torch model, so they check the weights' checksums here."""
+        from vestis.cache import file_digest
+        from vestis.models.lite_config import verify_checksums
+
+        verify_checksums(self.model_dir, file_digest)
+
+    def _text_encoder(self):
+        if self._encoder is None:
+            from vestis.models.backbones import load_text_encoder
+
+            self._encoder = load_text_encoder()
+        return self._encoder
+
+    def loaded(self) -> list[str]:
+        """The parts loaded so far, of "model" (torch), "image", "text" and "composer"."""
+        parts = {"model": self._model, "image": self._image, "text": self._text, "composer": self._composer}
+        return [name for name, part in parts.items() if part is not None and part is not _UNSET]
 
     @property
     def model_id(self) -> str:
@@ -80,10 +156,9 @@ class LiteRuntime:
             return lite_model_id(self.model_dir)
         return "vestis-lite@unsaved-" + sha256_state(self.model)[:12]
 
+    # ---- computations ------------------------------------------------------------------------
     def forward(self, images: list[Image.Image]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(unit image embeddings, head logits) for RGB images."""
-        import torch
-
         from vestis.colour import colour_features
         from vestis.models.preprocess import letterbox_batch, normalise
 
@@ -92,6 +167,8 @@ class LiteRuntime:
         colour = colour_features(boxed) if self.config.colour_dim else None
         if self.onnx is not None:
             return self.onnx(pixels, colour)
+        import torch
+
         x = torch.from_numpy(pixels).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             emb, logits = self.model(x, None if colour is None else torch.from_numpy(colour))
@@ -99,29 +176,49 @@ class LiteRuntime:
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Unit text embeddings in the shared space."""
+        if self.text_onnx is not None:
+            return self.text_onnx(texts)
         import torch
 
-        from vestis.models.backbones import encode_texts, load_text_encoder
+        from vestis.models.backbones import encode_texts
 
-        if self._encoder is None:
-            self._encoder = load_text_encoder()
         with torch.inference_mode():
-            return self.model.embed_text_features(encode_texts(texts, self._encoder)).numpy()
+            return self.model.embed_text_features(encode_texts(texts, self._text_encoder())).numpy()
 
     @property
-    def composer(self):
+    def composer(self) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
         """The composer shipped with the model, if its validation report shows it beating the sum."""
-        if self._composer is False:
-            from vestis.models.composer import Composer, composer_beats_sum
+        if self._composer is _UNSET:
+            from vestis.models.composer_runtime import ComposerArrays, composer_beats_sum
 
             path = (self.model_dir / "composer") if self.model_dir is not None else None
             self._composer = None
             if path is not None and (path / "composer.json").is_file():
                 if composer_beats_sum(path / "composer_report.json"):
-                    self._composer = Composer.load(path)
+                    self._composer = ComposerArrays.load(path)
                 else:
                     log.info("composed queries use the normalised sum of image and text embeddings")
         return self._composer
+
+
+class TextProjection:
+    """vestis-lite's ``text_proj`` in numpy: unit MiniLM features → unit vectors in the shared space
+    (``VestisLite.embed_text_features``), read from ``model.safetensors`` without torch."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        self.weight = np.asarray(weight, dtype=np.float32)
+        self.bias = np.asarray(bias, dtype=np.float32)
+
+    @classmethod
+    def load(cls, weights: Path) -> TextProjection:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="numpy") as f:
+            return cls(f.get_tensor("text_proj.weight"), f.get_tensor("text_proj.bias"))
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        out = features @ self.weight.T + self.bias
+        return (out / np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def sha256_state(model) -> str:

@@ -2,7 +2,7 @@
 
 >>> from vestis.outfits import list_scorers
 >>> list_scorers()
-['cooccurrence', 'set-transformer', 'type-aware']
+['cooccurrence', 'llm', 'set-transformer', 'type-aware']
 """
 
 from __future__ import annotations

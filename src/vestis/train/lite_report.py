@@ -70,8 +70,9 @@ def model_card(summary: dict[str, Any]) -> str:
 
 
 def _plot(history: list[dict[str, Any]]) -> str:
-    import matplotlib
+    from vestis.errors import require
 
+    matplotlib = require("matplotlib", "report", "the training report's plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -2,6 +2,8 @@
 
 Shares one loaded model with the ``lite`` extractor (:mod:`vestis.models.lite_runtime`); composed
 queries use the composer shipped with the model when its validation report beats the plain sum.
+A text query runs the text tower through ONNX Runtime and an image query the image tower, each
+loading only its own part (no torch once the exports are cached).
 """
 
 from __future__ import annotations
@@ -49,11 +51,4 @@ class LiteEmbedder(Embedder):
         composer = self.runtime.composer
         if composer is None:
             return super().compose(image_vector, text_vector)
-        import torch
-
-        with torch.no_grad():
-            out = composer(
-                torch.from_numpy(np.asarray(image_vector, dtype=np.float32))[None],
-                torch.from_numpy(np.asarray(text_vector, dtype=np.float32))[None],
-            )
-        return out[0].numpy()
+        return composer(np.asarray(image_vector)[None], np.asarray(text_vector)[None])[0]

@@ -1,0 +1,66 @@
+"""vestis-lite's ``config.json`` and checksums, without torch (the ONNX query path reads only these).
+
+>>> LiteModelConfig.from_dict({"embed_dim": 128, "unknown": 1}).embed_dim
+128
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vestis.cache import sha256_file as sha256
+from vestis.models.registry import ModelError, ModelNotFound
+
+
+@dataclass
+class LiteModelConfig:
+    """Architecture and inference settings, stored as ``config.json``."""
+
+    image_size: int = 160
+    split: int = 11  # blocks [split, 16) are trained; lower blocks keep their ImageNet weights
+    embed_dim: int = 256
+    dropout: float = 0.2
+    heads: dict[str, list[str]] = field(default_factory=dict)  # field → vocabulary (order = logits)
+    multi: list[str] = field(default_factory=list)  # fields whose head is multi-label (sigmoid)
+    temperatures: dict[str, float] = field(default_factory=dict)  # per-field calibration
+    thresholds: dict[str, float] = field(default_factory=dict)  # below → null (single) / excluded (multi)
+    default_threshold: float = 0.3
+    colour_dim: int = 0  # > 0: colour heads also see pixel colour statistics (vestis.colour)
+    colour_heads: list[str] = field(default_factory=list)
+    schema: str = "vestis"
+    caption_vocabulary: list[str] = field(default_factory=list)  # words seen in training captions
+    version: str = "1"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LiteModelConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def threshold(self, field_name: str) -> float:
+        return self.thresholds.get(field_name, self.default_threshold)
+
+    @classmethod
+    def read(cls, directory: str | Path) -> LiteModelConfig:
+        """The config of a model directory."""
+        path = Path(directory) / "config.json"
+        if not path.is_file():
+            raise ModelNotFound(f"not a vestis-lite model directory (no config.json): {directory}")
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+def verify_checksums(directory: Path, digest: Callable[[Path], str] = sha256) -> None:
+    """Raise ModelError when ``config.json`` or ``model.safetensors`` differ from ``checksums.json``."""
+    sums_path = directory / "checksums.json"
+    if not sums_path.is_file():
+        return
+    for name, expected in json.loads(sums_path.read_text()).items():
+        path = directory / name
+        if name in ("config.json", "model.safetensors") and (not path.is_file() or digest(path) != expected):
+            raise ModelError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
+
+
+__all__ = ["LiteModelConfig", "sha256", "verify_checksums"]
