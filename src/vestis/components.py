@@ -34,6 +34,7 @@ def _schemas() -> dict[str, str]:
 KINDS: dict[str, Callable[[], dict[str, str]]] = {
     "extractors": _registry("vestis.extract.base", "EXTRACTORS"),
     "embedders": _registry("vestis.embed.base", "EMBEDDERS"),
+    "parsers": _registry("vestis.parse.base", "PARSERS"),
     "indexes": _registry("vestis.catalog.index.base", "INDEXES"),
     "datasets": _registry("vestis.data.base", "DATASETS"),
     "scorers": _registry("vestis.outfits.base", "SCORERS"),

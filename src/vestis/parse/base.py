@@ -1,0 +1,135 @@
+"""The Parser contract: a photo in, the items in it out (one for a product shot, each worn garment
+for a photo of a person), each with its box and share of the image.
+
+A subclass implements :meth:`Parser._parse_batch` on RGB PIL images and returns one
+:class:`Parsed` per image, in order. It may assume images are RGB. It must say whether the photo
+is a product shot of one item (``kind="product"``: then ``regions`` is the whole image, one
+region, and extraction behaves exactly as it does without a parser) or a photo of a person
+(``kind="person"``: one region per garment it found, possibly none). Boxes are in pixels of
+the image as given, ``(x0, y0, x1, y1)`` with x1/y1 exclusive; ``area`` is the share of the
+image's pixels the garment covers (its mask, or its box where there is no mask).
+
+Coarse classes (:data:`COARSE`) map onto a schema's category role through
+:func:`category_value`, so extraction can seed or check the category of each garment.
+
+>>> p = load_parser("whole")
+>>> parsed = p.parse(Image.new("RGB", (40, 60)))
+>>> parsed.kind, parsed.regions[0].box, parsed.regions[0].area
+('product', (0, 0, 40, 60), 1.0)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, overload
+
+import numpy as np
+from PIL import Image
+
+from vestis.images import ImageSource, load_image
+from vestis.options import check_kwargs
+from vestis.registry import Registry
+
+#: Garment classes a parser finds, coarse enough to learn from a few thousand photos; the
+#: non-garment classes (skin, hair, background) are never regions.
+COARSE = ("top", "outerwear", "dress", "bottom", "footwear", "bag", "hat", "accessory")
+NON_GARMENT = ("background", "skin", "hair")
+
+
+@dataclass
+class Region:
+    """One item in a photo: its box, share of the image, coarse class and score (and mask)."""
+
+    box: tuple[int, int, int, int]
+    area: float
+    category: str | None = None  # one of COARSE, or None for the whole image of a product shot
+    score: float = 1.0
+    mask: np.ndarray | None = field(default=None, repr=False)  # bool [H, W] of the image, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "box": list(self.box),
+            "area": round(self.area, 4),
+            "category": self.category,
+            "score": round(self.score, 4),
+        }
+
+    def crop(self, image: Image.Image, pad: float = 0.05) -> Image.Image:
+        """The region cut from the image, with a margin of ``pad`` × its size on each side."""
+        x0, y0, x1, y1 = self.box
+        dx, dy = int((x1 - x0) * pad), int((y1 - y0) * pad)
+        return image.crop(
+            (max(0, x0 - dx), max(0, y0 - dy), min(image.width, x1 + dx), min(image.height, y1 + dy))
+        )
+
+
+@dataclass
+class Parsed:
+    """What a parser found in one photo."""
+
+    kind: Literal["product", "person"]
+    regions: list[Region]
+    size: tuple[int, int]  # (width, height) of the image parsed
+    person_score: float = 0.0  # the parser's belief that a person is in the photo
+    error: str | None = None
+
+
+class Parser(ABC):
+    """Base class of parsers. Register with ``@PARSERS.register(name)``."""
+
+    name: ClassVar[str] = ""
+    batch_size: int = 16
+
+    @abstractmethod
+    def _parse_batch(self, images: list[Image.Image]) -> list[Parsed]:
+        """One :class:`Parsed` per RGB image, in order."""
+
+    @overload
+    def parse(self, images: ImageSource) -> Parsed: ...
+    @overload
+    def parse(self, images: Sequence[ImageSource]) -> list[Parsed]: ...
+
+    def parse(self, images: ImageSource | Sequence[ImageSource]) -> Parsed | list[Parsed]:
+        """Items in one image (path, bytes or PIL image) or in each of a list of them."""
+        single = isinstance(images, (str, bytes, Image.Image)) or hasattr(images, "__fspath__")
+        loaded = [load_image(im) for im in ([images] if single else images)]  # type: ignore[list-item]
+        out: list[Parsed] = []
+        for start in range(0, len(loaded), self.batch_size):
+            chunk = loaded[start : start + self.batch_size]
+            parsed = self._parse_batch(chunk)
+            if len(parsed) != len(chunk):
+                raise RuntimeError(
+                    f"parser {self.name!r} returned {len(parsed)} results for {len(chunk)} images"
+                )
+            out.extend(parsed)
+        return out[0] if single else out
+
+
+def whole_image(image: Image.Image, person_score: float = 0.0) -> Parsed:
+    """A product shot: one region, the whole image."""
+    w, h = image.size
+    return Parsed("product", [Region((0, 0, w, h), 1.0)], (w, h), person_score)
+
+
+PARSERS: Registry[type[Parser]] = Registry("parser", "vestis.parsers", builtins="vestis.parse.backends")
+
+
+def load_parser(name: str = "whole", **options: Any) -> Parser:
+    """A parser by registered name, its options checked."""
+    cls = PARSERS.get(name)
+    return cls(**check_kwargs(cls.__init__, options, what=f"{name} parser option"))
+
+
+def list_parsers() -> list[str]:
+    return PARSERS.names()
+
+
+def category_value(schema: Any, coarse: str | None) -> str | None:
+    """The value of ``schema``'s category-role field that a coarse class means (through synonyms),
+    or None when the schema has no category role or no such value."""
+    field_ = schema.by_role("category")
+    if field_ is None or coarse is None:
+        return None
+    return field_.canonical(coarse)
