@@ -127,3 +127,17 @@ def test_python_dash_m_vestis(tmp_path):
         cwd=tmp_path,
     )
     assert bad.returncode == 2 and "No such option: --nme" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_extract_prints_the_items_of_each_photo(tmp_path, capsys):
+    from PIL import Image
+
+    path = tmp_path / "shot.png"
+    Image.new("RGB", (30, 40), (30, 150, 60)).save(path)
+    assert main(["extract", str(path), "-b", "pixel-colour", "--parser", "whole"]) == 0
+    import json
+
+    record = json.loads(capsys.readouterr().out)
+    assert record["kind"] == "product" and record["items"][0]["box"] == [0, 0, 30, 40]
+    assert record["items"][0]["attributes"] == record["attributes"]
+    assert main(["extract", str(path), "-b", "pixel-colour", "--parser", "nope"]) == 2

@@ -12,6 +12,8 @@ from vestis.cli.common import err_console, parse_overrides, print_json
 from vestis.data.photos import image_files, parse_item, photos_by_item
 from vestis.errors import InputError
 from vestis.extract.base import create_extractor
+from vestis.extract.items import ItemExtractor, extract_chunk
+from vestis.parse.base import default_parser
 from vestis.progress import progress_bar
 from vestis.schema import load_schema
 
@@ -39,12 +41,21 @@ def extract_cmd(
     set_: list[str] = typer.Option(
         [], "--set", help="Backend option, e.g. --set runtime=onnx --set zero_shot=all."
     ),
+    parser: str = typer.Option(
+        "auto",
+        "--parser",
+        help="Finds the items of each photo (`vestis list parsers`); auto: the garment parser when "
+        "installed, else whole (every photo one item).",
+    ),
 ) -> int:
     """Extract attributes. One image prints one JSON object; several print JSONL (one line per image).
 
     Several photos of one item (front, back, care label) give one record: with --item, or with
     --items for folders of one sub-folder per item. Backends that read several photos at once
-    (openai, vlm) see them together; others take each field's most confident answer.
+    (openai, vlm) see them together; others answer from the first photo, the later ones filling
+    what it leaves null. A single photo is first parsed into its items: a product shot is one
+    item; a photo of a person gives one entry per garment in "items" (box, area, attributes), and
+    "attributes" describes the garment covering most of the photo.
 
     Every output validates against the schema; an unreadable image yields a line with its error,
     and the command then exits 1 saying how many failed.
@@ -59,6 +70,7 @@ def extract_cmd(
     options = {k: v for k, v in {"model": model, "threshold": threshold}.items() if v is not None}
     options.update(parse_overrides(set_))
     extractor = create_extractor(backend, s, **options)
+    per_item = ItemExtractor(extractor, default_parser() if parser == "auto" else parser)
     sink = open(out, "w", encoding="utf-8") if out else None  # noqa: SIM115 (closed below)
     failures = 0
     try:
@@ -66,12 +78,13 @@ def extract_cmd(
             task = bar.add_task("extracting", total=len(groups))
             for start in range(0, len(groups), 64):
                 chunk = groups[start : start + 64]
-                results = extractor.extract_items([[str(p) for p in g] for g in chunk])
+                results = extract_chunk(extractor, per_item, chunk)
                 for photos, res in zip(chunk, results, strict=True):
                     record: dict = {"image": str(photos[0])} if len(photos) == 1 else {}
                     if len(photos) > 1:
                         record["item"] = [str(p) for p in photos]
                     record["attributes"] = res.attributes
+                    record.update(res.items_dict())
                     if confidence:
                         record["confidence"] = {k: round(v, 4) for k, v in res.confidence.items()}
                     if res.error:

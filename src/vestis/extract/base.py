@@ -37,7 +37,10 @@ class Extraction:
     ``repairs`` what validation changed, ``seconds`` this image's share of the batch time,
     ``embedding`` the image's normalised vector when the backend also embeds (lite does, in the
     same forward pass), else None; ``usage`` what the backend accounts per request (tokens,
-    latency, attempts for API backends), else empty.
+    latency, attempts for API backends), else empty. With a parser
+    (:class:`~vestis.extract.items.ItemExtractor`), ``kind`` says whether the photo is a
+    ``product`` shot or shows a ``person``, and ``items`` lists each item found (box, area, class,
+    attributes, confidence); ``attributes`` are then the primary item's.
     """
 
     attributes: dict[str, Any]
@@ -49,6 +52,8 @@ class Extraction:
     error: str | None = None
     embedding: Any = None
     usage: dict[str, Any] = field(default_factory=dict)
+    kind: str | None = None
+    items: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,7 +64,13 @@ class Extraction:
             "repairs": self.repairs,
             "seconds": self.seconds,
             "error": self.error,
-        } | ({"usage": self.usage} if self.usage else {})
+        } | ({"usage": self.usage} if self.usage else {}) | self.items_dict()
+
+    def items_dict(self) -> dict[str, Any]:
+        """``{"kind": ..., "items": [...]}`` when a parser ran, else ``{}``."""
+        if self.items is None:
+            return {}
+        return {"kind": self.kind, "items": [item.to_dict() for item in self.items]}
 
 
 class Extractor(ABC):
