@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from vestis.data.base import default_data_root, open_dataset
+from vestis.data.street import ClassMaps, load_street
 from vestis.images import load_image
 from vestis.parse.base import COARSE, load_parser
 from vestis.parse.labels import load_label_map
-from vestis.parse.street import ClassMaps, load_street
 from vestis.train.parser_trainer import segmentation_metrics
 
 REPO = Path(__file__).resolve().parents[1]

@@ -46,7 +46,7 @@ def test_parser_contract(name):
 
 
 def test_label_map_covers_street_labels(shared_data):
-    from vestis.parse.street import ClassMaps, load_street, read_labels
+    from vestis.data.street import ClassMaps, load_street, read_labels
 
     lm = load_label_map("street")
     assert lm.classes == CLASSES and len(read_labels(shared_data / "street")) == 59
@@ -65,7 +65,7 @@ def test_label_map_covers_street_labels(shared_data):
 
 
 def test_shipped_parser_finds_garments_on_a_street_photo(shared_data):
-    from vestis.parse.street import load_street
+    from vestis.data.street import load_street
 
     parser = _parser("lite-parser")
     photo = next(p for p in load_street(shared_data / "street") if p.split() == "val" and p.mask is not None)

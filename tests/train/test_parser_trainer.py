@@ -75,11 +75,14 @@ def test_loss_falls_and_model_card_is_written(trained):
 
 def test_head_changed_and_reloads_to_identical_outputs(trained):
     from vestis.models.parser import ParserConfig, ParserModel
+    from vestis.parse.labels import CLASSES
     from vestis.train.config import seed_everything
 
     cfg, model_dir = trained
     seed_everything(cfg.seed)
-    fresh = ParserModel(ParserConfig(image_size=64, width=8))  # the trainer's initial head
+    fresh = ParserModel(
+        ParserConfig(image_size=64, width=8, classes=list(CLASSES))
+    )  # the trainer's initial head
     a, b = ParserModel.load(model_dir), ParserModel.load(model_dir)
     assert not torch.equal(a.head.classify.weight, fresh.head.classify.weight)
     assert torch.equal(

@@ -2,13 +2,13 @@
 
 Three scales of the backbone (1/8, 1/16, 1/32: after blocks 4, 10 and 15) each go through a
 1×1 convolution to ``width`` channels, are upsampled to 1/8 and summed; two 3×3 convolutions
-and a 1×1 classifier give per-pixel logits of :data:`vestis.parse.labels.CLASSES` at 1/8 of the
-letterboxed input. Only the head is stored (``model.safetensors``); the backbone is the
+and a 1×1 classifier give per-pixel logits of ``classes`` (a label map's classes) at 1/8 of
+the letterboxed input. Only the head is stored (``model.safetensors``); the backbone is the
 installed ImageNet Lite0.
 
->>> model = ParserModel(ParserConfig(), pretrained=False)
+>>> model = ParserModel(ParserConfig(classes=["background", "skin", "top"]), pretrained=False)
 >>> model(torch.zeros(1, 3, 64, 64)).shape
-torch.Size([1, 11, 8, 8])
+torch.Size([1, 3, 8, 8])
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from torch import nn
 from vestis.models.backbones import EfficientNetLite0
 from vestis.models.lite_config import sha256, verify_checksums
 from vestis.models.registry import ModelError, ModelNotFound
-from vestis.parse.labels import CLASSES
 
 TAPS = (4, 10, 15)  # blocks whose outputs feed the head: strides 8, 16, 32
 TAP_CHANNELS = (40, 112, 320)
@@ -37,7 +36,7 @@ class ParserConfig:
 
     image_size: int = 320
     width: int = 64
-    classes: list[str] = field(default_factory=lambda: list(CLASSES))
+    classes: list[str] = field(default_factory=list)  # logits, in order (the label map's classes)
     person_threshold: float = 0.02  # share of skin + hair pixels above which a photo shows a person
     min_area: float = 0.002  # garment components below this share of the image are dropped
     label_map: str = "street"

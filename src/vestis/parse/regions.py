@@ -17,7 +17,6 @@ from collections.abc import Collection
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from vestis.parse.base import COARSE, Region
 from vestis.parse.labels import CLASSES
@@ -42,6 +41,8 @@ def regions_from_classmap(
     for the others each component is its own item. ``size`` is the original (width, height).
     ``probs`` ([C, h, w] class probabilities) gives each region's score, its mean probability.
     """
+    from scipy import ndimage  # with the lite extra, like the parser that makes class maps
+
     h, w = classmap.shape
     width, height = size
     total = float(h * w)

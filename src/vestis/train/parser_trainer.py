@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vestis.data.base import default_data_root, open_dataset
+from vestis.data.street import ClassMaps, StreetPhoto, load_street
 from vestis.errors import OptionsError
 from vestis.images import load_image
 from vestis.models.parser import ParserConfig, ParserModel, content_box, taps_runner
 from vestis.models.preprocess import to_array
 from vestis.parse.labels import CLASSES, load_label_map
-from vestis.parse.street import ClassMaps, StreetPhoto, load_street
 from vestis.progress import progress_bar
 from vestis.train.config import seed_everything
 from vestis.train.parser_config import ParserTrainConfig
@@ -124,7 +124,11 @@ def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_cfg = ParserConfig(
-        image_size=cfg.image_size, width=cfg.width, min_area=cfg.min_area, label_map=cfg.label_map
+        image_size=cfg.image_size,
+        width=cfg.width,
+        min_area=cfg.min_area,
+        label_map=cfg.label_map,
+        classes=list(label_map.classes),
     )
     model = ParserModel(model_cfg)
     size, out = cfg.image_size, cfg.image_size // 4
