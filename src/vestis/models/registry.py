@@ -13,6 +13,7 @@ from vestis.errors import UserError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED = {"vestis-lite": WEIGHTS_DIR / "vestis-lite"}
+SHIPPED_PARSER = WEIGHTS_DIR / "parser"
 
 
 class ModelNotFound(UserError, FileNotFoundError):
@@ -42,6 +43,22 @@ def resolve_lite(name_or_path: str | os.PathLike | None = None) -> Path:
         f"no vestis-lite model at {path} (expected a directory with config.json); "
         "vestis cannot download weights, pass a local directory"
     )
+
+
+def resolve_parser(name_or_path: str | os.PathLike | None = None) -> Path:
+    """Directory of a garment-parser model: ``None``/``"vestis-parser"`` → the shipped one, else a path."""
+    if name_or_path is None or str(name_or_path) == "vestis-parser":
+        if not (SHIPPED_PARSER / "config.json").is_file():
+            raise ModelNotFound(
+                f"the shipped parser weights are missing from {SHIPPED_PARSER}; reinstall vestis "
+                "or train them with `vestis train parser`"
+            )
+        return SHIPPED_PARSER
+    path = Path(name_or_path)
+    for candidate in (path, path / "model"):  # a model directory, or a training run's out_dir
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise ModelNotFound(f"no parser model at {path} (expected a directory with config.json)")
 
 
 def resolve_hub(name_or_path: str) -> str:

@@ -6,7 +6,7 @@ recipe is used.
 
 >>> from vestis.train.recipes import RECIPES
 >>> RECIPES.names()
-['composer', 'lite', 'outfits', 'outfits-llm']
+['composer', 'lite', 'outfits', 'outfits-llm', 'parser']
 >>> cfg = RECIPES.get("lite").load_config(overrides={"epochs": 2})
 >>> cfg.epochs
 2
@@ -83,6 +83,14 @@ for _recipe in (
         "LoRA-fine-tune the LLM outfit scorer (SmolLM2) on a dataset's outfits. Resumes from out_dir.",
         "vestis.train.outfits_llm:OutfitsLLMTrainConfig",
         "vestis.train.outfits_llm:train_outfits_llm",
+        resumable=True,
+    ),
+    Recipe(
+        "parser",
+        "Train the garment parser (segmentation head on frozen Lite0 features) on street/ label maps. "
+        "Resumes from out_dir/checkpoint.pt.",
+        "vestis.train.parser_config:ParserTrainConfig",
+        "vestis.train.parser_trainer:train_parser",
         resumable=True,
     ),
 ):

@@ -1,5 +1,5 @@
 """Built-in parser backends; importing this package registers them."""
 
-from vestis.parse.backends import whole
+from vestis.parse.backends import lite_parser, whole
 
-__all__ = ["whole"]
+__all__ = ["lite_parser", "whole"]
