@@ -81,3 +81,19 @@ def test_the_parser_category_overrides_a_contradicting_type():
     result = ItemExtractor(TopTee(load_schema("vestis")), Says()).extract(Image.new("RGB", (20, 20)))
     assert result.attributes["category"] == "bottom" and result.attributes["type"] is None
     assert result.confidence["category"] == 0.7
+
+
+def test_the_shipped_garment_parser_gives_a_street_photo_its_garments(tmp_path):
+    import pytest
+
+    pytest.importorskip("scipy")
+    from tests.conftest import shared_data_root
+
+    photo = shared_data_root() / "street" / "images" / "0002.jpg"
+    if not photo.is_file():
+        pytest.skip("street photos not found")
+    result = ItemExtractor(load_extractor("pixel-colour"), "lite-parser").extract(str(photo))
+    assert result.kind == "person" and len(result.items) >= 2
+    w, h = Image.open(photo).size
+    assert all(0 <= i.box[0] < i.box[2] <= w and 0 <= i.box[1] < i.box[3] <= h for i in result.items)
+    assert {"dress", "footwear"} <= {i.category for i in result.items}  # tagged: dress, jacket, pumps, socks

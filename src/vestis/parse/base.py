@@ -126,20 +126,6 @@ def list_parsers() -> list[str]:
     return PARSERS.names()
 
 
-def default_parser() -> str:
-    """The parser extraction uses unless told otherwise: the trained garment parser when it is
-    registered and its weights are present, else ``whole`` (every photo one item)."""
-    if "lite-parser" in PARSERS:
-        from vestis.errors import UserError
-
-        try:
-            load_parser("lite-parser")
-        except UserError:
-            return "whole"
-        return "lite-parser"
-    return "whole"
-
-
 def category_value(schema: Any, coarse: str | None) -> str | None:
     """The value of ``schema``'s category-role field that a coarse class means (through synonyms),
     or None when the schema has no category role or no such value."""
