@@ -70,3 +70,29 @@ def test_outputs_are_stable(extractor, fixtures):
         assert r.attributes["category"] == want["category"]
         assert r.attributes["colour"] == want["colour"]
         assert np.allclose(e[:16], want["embedding16"], atol=2e-3)
+
+
+# Fields allowed one answer for all twelve CC0 photos, and why.
+CONSTANT_ALLOWED = {
+    # every fixture is an adult's item (the clothing set's kids column is False for all twelve)
+    "age_group": "adult",
+    # known open defect, not a legitimate constant: the gender head says women for nearly every
+    # photo that is not an H&M product shot (clothing val: 93%); changing it moves the gender
+    # accuracy of the product-shot benchmark, so it is reported (docs/benchmarks.md), not gated yet
+    "gender": "women",
+}
+
+
+def test_no_field_gives_one_constant_answer_for_all_cc0_photos(extractor, fixtures):
+    """True or null: a field answers different things for different garments, or nothing."""
+    results = extractor.extract([p for p, _ in fixtures])
+    for name in extractor.schema.fields:
+        answers = {json.dumps(r.attributes[name]) for r in results}
+        nulls = {"null", "[]"}
+        if len(answers) == 1 and not answers & nulls:
+            assert CONSTANT_ALLOWED.get(name) == json.loads(answers.pop()), name
+    for r in results:
+        second, first = r.attributes["secondary_colour"], r.attributes["colour"]
+        assert second is None or second != first
+        assert r.attributes["style"] == [] and r.confidence["style"] == 0.0  # disabled: 195 labels
+        assert "sport" not in r.attributes["occasion"]

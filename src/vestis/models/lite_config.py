@@ -29,6 +29,11 @@ class LiteModelConfig:
     temperatures: dict[str, float] = field(default_factory=dict)  # per-field calibration
     thresholds: dict[str, float] = field(default_factory=dict)  # below → null (single) / excluded (multi)
     default_threshold: float = 0.3
+    # heads with no reliable signal on held-out data (head → reason): their fields come back null
+    disabled: dict[str, str] = field(default_factory=dict)
+    # head → value → threshold: a value is asserted only at or above it (null: never); values not
+    # listed keep the field threshold (see vestis.train.lite_reliability)
+    value_thresholds: dict[str, dict[str, float | None]] = field(default_factory=dict)
     colour_dim: int = 0  # > 0: colour heads also see pixel colour statistics (vestis.colour)
     colour_heads: list[str] = field(default_factory=list)
     schema: str = "vestis"

@@ -19,6 +19,29 @@ def _field_rows(val: dict[str, Any]) -> list[str]:
     return rows
 
 
+def reliability_rows(table: dict[str, Any]) -> list[str]:
+    """Markdown rows: each head's held-out reliability and the gate it was given."""
+    lines = [
+        "| field | train labels | val support | accuracy | majority guess | ECE | gate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for head, row in table.items():
+        if "values" in row:
+            gated = {v: r["threshold"] for v, r in row["values"].items() if r["threshold"] != "field"}
+            cells = [str(row["support"]), "—", "—", "—"]
+        else:
+            gated = row.get("value_thresholds", {})
+            cells = [str(row.get("support", 0))] + [
+                f"{row[k]:.3f}" if k in row else "—" for k in ("accuracy", "majority", "ece")
+            ]
+        gate = ", ".join(f"{v} never" if t is None else f"{v} ≥ {t}" for v, t in gated.items())
+        gate = gate or "field threshold"
+        if row.get("disabled"):
+            gate = f"**disabled**: {row['disabled']}"
+        lines.append(f"| {head} | {row['train_labels']} | " + " | ".join(cells) + f" | {gate} |")
+    return lines
+
+
 def model_card(summary: dict[str, Any]) -> str:
     cfg = summary["config"]
     val = summary["val"]
@@ -56,6 +79,7 @@ def model_card(summary: dict[str, Any]) -> str:
         f"Text→image retrieval on the validation split (first caption of each item as the query, "
         f"{r.get('queries', 0)} queries): R@1 {r.get('R@1', 0):.3f}, R@10 {r.get('R@10', 0):.3f}.",
         "",
+        *reliability_section(summary.get("reliability")),
         "## Limits",
         "",
         "- Trained on studio product shots (H&M, Mango) and CC0 phone photos of single garments; photos of "
@@ -67,6 +91,20 @@ def model_card(summary: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def reliability_section(table: dict[str, Any] | None) -> list[str]:
+    if not table:
+        return []
+    return [
+        "## Reliability on held-out data (calibrated; gates applied at extraction)",
+        "",
+        "A disabled head's fields come back null with confidence 0; a value with a threshold is said only "
+        "at or above it (never: not said at all). See `vestis.train.lite_reliability`.",
+        "",
+        *reliability_rows(table),
+        "",
+    ]
 
 
 def _plot(history: list[dict[str, Any]]) -> str:

@@ -220,6 +220,27 @@ def calibrate(model: VestisLite, split: Split) -> dict[str, float]:
     return temps
 
 
+def gate_unreliable(model: VestisLite, train_ex: list[Example], val: Split) -> dict[str, Any]:
+    """Disable heads and gate values with no reliable held-out signal (vestis.train.lite_reliability);
+    sets them on the model's config and returns the per-field reliability table."""
+    from vestis.train.lite_reliability import fit_reliability, truth_arrays
+
+    config = model.config
+    _, logits = predict_split(model, val)
+    probs = {}
+    for name, out in logits.items():
+        z = out / config.temperatures.get(name, 1.0)
+        probs[name] = (torch.sigmoid(z) if name in config.multi else torch.softmax(z, dim=1)).numpy()
+    truth = truth_arrays(
+        [ex.labels for ex in val.examples], [ex.source for ex in val.examples], config.heads, config.multi
+    )
+    counts = {name: sum(1 for ex in train_ex if ex.labels.get(name)) for name in config.heads}
+    config.disabled, config.value_thresholds, table = fit_reliability(
+        probs, truth, counts, config.heads, config.multi
+    )
+    return table
+
+
 def build_splits(
     cfg: LiteTrainConfig, schema: Schema, datasets: list[Dataset] | None
 ) -> tuple[list[Example], list[Example]]:
@@ -388,10 +409,12 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
             tmp.replace(ckpt_path)
 
     model_cfg.temperatures = calibrate(model, val)
+    reliability = gate_unreliable(model, train_ex, val)
     final = evaluate(model, val, tfeats)
     summary = {
         "config": cfg.to_dict(),
         "val": final,
+        "reliability": reliability,
         "history": history,
         "train_examples": len(train_ex),
         "val_examples": len(val_ex),

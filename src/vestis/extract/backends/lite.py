@@ -12,6 +12,15 @@ How each field of the requested schema is answered, decided once per schema:
 
 Confidences are calibrated (per-field temperature); below the threshold a field is
 null. Fields whose ``applies_to`` rules them out (the neckline of a shoe) are null.
+
+True or null, never a constant guess: a head the model's config marks ``disabled`` (no reliable
+signal on held-out data: too few training labels, no better than the majority guess) answers
+nothing, and a field it alone could answer is planned "none". ``value_thresholds`` gate single
+values: a multi-label field asserts a value only above its own threshold (so ``[]`` is an
+answer), a weak single head says a value only where it beats guessing the most common one.
+A head answers the schema field of its own name and no other field of that schema (a secondary
+colour is not the colour head's answer again), and a ``secondary_colour`` field is never scored
+zero-shot (the text tower sees the whole image and names its dominant colour).
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ class FieldPlan:
     head: str | None = None
     matrix: np.ndarray | None = None  # head values × field values (0/1), for "head"
     text: np.ndarray | None = None  # field values × embed_dim, for "zero_shot"
+    gates: np.ndarray | None = None  # per field value: threshold to assert it (inf: never)
+    reason: str = ""  # why a field is planned "none"
 
 
 def _map_value(target: Field, value: Any) -> str | None:
@@ -118,32 +129,59 @@ class LiteExtractor(Extractor):
         vocab = set(self.config.caption_vocabulary)
         plans: dict[str, FieldPlan] = {}
         pending_text: dict[str, list[str]] = {}
+        secondary = self.schema.by_role("secondary_colour")
         for f in self.schema.fields.values():
             if not f.closed:
-                plans[f.name] = FieldPlan("none")
+                plans[f.name] = FieldPlan("none", reason="free text")
                 continue
             best: tuple[float, str, np.ndarray] | None = None
+            disabled: list[str] = []
             for head, head_vocab in self.config.heads.items():
                 if head not in self.config.multi and f.kind == "multi":
                     continue  # a multi field needs per-value probabilities; a single one takes either
+                if head != f.name and head in self.schema.fields:
+                    continue  # the head answers its own field of this schema, not a second one
                 m, share = head_matrix(f, training.fields[head], head_vocab)
                 same_kind = (head in self.config.multi) == (f.kind == "multi")
                 score = share + (0.01 if head == f.name else 0.0) - (0.0 if same_kind else 0.5)
+                if share >= 0.5 and head in self.config.disabled:
+                    disabled.append(f"head {head!r} disabled: {self.config.disabled[head]}")
+                    continue
                 if share >= 0.5 and (best is None or score > best[0]):
                     best = (score, head, m)
             if best:
-                plans[f.name] = FieldPlan("head", head=best[1], matrix=best[2])
+                gates = self._gates(best[1], best[2])
+                plans[f.name] = FieldPlan("head", head=best[1], matrix=best[2], gates=gates)
+            elif disabled:
+                plans[f.name] = FieldPlan("none", reason="; ".join(disabled))
+            elif secondary is not None and f.name == secondary.name:
+                reason = "no head for a second colour; zero-shot would name the first"
+                plans[f.name] = FieldPlan("none", reason=reason)
             elif self.zero_shot != "off" and (
                 self.zero_shot == "all" or _known_share(f, vocab) >= MIN_ZERO_SHOT_KNOWN
             ):
                 pending_text[f.name] = [f"{f.name.replace('_', ' ')}: {v.text}" for v in f.values.values()]
                 plans[f.name] = FieldPlan("zero_shot")
             else:
-                plans[f.name] = FieldPlan("none")
+                plans[f.name] = FieldPlan("none", reason="no head and no zero-shot vocabulary")
+            if plans[f.name].kind == "none" and f.closed:
+                log.info("lite: field %r comes back null (%s)", f.name, plans[f.name].reason)
         if pending_text:
             for name, phrases in pending_text.items():
                 plans[name].text = self.runtime.embed_texts(phrases)
         return plans
+
+    def _gates(self, head: str, matrix: np.ndarray) -> np.ndarray | None:
+        """Per field value, the threshold to assert it from the head's value thresholds (the lowest
+        among the head values mapping to it; -inf: the field threshold; inf: never), or None."""
+        table = self.config.value_thresholds.get(head)
+        if table is None:
+            return None
+        per_head = np.array(
+            [np.inf if table.get(v, 0) is None else table.get(v, -np.inf) for v in self.config.heads[head]],
+            dtype=np.float64,
+        )
+        return np.where(matrix > 0, per_head[:, None], np.inf).min(axis=0)
 
     # ---- extraction ---------------------------------------------------------------------------
     def _extract_items(self, items: list[list[Image.Image]]) -> list[Extraction]:
@@ -187,7 +225,9 @@ class LiteExtractor(Extractor):
                     field_probs[name] = _softmax(zs_scale * (plan.text @ emb[i]))
             decided = self._decide_hierarchy(field_probs)
             for name, p in field_probs.items():
-                attrs[name], conf[name] = decided.get(name) or self._decide(self.schema.fields[name], p)
+                attrs[name], conf[name] = decided.get(name) or self._decide(
+                    self.schema.fields[name], p, self.plans[name].gates
+                )
             for name, f in self.schema.fields.items():  # rule out fields that do not apply
                 if f.applies_to and not f.applies(attrs):
                     attrs[name], conf[name] = ([] if f.kind == "multi" else None), 0.0
@@ -253,15 +293,21 @@ class LiteExtractor(Extractor):
             return 1.0 / (1.0 + np.exp(-logits / t))
         return _softmax(logits / t, axis=1)
 
-    def _decide(self, f: Field, p: np.ndarray) -> tuple[Any, float]:
+    def _decide(self, f: Field, p: np.ndarray, gates: np.ndarray | None = None) -> tuple[Any, float]:
+        """A field's answer and confidence; ``gates`` (per value) must also be met to assert a value.
+        A multi field's confidence is its likeliest assertable value's probability."""
         threshold = self.threshold if self.threshold is not None else self.config.threshold(f.name)
         values = list(f.values)
         if f.kind == "multi":
-            chosen = [values[j] for j in np.flatnonzero(p >= max(threshold, 0.5))]
-            return chosen, float(p.max()) if len(p) else 0.0
+            floor = max(threshold, 0.5)
+            need = np.full(len(p), floor) if gates is None else np.maximum(gates, floor)
+            chosen = [values[j] for j in np.flatnonzero(p >= need)]
+            allowed = p[np.isfinite(need)]
+            return chosen, float(allowed.max()) if len(allowed) else 0.0
         j = int(np.argmax(p))
         c = float(p[j])
-        return (values[j] if c >= threshold else None), c
+        need = threshold if gates is None else max(threshold, float(gates[j]))
+        return (values[j] if c >= need else None), c
 
 
 STOPWORDS = frozenset({"a", "an", "and", "the", "of", "on", "in", "no", "not", "other", "up", "with"})
