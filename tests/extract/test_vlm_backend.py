@@ -97,7 +97,7 @@ def test_the_prompt_is_the_schema_through_the_chat_template(tiny_vlms):
 @pytest.mark.parametrize("family", ["idefics3", "qwen2_vl", "florence2"])
 def test_several_photos_of_one_item(family, tiny_vlms):
     schema = load_schema("florence")
-    ex = load_extractor("vlm", schema, model=str(tiny_vlms[family]), max_new_tokens=200)
+    ex = load_extractor("vlm", schema, model=str(tiny_vlms[family]), max_new_tokens=512)
     front, back, label = photos()
     results = ex.extract_items([[front, back, label], [back]])
     assert len(results) == 2
