@@ -29,7 +29,7 @@ from vestis.models.backbones import encode_texts, load_text_encoder
 from vestis.models.lite import LiteModelConfig, VestisLite
 from vestis.progress import progress_bar
 from vestis.schema import Schema, load_schema
-from vestis.train.config import seed_everything
+from vestis.train.config import save_checkpoint, seed_everything
 from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig
 
@@ -394,8 +394,8 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
             history.append(record)
             log.info("epoch %d: %s", epoch + 1, _summary(record))
             bar.console.print(f"epoch {epoch + 1}/{cfg.epochs}: {_summary(record)}")
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(
+            save_checkpoint(
+                ckpt_path,
                 {
                     "model": model.state_dict(),
                     "optim": optim.state_dict(),
@@ -404,9 +404,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
                     "epoch": epoch + 1,
                     "config": cfg.to_dict(),
                 },
-                tmp,
             )
-            tmp.replace(ckpt_path)
 
     model_cfg.temperatures = calibrate(model, val)
     reliability = gate_unreliable(model, train_ex, val)

@@ -41,7 +41,7 @@ from vestis.outfits.data import (
 from vestis.outfits.evaluation import outfit_metrics
 from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
 from vestis.progress import progress_bar
-from vestis.train.config import RecipeConfig, seed_everything
+from vestis.train.config import RecipeConfig, save_checkpoint, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -262,8 +262,8 @@ def _run_key(cfg: OutfitsLLMTrainConfig, outfits: list[list[int]]) -> dict[str, 
 
 
 def _checkpoint(path: Path, lm, optim, sched, step: int, history, rng, run: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(
+    save_checkpoint(
+        path,
         {
             "adapter": adapter_state(lm),
             "optim": optim.state_dict(),
@@ -274,9 +274,7 @@ def _checkpoint(path: Path, lm, optim, sched, step: int, history, rng, run: dict
             "torch_rng": torch.get_rng_state(),  # LoRA dropout
             "run": run,
         },
-        tmp,
     )
-    tmp.replace(path)
 
 
 def _model_card(summary: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ from vestis.models.parser import ParserConfig, ParserModel, content_box, taps_ru
 from vestis.models.preprocess import to_array
 from vestis.parse.labels import CLASSES, load_label_map
 from vestis.progress import progress_bar
-from vestis.train.config import seed_everything
+from vestis.train.config import save_checkpoint, seed_everything
 from vestis.train.parser_config import ParserTrainConfig
 
 log = logging.getLogger(__name__)
@@ -203,8 +203,8 @@ def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
                 f"epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.4f}, val pixel acc "
                 f"{record['val']['pixel_accuracy']:.4f}, garment mIoU {record['val']['garment_mean_iou']:.4f}"
             )
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save(
+            save_checkpoint(
+                ckpt_path,
                 {
                     "head": model.head.state_dict(),
                     "optim": optim.state_dict(),
@@ -213,9 +213,7 @@ def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
                     "epoch": epoch + 1,
                     "config": cfg.to_dict(),
                 },
-                tmp,
             )
-            tmp.replace(ckpt_path)
 
     model.head.eval()
     calibration = _calibrate(model, cfg, train[0][0])
