@@ -83,7 +83,7 @@ def main() -> None:
 
     torch_forward()
     rows["model, torch eager"] = rate(len(paths), timed(torch_forward))
-    runner = onnx_ex.onnx
+    runner = onnx_ex.runtime.onnx
 
     def onnx_forward():
         for x, c in zip(pixels, colours, strict=True):
