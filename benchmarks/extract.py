@@ -22,17 +22,7 @@ from vestis.extract.base import create_extractor
 from vestis.schema import load_schema
 
 HERE = Path(__file__).parent
-KEY_FIELDS = [
-    "category",
-    "type",
-    "colour",
-    "pattern",
-    "material",
-    "neckline",
-    "sleeve_length",
-    "fit",
-    "gender",
-]
+KEY_FIELDS = load_schema("vestis").roles.mentionable  # the fields the shipped table reports
 
 
 def metric_of(metrics: dict, field: str, metric: str):

@@ -242,8 +242,8 @@ def hygiene_cmd(
     model: str = MODEL,
     embedder: str = EMBEDDER,
     embedder_model: str = EMBEDDER_MODEL,
-    threshold: float = typer.Option(
-        0.96, "--threshold", help="Cosine similarity that counts as a near-duplicate."
+    min_similarity: float = typer.Option(
+        0.96, "--min-similarity", help="Cosine similarity that counts as a near-duplicate."
     ),
     limit: int = typer.Option(None, "--limit", "-n", help="At most N examples per split."),
 ) -> None:
@@ -252,7 +252,7 @@ def hygiene_cmd(
 
     s, extractor, emb = _models(schema, backend, model, embedder, embedder_model)
     evaluator = HygieneEvaluator(
-        dataset, limit=limit, out_dir=out, schema=s, extractor=extractor, threshold=threshold
+        dataset, limit=limit, out_dir=out, schema=s, extractor=extractor, threshold=min_similarity
     )
     evaluator(emb)
     r = evaluator.result
