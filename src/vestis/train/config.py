@@ -61,3 +61,16 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def load_checkpoint(path: Path, cfg: RecipeConfig, fresh: bool = False) -> dict[str, Any] | None:
+    """The checkpoint a run resumes from: None when there is none or ``fresh``; one written with
+    another config is refused (resuming it would silently mix two runs)."""
+    if fresh or not path.is_file():
+        return None
+    import torch
+
+    ckpt = torch.load(path, weights_only=False)
+    if ckpt["config"] != cfg.to_dict():
+        raise OptionsError(f"{path} was written with another config; pass --fresh to start over")
+    return ckpt

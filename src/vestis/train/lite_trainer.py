@@ -24,12 +24,11 @@ import torch.nn.functional as F
 from vestis.colour import COLOUR_FEATURE_DIM
 from vestis.data import Dataset, DatasetError, Example, open_dataset
 from vestis.data.text import captions_for
-from vestis.errors import OptionsError
 from vestis.models.backbones import encode_texts, load_text_encoder
 from vestis.models.lite import LiteModelConfig, VestisLite
 from vestis.progress import progress_bar
 from vestis.schema import Schema, load_schema
-from vestis.train.config import save_checkpoint, seed_everything
+from vestis.train.config import load_checkpoint, save_checkpoint, seed_everything
 from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig
 
@@ -344,10 +343,8 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     history: list[dict[str, Any]] = []
     start_epoch = 0
     ckpt_path = out_dir / "checkpoint.pt"
-    if ckpt_path.is_file() and not fresh:
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["config"] != cfg.to_dict():
-            raise OptionsError(f"{ckpt_path} was written with another config; pass --fresh to start over")
+    ckpt = load_checkpoint(ckpt_path, cfg, fresh)
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optim.load_state_dict(ckpt["optim"])
         sched.load_state_dict(ckpt["sched"])

@@ -30,7 +30,7 @@ from vestis.models.parser import ParserConfig, ParserModel, content_box, taps_ru
 from vestis.models.preprocess import to_array
 from vestis.parse.labels import CLASSES, load_label_map
 from vestis.progress import progress_bar
-from vestis.train.config import save_checkpoint, seed_everything
+from vestis.train.config import load_checkpoint, save_checkpoint, seed_everything
 from vestis.train.parser_config import ParserTrainConfig
 
 log = logging.getLogger(__name__)
@@ -155,10 +155,8 @@ def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
     history: list[dict[str, Any]] = []
     start_epoch = 0
     ckpt_path = out_dir / "checkpoint.pt"
-    if ckpt_path.is_file() and not fresh:
-        ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["config"] != cfg.to_dict():
-            raise OptionsError(f"{ckpt_path} was written with another config; pass --fresh to start over")
+    ckpt = load_checkpoint(ckpt_path, cfg, fresh)
+    if ckpt is not None:
         model.head.load_state_dict(ckpt["head"])
         optim.load_state_dict(ckpt["optim"])
         sched.load_state_dict(ckpt["sched"])
