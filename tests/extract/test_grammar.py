@@ -106,3 +106,28 @@ def test_value_spans_locate_each_value():
         "brand": '"A, \\"B\\""',
     }
     assert value_spans("no json here") == {} and value_spans('{"type": "je') == {}
+
+
+def test_engines_are_cached_by_tokenizer_content_not_object_identity(tokenizer):
+    """A freed tokenizer's id is reused by the next object; its engine must not be."""
+    pytest.importorskip("llguidance")
+    import gc
+
+    from tests.tiny_vlm import byte_bpe_tokenizer
+
+    def build(eos: str):
+        return byte_bpe_tokenizer(["<pad>", eos], pad_token="<pad>", eos_token=eos)
+
+    engine = get_engine("llguidance", tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    same = build("<eos>")
+    assert get_engine("llguidance", same, len(same), [same.eos_token_id]) is engine
+    size, eos = len(tokenizer), [tokenizer.eos_token_id]
+    for _ in range(3):  # other vocabularies of the same size and EOS id, built where a freed one lay
+        other = build("<end>")
+        assert len(other) == size and other.eos_token_id == eos[0]
+        old = get_engine("llguidance", other, size, eos)
+        assert old is not engine
+        del other
+        gc.collect()
+        fresh = build("<stop>")
+        assert get_engine("llguidance", fresh, size, eos) is not old

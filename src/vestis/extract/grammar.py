@@ -26,6 +26,7 @@ start: "{" f_type "," f_color "," f_pattern "," f_neckline "
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -261,15 +262,27 @@ class XGrammarEngine(Engine):
 
 
 _ENGINE_CLASSES: dict[str, type[Engine]] = {"llguidance": LLGuidanceEngine, "xgrammar": XGrammarEngine}
-_ENGINES: dict[tuple[str, int, int, tuple[int, ...]], Engine] = {}
+_ENGINES: dict[tuple[str, str, int, tuple[int, ...]], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A digest of what a tokenizer maps tokens to: equal for equal tokenizers, whatever the object.
+
+    Engines are cached by it, not by ``id()``: an id is reused once its object is freed, and an
+    engine built for another vocabulary would mask the wrong tokens.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(sorted(tokenizer.get_vocab().items()))
+    added = json.dumps(sorted((str(t), i) for t, i in tokenizer.get_added_vocab().items()))
+    return hashlib.sha256(f"{type(tokenizer).__name__}\n{text}\n{added}".encode()).hexdigest()
 
 
 def get_engine(name: str, tokenizer: Any, vocab_size: int, eos_ids: list[int]) -> Engine:
     """The engine ``name`` for a tokenizer (cached: building its token tables takes a while)."""
     if name not in _ENGINE_CLASSES:
         raise OptionsError(f"unknown grammar engine {name!r}; known: {', '.join(ENGINES)}")
-    key = (name, id(tokenizer), vocab_size, tuple(eos_ids))
+    key = (name, tokenizer_fingerprint(tokenizer), vocab_size, tuple(eos_ids))
     with _ENGINES_LOCK:
         if key not in _ENGINES:
             try:

@@ -35,13 +35,14 @@ _UNSET: Any = object()  # a part not looked for yet (None: looked for, and absen
 
 
 def lite_runtime(model: Any = None, runtime: str = "auto", threads: int | None = None) -> LiteRuntime:
-    """The shared runtime for ``model`` (None: the shipped one; a directory; or a VestisLite object)."""
+    """The shared runtime for ``model`` (None: the shipped one; a directory); a fresh one for an object."""
     if runtime not in RUNTIMES:
         raise OptionsError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     from vestis.models.registry import resolve_lite
 
-    key_model = str(resolve_lite(model)) if _is_location(model) else id(model)
-    key = (key_model, runtime, threads)
+    if not _is_location(model):  # an in-memory model: not cached (the cache would keep it alive)
+        return LiteRuntime(model, runtime, threads)
+    key = (str(resolve_lite(model)), runtime, threads)
     if key not in _CACHE:
         _CACHE[key] = LiteRuntime(model, runtime, threads)
     return _CACHE[key]

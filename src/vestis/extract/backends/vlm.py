@@ -137,6 +137,7 @@ class VLMExtractor(Extractor):
             self.model.to(self.device)
         self.model.eval()
         self.tokenizer = self.processor.tokenizer
+        self._grammar_engine: Any = None
         self.tokenizer.padding_side = "left"
         self.family = self.model.config.model_type
         self.joint_images = self.family not in SINGLE_IMAGE
@@ -152,7 +153,9 @@ class VLMExtractor(Extractor):
 
     def grammar_engine(self):
         """The grammar engine for this model's tokenizer (built once, shared)."""
-        return get_engine(self.engine_name, self.tokenizer, self.vocab_size, self.eos_ids)
+        if self._grammar_engine is None:
+            self._grammar_engine = get_engine(self.engine_name, self.tokenizer, self.vocab_size, self.eos_ids)
+        return self._grammar_engine
 
     # ---- prompting ---------------------------------------------------------------------------
     def prompt_text(self, n_images: int) -> str:
