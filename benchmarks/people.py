@@ -7,15 +7,22 @@ what vestis did before photos of people were handled).
 * Category: on every val photo with a label map, the main upper-body garment is the top, outerwear
   or dress class covering most pixels of the label map (classes by the parser's label map); the
   prediction is the largest item whose category is one of those (no such item: wrong).
-* Sleeve length and neckline: against ``benchmarks/data/street_upper_labels.csv`` (90 val photos
-  labelled by eye; the outermost upper garment). Null answers count as wrong in ``accuracy`` and
-  are left out of ``accuracy when answered``.
+* Sleeve length, neckline and gender: against ``benchmarks/data/street_upper_labels.csv`` (90 val
+  photos labelled by eye; the outermost upper garment). Null answers count as wrong in ``accuracy``
+  and are left out of ``accuracy when answered``.
+* Worn gates: a head whose answers on these garments (before the gates) remove less than a third
+  of the errors of always guessing the most common label is unreliable on worn garments
+  (:func:`vestis.train.lite_reliability.worn_reason`); ``--write-gates`` records that in the lite
+  model's config (``worn_disabled``), and ``ItemExtractor`` then nulls its fields on the garments of
+  photos of people. The gates are decided on the same 90 labelled photos they are reported on:
+  there are no others.
 * Cost: milliseconds per photo of a person (parser + one extraction per garment) against a product
   shot through the same ``ItemExtractor`` (the parser says "product": one extraction).
 
 Prints a table and writes benchmarks/results/people.json.
 
     PYTHONPATH=src .venv/bin/python benchmarks/people.py --threads 2
+    PYTHONPATH=src .venv/bin/python benchmarks/people.py --threads 2 --write-gates   # → model config
 """
 
 from __future__ import annotations
@@ -36,8 +43,11 @@ from vestis.data.street import ClassMaps, load_street
 from vestis.extract.base import load_extractor
 from vestis.extract.items import ItemExtractor
 from vestis.images import load_image
+from vestis.models.lite_config import write_config
+from vestis.models.registry import resolve_lite
 from vestis.parse.base import category_value, load_parser
 from vestis.parse.labels import load_label_map
+from vestis.train.lite_reliability import worn_reason
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = REPO / "benchmarks/data/street_upper_labels.csv"
@@ -93,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--products", type=int, default=100, help="H&M val product shots for the cost ratio")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/people.json"))
+    ap.add_argument(
+        "--write-gates",
+        action="store_true",
+        help="write the worn-garment gates measured here into the lite model's config.json",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     root = Path(args.data) if args.data else default_data_root()
@@ -100,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     extractor = load_extractor("lite", "vestis", **({"model": args.model} if args.model else {}))
     schema = extractor.schema
     parser = load_parser("lite-parser", model=args.parser_model, **PARSER_OPTIONS)
-    systems = {"parser": ItemExtractor(extractor, parser), "whole photo": extractor}
+    ungated = ItemExtractor(extractor, parser)
+    ungated.worn_unreliable = {}
+    systems = {
+        "parser": ItemExtractor(extractor, parser),
+        "parser, no worn gate": ungated,
+        "whole photo": extractor,
+    }
     label_map = load_label_map(parser.config.label_map)
     maps = ClassMaps(root / "street", label_map)
     upper_ids = [label_map.classes.index(c) for c in UPPER]
@@ -109,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         key=lambda p: p.id,
     )
     hand = read_labels()
-    truth_cat, truth_hand = [], {"sleeve_length": [], "neckline": []}
-    fields = ("category", "sleeve_length", "neckline")
+    truth_cat: list = []
+    truth_hand: dict[str, list] = {f: [] for f in next(iter(hand.values()))}
+    fields = ("category", *truth_hand)
     preds: dict[str, dict[str, list]] = {s: {f: [] for f in fields} for s in systems}
     seconds: dict[str, float] = dict.fromkeys(systems, 0.0)
     rows: list[dict] = []  # per photo and system, for analysis
@@ -159,11 +181,11 @@ def main(argv: list[str] | None = None) -> int:
             **{f: score(truth_hand[f], preds[name][f]) for f in truth_hand},
         }
     print(f"street val: {len(photos)} photos with label maps; {report['hand_labelled']} hand-labelled")
-    print(f"{'system':<12} {'field':<14} {'n':>4} {'accuracy':>9} {'answered':>9} {'acc|answered':>12}")
+    print(f"{'system':<21} {'field':<14} {'n':>4} {'accuracy':>9} {'answered':>9} {'acc|answered':>12}")
     for name, fields in report["systems"].items():
         for field, m in fields.items():
             print(
-                f"{name:<12} {field:<14} {m['n']:>4} {m['accuracy']:>9.3f} {m['answered']:>9.3f} "
+                f"{name:<21} {field:<14} {m['n']:>4} {m['accuracy']:>9.3f} {m['answered']:>9.3f} "
                 f"{m['accuracy_when_answered']:>12.3f}"
             )
     c = report["cost"]
@@ -171,6 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         f"cost: person photo {c['person_ms']:.0f} ms, product shot {c['product_ms']:.0f} ms, "
         f"ratio {c['ratio']:.2f}"
     )
+    gates = {
+        extractor.plans[f].head: reason
+        for f in truth_hand
+        if extractor.plans[f].kind == "head"
+        and (reason := worn_reason(truth_hand[f], preds["parser, no worn gate"][f]))
+    }
+    report["worn_gates"] = gates
+    print("worn gates measured here:", json.dumps(gates, indent=1) if gates else "none")
+    if args.write_gates:
+        model_dir = Path(args.model) if args.model else resolve_lite(None)
+        extractor.config.worn_disabled = gates
+        write_config(model_dir, extractor.config)
+        print(f"written to {model_dir / 'config.json'}; re-run to measure with them")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return 0

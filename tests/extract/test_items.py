@@ -97,3 +97,37 @@ def test_the_shipped_garment_parser_gives_a_street_photo_its_garments(tmp_path):
     w, h = Image.open(photo).size
     assert all(0 <= i.box[0] < i.box[2] <= w and 0 <= i.box[1] < i.box[3] <= h for i in result.items)
     assert {"dress", "footwear"} <= {i.category for i in result.items}  # tagged: dress, jacket, pumps, socks
+
+
+class ColourUnreliableWhenWorn(type(load_extractor("pixel-colour"))):
+    """pixel-colour declaring that it cannot read colour on worn garments."""
+
+    def unreliable_on_worn(self):
+        return {"colour": "test: no signal on worn garments"}
+
+
+def test_fields_unreliable_on_worn_garments_are_null_on_a_person_and_kept_on_a_product_shot():
+    from vestis.schema import load_schema
+
+    extractor = ColourUnreliableWhenWorn(load_schema("vestis"))
+    person = ItemExtractor(extractor, TwoGarments()).extract(figure())
+    assert [i.attributes["colour"] for i in person.items] == [None, None]
+    assert all(i.confidence["colour"] == 0.0 for i in person.items) and person.attributes["colour"] is None
+    assert [i.attributes["category"] for i in person.items] == ["top", "bottom"]  # other fields stay
+    product = ItemExtractor(extractor, "whole").extract(Image.new("RGB", (64, 80), (30, 150, 60)))
+    assert product.attributes["colour"] == "green" and product.items[0].attributes["colour"] == "green"
+
+
+def test_lite_maps_its_worn_gates_onto_the_fields_of_any_schema(tiny_lite, tmp_path):
+    import shutil
+
+    from vestis.models.lite_config import LiteModelConfig, write_config
+
+    assert not load_extractor("lite", "vestis", model=str(tiny_lite)).unreliable_on_worn()
+    model = shutil.copytree(tiny_lite, tmp_path / "model")
+    config = LiteModelConfig.read(model)
+    head = next(iter(config.heads))
+    config.worn_disabled = {head: "measured: no better than the majority guess"}
+    write_config(model, config)  # checksums follow: the model still loads verified
+    gated = load_extractor("lite", "vestis", model=str(model)).unreliable_on_worn()
+    assert list(gated) == [head] and "majority guess" in gated[head]

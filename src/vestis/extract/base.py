@@ -56,15 +56,19 @@ class Extraction:
     items: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "attributes": self.attributes,
-            "confidence": self.confidence,
-            "raw": self.raw,
-            "valid_raw": self.valid_raw,
-            "repairs": self.repairs,
-            "seconds": self.seconds,
-            "error": self.error,
-        } | ({"usage": self.usage} if self.usage else {}) | self.items_dict()
+        return (
+            {
+                "attributes": self.attributes,
+                "confidence": self.confidence,
+                "raw": self.raw,
+                "valid_raw": self.valid_raw,
+                "repairs": self.repairs,
+                "seconds": self.seconds,
+                "error": self.error,
+            }
+            | ({"usage": self.usage} if self.usage else {})
+            | self.items_dict()
+        )
 
     def items_dict(self) -> dict[str, Any]:
         """``{"kind": ..., "items": [...]}`` when a parser ran, else ``{}``."""
@@ -91,6 +95,12 @@ class Extractor(ABC):
     @abstractmethod
     def _extract_batch(self, images: list[Image.Image]) -> list[Extraction]:
         """Results for a batch of RGB images, one per image, in order."""
+
+    def unreliable_on_worn(self) -> dict[str, str]:
+        """Fields this backend has no reliable signal for on a garment cropped from a photo of a
+        person (field → reason): :class:`vestis.extract.items.ItemExtractor` nulls them there.
+        The default: none."""
+        return {}
 
     @property
     def embedding_model_id(self) -> str | None:

@@ -8,7 +8,9 @@ its ``attributes`` are those of the primary item — the garment covering most o
 
 Where the parser's coarse class names a value of the schema's category field and the extractor
 disagrees, the parser wins (it was trained on worn garments, the extractor mostly on product
-shots), and a child field that no longer fits the category (the type) is nulled.
+shots), and a child field that no longer fits the category (the type) is nulled. Fields the
+extractor has no reliable signal for on worn garments (:meth:`Extractor.unreliable_on_worn`) are
+null on the garments of a photo of a person, kept on a product shot.
 
 >>> from PIL import Image
 >>> from vestis.extract.base import load_extractor
@@ -60,6 +62,7 @@ class ItemExtractor:
         self.extractor = extractor
         self.schema = extractor.schema
         self.parser = load_parser(parser) if isinstance(parser, str) else parser
+        self.worn_unreliable = extractor.unreliable_on_worn()  # field → why it is null when worn
 
     def extract(self, images: ImageSource | Sequence[ImageSource]) -> Extraction | list[Extraction]:
         """Like :meth:`Extractor.extract`, with ``items`` filled in each result."""
@@ -89,7 +92,7 @@ class ItemExtractor:
         for (i, region), res in zip(owners, extracted, strict=True):
             per_image[i].append((region, res))
         for i, p in parsed.items():
-            items = [self._item(region, res) for region, res in per_image[i]]
+            items = [self._item(region, res, worn=p.kind == "person") for region, res in per_image[i]]
             if items:
                 j = max(range(len(items)), key=lambda k: items[k].area)  # a product shot has one
                 primary = per_image[i][j][1]
@@ -100,8 +103,12 @@ class ItemExtractor:
             results[i] = primary
         return results  # type: ignore[return-value]
 
-    def _item(self, region, res: Extraction) -> Item:
+    def _item(self, region, res: Extraction, worn: bool) -> Item:
         attrs, conf = dict(res.attributes), dict(res.confidence)
+        if worn:  # fields the extractor cannot read on a garment worn by a person: null
+            empty = self.schema.empty()
+            for name in self.worn_unreliable:
+                attrs[name], conf[name] = empty[name], 0.0
         category = self.schema.by_role("category")
         value = category_value(self.schema, region.category)
         if category is not None and value is not None and attrs.get(category.name) != value:

@@ -34,6 +34,9 @@ class LiteModelConfig:
     # head → value → threshold: a value is asserted only at or above it (null: never); values not
     # listed keep the field threshold (see vestis.train.lite_reliability)
     value_thresholds: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # heads with no reliable signal on garments worn in photos of people (head → reason, measured
+    # by benchmarks/people.py): on such garments their fields come back null
+    worn_disabled: dict[str, str] = field(default_factory=dict)
     colour_dim: int = 0  # > 0: colour heads also see pixel colour statistics (vestis.colour)
     colour_heads: list[str] = field(default_factory=list)
     schema: str = "vestis"
@@ -55,6 +58,21 @@ class LiteModelConfig:
         if not path.is_file():
             raise ModelNotFound(f"not a vestis-lite model directory (no config.json): {directory}")
         return cls.from_dict(json.loads(path.read_text()))
+
+
+def write_config(directory: str | Path, config: LiteModelConfig) -> None:
+    """Rewrite a model directory's ``config.json`` (inference settings: gates, thresholds) and its
+    entry in ``checksums.json``; the weights, and so the model id, stay as they are."""
+    from dataclasses import asdict
+
+    directory = Path(directory)
+    path = directory / "config.json"
+    path.write_text(json.dumps(asdict(config), indent=1))
+    sums_path = directory / "checksums.json"
+    if sums_path.is_file():
+        sums = json.loads(sums_path.read_text())
+        sums["config.json"] = sha256(path)
+        sums_path.write_text(json.dumps(sums, indent=1))
 
 
 def verify_checksums(directory: Path, digest: Callable[[Path], str] = sha256) -> None:

@@ -143,6 +143,36 @@ def disable_reason(
     return None
 
 
+def worn_reason(truth: list[Any], predicted: list[Any]) -> str | None:
+    """Why a head must not answer on garments worn in photos of people, or None, from its answers
+    on labelled worn garments (``truth`` None: not labelled; ``predicted`` None: no answer).
+
+    Worn labels are few, too few to fit per-value thresholds, so a head that is weak there —
+    removing less than ``WEAK_ERROR_REDUCTION`` of the errors of always guessing the labels' most
+    common value, on the garments it answers — is switched off on them.
+
+    >>> worn_reason(["a"] * 8 + ["b"] * 4, ["a"] * 12)
+    'on 12 worn garments: 8 of 12 answers right, guessing "a" always: 8 (needs 10)'
+    >>> worn_reason(["a"] * 8 + ["b"] * 4, ["a"] * 8 + ["b"] * 4) is None
+    True
+    """
+    labelled = [(t, p) for t, p in zip(truth, predicted, strict=True) if t is not None]
+    answered = [(t, p) for t, p in labelled if p is not None]
+    if len(answered) < MIN_SUPPORT:
+        return None  # not enough evidence either way: the product-shot gates stand
+    values = [t for t, _ in labelled]
+    majority = max(set(values), key=values.count)
+    right = sum(t == p for t, p in answered)
+    guess = sum(t == majority for t, _ in answered)
+    needed = guess + WEAK_ERROR_REDUCTION * (len(answered) - guess)
+    if right >= needed:
+        return None
+    return (
+        f"on {len(labelled)} worn garments: {right} of {len(answered)} answers right, "
+        f'guessing "{majority}" always: {guess} (needs {int(np.ceil(needed))})'
+    )
+
+
 def truth_arrays(
     labels: list[dict[str, Any]], sources: list[str], heads: dict[str, list[str]], multi: list[str]
 ):

@@ -18,6 +18,8 @@ signal on held-out data: too few training labels, no better than the majority gu
 nothing, and a field it alone could answer is planned "none". ``value_thresholds`` gate single
 values: a multi-label field asserts a value only above its own threshold (so ``[]`` is an
 answer), a weak single head says a value only where it beats guessing the most common one.
+``worn_disabled`` heads do the same on garments cropped from photos of people
+(:meth:`unreliable_on_worn`, applied by :class:`vestis.extract.items.ItemExtractor`).
 A head answers the schema field of its own name and no other field of that schema (a secondary
 colour is not the colour head's answer again), and a ``secondary_colour`` field is never scored
 zero-shot (the text tower sees the whole image and names its dominant colour).
@@ -122,6 +124,15 @@ class LiteExtractor(Extractor):
     @property
     def embedding_model_id(self) -> str:
         return self.runtime.model_id
+
+    def unreliable_on_worn(self) -> dict[str, str]:
+        """Fields answered by a head the model's config marks unreliable on worn garments."""
+        worn = self.config.worn_disabled
+        return {
+            name: f"head {plan.head!r} on worn garments: {worn[plan.head]}"
+            for name, plan in self.plans.items()
+            if plan.kind == "head" and plan.head in worn
+        }
 
     # ---- planning ----------------------------------------------------------------------------
     def _plan(self) -> dict[str, FieldPlan]:
