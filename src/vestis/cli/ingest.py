@@ -58,6 +58,7 @@ def ingest_cmd(
     from vestis.catalog.catalog import Catalog, CatalogConfig
     from vestis.catalog.index import default_backend
     from vestis.catalog.ingest import open_source
+    from vestis.parse.base import PARSERS
     from vestis.schema import load_schema
 
     if engine not in ("local", "ray"):
@@ -68,6 +69,8 @@ def ingest_cmd(
         raise OptionsError("--parser runs with the local engine (the ray engine ingests every photo whole)")
     if batch_size < 1:
         raise OptionsError(f"--batch-size must be at least 1, not {batch_size}")
+    if parser:
+        PARSERS.get(parser)  # an unknown name fails before anything is written
     dataset = open_source(source, load_schema(schema))  # before anything is written
     config = CatalogConfig.with_models(
         schema=schema,
