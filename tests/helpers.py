@@ -50,6 +50,27 @@ def draw_item(path: Path, colour: str, category: str, size: int = 96, background
     return path
 
 
+def people_shop(folder: Path) -> Path:
+    """Two photos of people (flat-colour figures the ``test-figure`` parser reads: top, bottom and
+    shoes each at the boxes :func:`vestis.parse.backends.test_figure.figure` names) and two
+    product shots, as lossless PNG files."""
+    from vestis.parse.backends.test_figure import figure
+
+    (folder / "people").mkdir(parents=True, exist_ok=True)
+    figure(COLOURS["red"], COLOURS["navy"], COLOURS["black"]).save(folder / "people" / "red-navy.png")
+    figure(COLOURS["green"], COLOURS["yellow"], COLOURS["white"]).save(folder / "people" / "green-yellow.png")
+    draw_item(folder / "products" / "navy-top.png", "navy", "top")
+    draw_item(folder / "products" / "red-shoe.png", "red", "footwear")
+    return folder
+
+
+def people_config(parser: str = "test-figure"):
+    """A weightless catalog config (majority extractor, test-random embedder) with ``parser``."""
+    from vestis.catalog.catalog import CatalogConfig
+
+    return CatalogConfig(extractor="majority", embedder="test-random", index="exact", parser=parser)
+
+
 class GeneratedDataset(Dataset):
     """category × colour grid of drawn items; group = colour so splits hold out whole colours per category."""
 

@@ -121,6 +121,17 @@ def load_image(
         fp.close()
 
 
+def oriented_size(data: bytes) -> tuple[int, int]:
+    """``(width, height)`` of an encoded image as :func:`load_image` turns it (EXIF orientation
+    applied), from its header: the size a photo decoded smaller (``max_side``) had."""
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        with contextlib.suppress(Exception):  # broken EXIF: load_image keeps the stored orientation too
+            if img.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated by a quarter turn
+                return height, width
+    return width, height
+
+
 def _draft_request(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     """The size to ask JPEG draft mode for: the longest side stays at least ``max_side``."""
     w, h = size

@@ -160,11 +160,11 @@ def test_batches_close_at_the_pixel_budget(tmp_path, fast_config, monkeypatch):
     for i in range(5):
         write_photo(src / f"{i}.png", i, size=(100, 100))
     sizes = []
-    import vestis.catalog.ingest as ingest_module
+    import vestis.extract.items as items_module  # each batch's photos are described together
 
-    real = ingest_module.extract_and_embed
+    real = items_module.extract_and_embed
     monkeypatch.setattr(
-        ingest_module,
+        items_module,
         "extract_and_embed",
         lambda ex, em, images: sizes.append(len(images)) or real(ex, em, images),
     )

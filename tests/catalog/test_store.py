@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vestis.catalog.store import CatalogMismatchError, CatalogStore, ItemRecord, content_hash
+from vestis.catalog.store import SCHEMA_VERSION, CatalogMismatchError, CatalogStore, ItemRecord, content_hash
 from vestis.schema import Schema
 from vestis.schema.filters import parse_filter
 
@@ -68,7 +68,7 @@ def table_counts(path: Path) -> dict[str, int]:
 
 def test_creates_a_versioned_wal_database(store: CatalogStore, path: Path) -> None:
     meta = store.meta
-    assert meta["schema_version"] == 1
+    assert meta["schema_version"] == SCHEMA_VERSION == 2
     assert meta["attribute_schema_name"] == "tiny"
     assert Schema.from_dict(meta["attribute_schema"]).fields.keys() == SCHEMA.fields.keys()
     assert (store.embedding_model(), store.embedding_dim()) == ("test-embedder", DIM)

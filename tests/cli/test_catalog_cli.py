@@ -79,9 +79,9 @@ def test_dedup_min_similarity(catalog, capsys):
     assert "min_similarity is a cosine similarity" in one_line_error(capsys)
 
 
-def test_outfits_score_needs_integer_ids(catalog, capsys):
+def test_outfits_score_needs_ids_or_photos(catalog, capsys):
     assert main(["outfits", "score", "abc", "1", "-c", str(catalog)]) == 2
-    assert "Invalid value for 'items'" in one_line_error(capsys)
+    assert "'abc' is neither a catalog item id nor a photo" in one_line_error(capsys)
 
 
 def test_ingest_unknown_engine_creates_nothing(shop, tmp_path, capsys):

@@ -29,7 +29,7 @@ def one_line_error(capsys) -> str:
         (["schema", "show", "vestis", "extra"], "unexpected extra argument"),
         (["schema", "shw"], "Did you mean 'show'?"),
         (["schema", "export", "vestis", "--format", "xml"], "Invalid value for '--format'"),
-        (["outfits", "score", "abc", "--catalog", "nowhere"], "Invalid value for 'items'"),
+        (["outfits", "score", "--catalog", "nowhere"], "Missing argument 'items'"),
         (["train", "lite", "-c", "x.yaml"], "No such option: -c"),
         (["catalog", "dedup", "--catalog", "x", "--threshold", "0.9"], "No such option: --threshold"),
     ],

@@ -81,3 +81,20 @@ def test_shipped_parser_masks_have_the_image_size():
     for r in parser.parse(image).regions:
         assert r.mask is not None and r.mask.shape == (image.height, image.width)
         assert r.mask.mean() == pytest.approx(r.area, abs=0.05)
+
+
+def test_the_test_figure_parser_reads_its_figures_and_rescales():
+    from vestis.parse.backends.test_figure import figure
+
+    parsed = load_parser("test-figure").parse(figure(shoes=(15, 15, 15)))
+    assert parsed.garments and parsed.listing() == (
+        "0 top (20,30,80,100), 1 bottom (30,100,70,190), 2 footwear (30,190,70,200)"
+    )
+    assert [r.box for r in parsed.rescaled((50, 100)).regions] == [
+        (10, 15, 40, 50),
+        (15, 50, 35, 95),
+        (15, 95, 35, 100),
+    ]
+    assert [c.size for c in parsed.crops(figure())] == [(66, 76), (44, 98), (44, 10)]
+    product = load_parser("test-figure").parse(product_shot())
+    assert not product.garments and product.listing() == "0 (the whole photo: a product shot)"

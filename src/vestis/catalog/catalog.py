@@ -31,6 +31,7 @@ from vestis.errors import UserError
 from vestis.schema import Schema, load_schema
 
 log = logging.getLogger(__name__)
+GARMENT_PARSER = "lite-parser"  # finds a photo's garments where the catalog's parser does not
 CONFIG_NAME = "catalog.json"
 DB_NAME = "catalog.sqlite"
 INDEX_DIR = "index"
@@ -41,7 +42,10 @@ class CatalogConfig:
     """What a catalog is made with. Any extractor pairs with any embedder.
 
     ``embedding_model`` is the embedder's ``model_id``, recorded when the catalog is created:
-    vectors of another space are refused.
+    vectors of another space are refused. ``parser`` finds the items of each photo an ingest adds
+    (``whole``: every photo is one item; ``lite-parser``: each garment of a photo of a person is an
+    item, linked to the photo and its box, and a product shot stays one item); an ingest may name
+    another, so one catalog can hold both.
     """
 
     schema: str = "vestis"
@@ -52,6 +56,8 @@ class CatalogConfig:
     index: str = field(default_factory=lambda: _default_index())
     index_options: dict[str, Any] = field(default_factory=dict)
     embedding_model: str | None = None
+    parser: str = "whole"
+    parser_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CatalogConfig:
@@ -125,6 +131,7 @@ class Catalog:
         self._index_folder = IndexFolder(self.directory / INDEX_DIR)
         self._extractor = None
         self._embedder = None
+        self._parsers: dict[str, Any] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -185,6 +192,38 @@ class Catalog:
                 )
             self._embedder = embedder
         return self._embedder
+
+    def load_parser(self, name: str | None = None, *, garments: bool = False):
+        """The parser ``name`` (loaded once), else the catalog's. With ``garments`` (a search by one
+        of a photo's garments, an outfit from a photo) a catalog whose parser is ``whole`` lends
+        :data:`GARMENT_PARSER`, which finds them."""
+        if name is None:
+            name = self.config.parser
+            if garments and name == "whole":
+                name = GARMENT_PARSER
+        if name not in self._parsers:
+            from vestis.parse.base import load_parser
+
+            options = self.config.parser_options if name == self.config.parser else {}
+            self._parsers[name] = load_parser(name, **options)
+        return self._parsers[name]
+
+    def describe(self, images: list, parser: Any = None) -> list:
+        """Each RGB image's items with the catalog's extractor and embedder (a list of
+        :class:`~vestis.extract.items.PhotoItems`): ``parser`` (a name or a Parser; default the
+        catalog's) finds them, and a photo in which it finds no item is described whole, as a
+        product shot."""
+        from vestis.extract.items import ItemExtractor
+
+        if parser is None or isinstance(parser, str):
+            parser = self.load_parser(parser)
+        photos = ItemExtractor(self.extractor, parser).describe(images, self.embedder)
+        empty = [i for i, photo in enumerate(photos) if not photo.items]
+        if empty:
+            whole = ItemExtractor(self.extractor, "whole").describe([images[i] for i in empty], self.embedder)
+            for i, photo in zip(empty, whole, strict=True):
+                photos[i] = photo
+        return photos
 
     @property
     def store(self):

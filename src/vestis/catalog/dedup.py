@@ -73,7 +73,8 @@ def clusters(n: int, pairs: Sequence[tuple[int, int, float]]) -> list[list[int]]
 
 @dataclass
 class Duplicates:
-    """Groups of near-duplicate catalog items (largest first), each a list of ``{"id", "path"}``."""
+    """Groups of near-duplicate catalog items (largest first), each a list of ``{"id", "path"}``
+    (and ``"box"``, ``"garment"`` for a garment of a photo of a person)."""
 
     groups: list[list[dict[str, Any]]] = field(default_factory=list)
     items: int = 0  # items compared (those with an embedding)
@@ -81,6 +82,12 @@ class Duplicates:
 
     def to_dict(self) -> dict[str, Any]:
         return {"items": self.items, "min_similarity": self.min_similarity, "groups": self.groups}
+
+
+def _entry(item) -> dict[str, Any]:
+    if item.garment is None:
+        return {"id": item.id, "path": item.path}
+    return {"id": item.id, "path": item.path, "box": list(item.box or ()), "garment": item.garment}
 
 
 def catalog_duplicates(catalog: Catalog, min_similarity: float = DEFAULT_THRESHOLD) -> Duplicates:
@@ -101,5 +108,5 @@ def catalog_duplicates(catalog: Catalog, min_similarity: float = DEFAULT_THRESHO
         return Duplicates([], 0, min_similarity)
     groups = clusters(len(ids), neighbour_pairs(np.concatenate(vectors), min_similarity))
     items = {item.id: item for item in catalog.store.get([ids[i] for g in groups for i in g])}
-    found = [[{"id": ids[i], "path": items[ids[i]].path} for i in g] for g in groups]
+    found = [[_entry(items[ids[i]]) for i in g] for g in groups]
     return Duplicates(found, len(ids), min_similarity)

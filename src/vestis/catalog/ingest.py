@@ -12,6 +12,13 @@ decoded at most ``max_side`` pixels on their longest side (JPEGs at reduced scal
 shrunk right after decoding; the models see 160-336 px), and a batch closes early once its
 decoded pixels reach ``batch_pixels``.
 
+With a parser (``parser``, default the catalog's: see
+:class:`~vestis.catalog.catalog.CatalogConfig`) a photo of a person becomes one item per garment
+it finds: each described and embedded from its crop, keyed ``<photo hash>#<garment>``, and
+linked to the photo (its path and hash), its box in the photo's pixels, its number and coarse
+class. A product shot, or a photo in which no garment is found, stays one item exactly as
+without a parser. Re-ingesting a photo is a duplicate whichever items it gave.
+
 With ``sync=True`` the catalog is made to match the source afterwards (see :func:`ingest`).
 """
 
@@ -35,8 +42,7 @@ from PIL import Image
 from vestis.catalog.catalog import Catalog
 from vestis.data import Example, open_dataset
 from vestis.data.base import Dataset, DatasetError
-from vestis.extract.embed import extract_and_embed
-from vestis.images import DEFAULT_MAX_BYTES, ImageLoadError, load_image, path_text
+from vestis.images import DEFAULT_MAX_BYTES, ImageLoadError, load_image, oriented_size, path_text
 from vestis.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -47,13 +53,24 @@ BATCH_PIXELS = 64_000_000  # decoded pixels per batch (~190 MB as RGB) before it
 
 @dataclass
 class IngestSummary:
+    """What an ingest did, counted in files (``seen``, ``added``, ``duplicates``, ``skipped``; ``people``:
+    the added photos of people, whose garments became items) except ``garments``, the items those
+    photos gave (each other added photo is one item)."""
+
     seen: int = 0
     added: int = 0
+    people: int = 0
+    garments: int = 0
     duplicates: int = 0
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, detail)
     removed: int = 0  # sync: items whose file is gone or changed
     moved: int = 0  # sync: items whose file was renamed
     seconds: float = 0.0
+
+    @property
+    def items(self) -> int:
+        """Catalog items added."""
+        return self.added - self.people + self.garments
 
     @property
     def rate(self) -> float:
@@ -63,6 +80,8 @@ class IngestSummary:
         return {
             "seen": self.seen,
             "added": self.added,
+            "people": self.people,
+            "garments": self.garments,
             "duplicates": self.duplicates,
             "skipped": len(self.skipped),
             "removed": self.removed,
@@ -143,6 +162,7 @@ class _Item:
     path: str  # absolute, as UTF-8 text (what the catalog stores)
     digest: str
     image: Image.Image
+    size: tuple[int, int]  # of the photo as stored (the image may have been decoded smaller)
 
 
 def ingest(
@@ -156,6 +176,7 @@ def ingest(
     dataset: Dataset | None = None,
     max_side: int = DECODE_MAX_SIDE,
     batch_pixels: int = BATCH_PIXELS,
+    parser: Any = None,
 ) -> IngestSummary:
     """Add every image of ``source`` (a dataset spec, folder or table) to ``catalog``.
 
@@ -166,8 +187,14 @@ def ingest(
     another path (a rename) gets the new path without re-extraction, and one whose file is
     gone (or can no longer be read as an image) is deleted from the database and the index.
 
+    ``parser`` (a name or a Parser; default the catalog's) finds the items of each photo.
+
     >>> ingest(Catalog.create("shop"), "photos/", sync=True)  # doctest: +SKIP
+    >>> ingest(Catalog.open("shop"), "street/", parser="lite-parser").people  # doctest: +SKIP
+    40
     """
+    if parser is None or isinstance(parser, str):
+        parser = catalog.load_parser(parser)
     dataset = dataset or open_source(source, catalog.schema)
     examples = dataset.examples()
     summary = IngestSummary(seen=len(examples) + len(dataset.skipped))
@@ -192,19 +219,19 @@ def ingest(
                 batch.append(item)
                 pixels += item.image.width * item.image.height
                 if len(batch) >= batch_size or pixels >= batch_pixels:
-                    _commit(catalog, source, batch, summary, run_id)
+                    _commit(catalog, source, batch, summary, run_id, parser)
                     batch, pixels, committed = [], 0, committed + 1
                     bar.update(task, description=f"ingesting ({summary.added} new)")
                     if committed % save_every == 0:
                         catalog.save_index()
             if batch:
-                _commit(catalog, source, batch, summary, run_id)
+                _commit(catalog, source, batch, summary, run_id, parser)
         if sync:
             _sync(catalog, source, dataset, walked, summary)
         catalog.save_index()
         summary.seconds = time.perf_counter() - start
         store.finish_ingest(
-            run_id, added=summary.added, skipped=len(summary.skipped), duplicates=summary.duplicates
+            run_id, added=summary.items, skipped=len(summary.skipped), duplicates=summary.duplicates
         )
     return summary
 
@@ -229,24 +256,42 @@ def _prepare(store, ex: Example, seen: set[str], walked: dict[str, str], summary
     except ImageLoadError as exc:
         _skip(store, summary, ex.image, ImageLoadError(path_text(ex.image), exc.reason, exc.detail), run_id)
         return None
-    return _Item(ex, path, digest, image)
+    size = oriented_size(data) if max(image.size) >= max_side else image.size  # else never shrunk
+    return _Item(ex, path, digest, image, size)
 
 
-def _commit(catalog: Catalog, source: str, batch: list[_Item], summary: IngestSummary, run_id: int) -> None:
-    images = [it.image for it in batch]
-    results, vectors = extract_and_embed(catalog.extractor, catalog.embedder, images)
-    thumbs = [thumbnail(img) for img in images]
-    added = commit_batch(
-        catalog,
-        source,
-        [it.example for it in batch],
-        [it.digest for it in batch],
-        results,
-        vectors,
-        thumbs,
-        run_id,
-        paths=[it.path for it in batch],
-    )
+def _commit(
+    catalog: Catalog, source: str, batch: list[_Item], summary: IngestSummary, run_id: int, parser
+) -> None:
+    from vestis.catalog.store import ItemRecord
+
+    records = []
+    for it, photo in zip(batch, catalog.describe([it.image for it in batch], parser), strict=True):
+        garments = photo.parsed.garments
+        regions = photo.parsed.rescaled(it.size).regions  # boxes in the stored photo's pixels
+        for n, (item, crop, vector) in enumerate(zip(photo.items, photo.crops, photo.vectors, strict=True)):
+            records.append(
+                ItemRecord(
+                    content_hash=f"{it.digest}#{n}" if garments else it.digest,
+                    source=source,
+                    path=it.path,
+                    meta={**it.example.meta, "id": path_text(it.example.id)},
+                    attributes=item.attributes,
+                    confidence=item.confidence,
+                    thumbnail=thumbnail(crop),
+                    embedding=np.asarray(vector, dtype=np.float32),
+                    photo_hash=it.digest,
+                    box=regions[n].box if garments else None,
+                    garment=n if garments else None,
+                    garment_class=item.category if garments else None,
+                )
+            )
+    result = catalog.add_items(records, run_id=run_id)  # one transaction: the unit of resumability
+    new = [r for r, fresh in zip(records, result.inserted, strict=True) if fresh]
+    garments = [r for r in new if r.garment is not None]
+    summary.people += len({r.photo_hash for r in garments})
+    summary.garments += len(garments)
+    added = len({r.photo_hash for r in new})
     summary.added += added
     summary.duplicates += len(batch) - added  # another process added the same content meanwhile
 
@@ -282,7 +327,7 @@ def commit_batch(
             examples, paths, hashes, results, vectors, thumbs, strict=True
         )
     ]
-    return catalog.add_items(records, run_id=run_id).added  # one transaction: the unit of resumability
+    return catalog.add_items(records, run_id=run_id).added
 
 
 def hash_new_files(

@@ -30,6 +30,7 @@ from vestis.catalog.ingest import (
     hash_new_files,
     open_source,
 )
+from vestis.errors import OptionsError
 from vestis.extract.embed import extract_and_embed
 from vestis.images import ImageLoadError
 from vestis.progress import progress_bar
@@ -99,6 +100,11 @@ class _Result:
 
 
 def ingest_ray(catalog: Catalog, source: str, batch_size: int = 64, progress: bool = True) -> IngestSummary:
+    if catalog.config.parser != "whole":
+        raise OptionsError(
+            f"the ray engine ingests every photo whole; this catalog's parser is {catalog.config.parser!r}: "
+            "use the local engine"
+        )
     import ray
 
     if not ray.is_initialized():

@@ -16,7 +16,12 @@ if TYPE_CHECKING:
 
 @dataclass(eq=False)
 class ItemRecord:
-    """One item to add. ``attributes`` holds canonical schema values (field → value, or list for multi)."""
+    """One item to add. ``attributes`` holds canonical schema values (field → value, or list for multi).
+
+    A garment of a photo of a person names the photo's hash (``photo_hash``; a whole photo's is
+    its ``content_hash``), its ``box`` in the photo's pixels ``(x0, y0, x1, y1)``, its number
+    among the photo's garments (``garment``) and the parser's coarse class (``garment_class``).
+    """
 
     content_hash: str
     source: str = ""
@@ -26,6 +31,10 @@ class ItemRecord:
     confidence: dict[str, Any] = field(default_factory=dict)
     thumbnail: bytes | None = None
     embedding: np.ndarray | None = None
+    photo_hash: str | None = None
+    box: tuple[int, int, int, int] | None = None
+    garment: int | None = None
+    garment_class: str | None = None
 
 
 @dataclass(eq=False, kw_only=True)

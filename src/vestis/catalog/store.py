@@ -47,6 +47,7 @@ from vestis.catalog.embeddings import (
     _sequence,
 )
 from vestis.catalog.filters import select_sql, where_sql
+from vestis.catalog.migrations import migrate
 from vestis.catalog.records import (
     EmbeddingBatch,
     IngestRun,
@@ -77,7 +78,7 @@ __all__ = [
     "validate_attributes",
 ]
 
-SCHEMA_VERSION = 1  # layout of the database itself; bump with a migration in _open
+SCHEMA_VERSION = 2  # layout of the database itself; bump with a migration in vestis.catalog.migrations
 _CHUNK = 500  # ids per "IN (...)" query, well under SQLite's variable limit
 
 _DDL = """
@@ -92,8 +93,13 @@ CREATE TABLE items (
     attributes TEXT,   -- JSON, canonical values
     confidence TEXT,   -- JSON
     thumbnail BLOB,
-    embedding BLOB     -- float32, dim in meta.embedding_dim
+    embedding BLOB,    -- float32, dim in meta.embedding_dim
+    photo_hash TEXT,   -- hash of the photo the item comes from (its content_hash for a whole photo)
+    box TEXT,          -- JSON [x0, y0, x1, y1] of a garment in its photo, NULL for a whole photo
+    garment INTEGER,   -- the garment's number in its photo, as the parser numbered them
+    garment_class TEXT -- the parser's coarse class of the garment
 );
+CREATE INDEX items_by_photo ON items (photo_hash);
 CREATE TABLE attributes (
     item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     field TEXT NOT NULL,
@@ -119,7 +125,10 @@ CREATE TABLE skipped (
     run_id INTEGER REFERENCES ingest_log(id) ON DELETE SET NULL
 );
 """
-_ITEM_COLUMNS = "id, content_hash, source, path, added_at, meta, attributes, confidence, thumbnail, embedding"
+_ITEM_COLUMNS = (
+    "id, content_hash, source, path, added_at, meta, attributes, confidence, thumbnail, embedding,"
+    " photo_hash, box, garment, garment_class"
+)
 
 
 class CatalogMismatchError(UserError, ValueError):
@@ -216,6 +225,8 @@ class CatalogStore:
                 f"{self.path}: catalog format {version!r} is newer than this vestis understands "
                 f"({SCHEMA_VERSION}); upgrade vestis"
             )
+        if version < SCHEMA_VERSION:
+            self._upgrade()
         problems = _schema_differences(meta, self.schema)
         stored_model, stored_dim = meta.get("embedding_model"), meta.get("embedding_dim")
         if model is not None and stored_model is not None and model != stored_model:
@@ -242,6 +253,14 @@ class CatalogStore:
                     {k: wanted[k] for k in ("embedding_model", "embedding_dim") if current.get(k) is None}
                 )
                 self._write_meta(db, **{k: v for k, v in updates.items() if v is not None})
+
+    def _upgrade(self) -> None:
+        """Bring a catalog of an older format to this one (once: another process may have meanwhile)."""
+        with self._transaction() as db:
+            version = self._read_meta(db).get("schema_version")
+            if version < SCHEMA_VERSION:
+                self._write_meta(db, schema_version=migrate(db, version))
+                log.info("%s: catalog format %d upgraded to %d", self.path, version, SCHEMA_VERSION)
 
     def _tables(self) -> set[str]:
         with self._lock:
@@ -301,7 +320,8 @@ class CatalogStore:
                     continue
                 item_id = db.execute(
                     "INSERT INTO items (content_hash, source, path, added_at, meta, attributes, confidence,"
-                    " thumbnail, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " thumbnail, embedding, photo_hash, box, garment, garment_class)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 ).lastrowid
                 db.executemany(
@@ -343,6 +363,10 @@ class CatalogStore:
             _dumps(record.confidence, record.content_hash, "confidence"),
             record.thumbnail,
             embedding,
+            record.photo_hash or record.content_hash,
+            None if record.box is None else json.dumps([int(v) for v in record.box]),
+            record.garment,
+            record.garment_class,
         )
 
     def _check_dims(self, db: sqlite3.Connection, records: list[ItemRecord]) -> int | None:
@@ -361,14 +385,34 @@ class CatalogStore:
         return dim if dim != stored else None
 
     def has_hash(self, hashes: Iterable[str]) -> set[str]:
-        """The given content hashes already in the catalog (to skip work on re-ingest)."""
+        """The given hashes already in the catalog, as an item's content hash or as the photo of
+        its garments (to skip work on re-ingest)."""
         found: set[str] = set()
         with self._lock:
             for chunk in _chunks(list(dict.fromkeys(hashes))):
                 marks = ", ".join("?" * len(chunk))
-                sql = f"SELECT content_hash FROM items WHERE content_hash IN ({marks})"
-                found.update(r[0] for r in self._db.execute(sql, chunk))
+                sql = (
+                    f"SELECT content_hash FROM items WHERE content_hash IN ({marks})"
+                    f" UNION SELECT photo_hash FROM items WHERE photo_hash IN ({marks})"
+                )
+                found.update(r[0] for r in self._db.execute(sql, chunk + chunk))
         return found
+
+    def photo_ids(self, photo_hash: str) -> list[int]:
+        """Ids of the items that come from the photo with this hash (its garments, or itself)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM items WHERE photo_hash = ? ORDER BY id", (photo_hash,))
+            return [r[0] for r in rows]
+
+    def photo_counts(self) -> dict[str, int]:
+        """How many photos the items come from, and how many of them are photos of people whose
+        garments are items (``garments``: those items)."""
+        with self._lock:
+            photos, people, garments = self._db.execute(
+                "SELECT COUNT(DISTINCT photo_hash), COUNT(DISTINCT CASE WHEN garment IS NOT NULL"
+                " THEN photo_hash END), COUNT(garment) FROM items"
+            ).fetchone()
+        return {"photos": photos, "people": people, "garments": garments}
 
     def get(self, ids: Iterable[int]) -> list[Item]:
         """Items in the order of ``ids``; ids not in the catalog (removed since) are left out."""
@@ -391,19 +435,18 @@ class CatalogStore:
         return removed
 
     def locations(self, *, under: str | None = None, source: str | None = None) -> list[tuple[int, str, str]]:
-        """``(id, path, content_hash)`` of the items whose path lies under the folder ``under``, or
-        (with ``source``) that an ingest of that source added: what a sync compares with the source."""
+        """``(id, path, photo hash)`` of the items whose path lies under the folder ``under``, or
+        (with ``source``) that an ingest of that source added: what a sync compares with the source
+        (the photo hash of a whole photo is its content hash)."""
         with self._lock:
             if under is not None:
                 prefix = under.rstrip("/") + "/"
                 rows = self._db.execute(
-                    "SELECT id, path, content_hash FROM items WHERE substr(path, 1, ?) = ?",
+                    "SELECT id, path, photo_hash FROM items WHERE substr(path, 1, ?) = ?",
                     (len(prefix), prefix),
                 )
             else:
-                rows = self._db.execute(
-                    "SELECT id, path, content_hash FROM items WHERE source = ?", (source,)
-                )
+                rows = self._db.execute("SELECT id, path, photo_hash FROM items WHERE source = ?", (source,))
             return [(int(i), p, h) for i, p, h in rows.fetchall()]
 
     def move(self, item_id: int, path: str, item_key: str | None = None) -> bool:
@@ -615,7 +658,8 @@ def _schema_differences(meta: dict[str, Any], schema: Schema) -> list[str]:
 
 
 def _item(row: tuple[Any, ...]) -> Item:
-    item_id, chash, source, path, added_at, meta, attributes, confidence, thumbnail, embedding = row
+    item_id, chash, source, path, added_at, meta, attributes, confidence, thumbnail, embedding = row[:10]
+    photo_hash, box, garment, garment_class = row[10:]
     return Item(
         id=item_id,
         content_hash=chash,
@@ -627,6 +671,10 @@ def _item(row: tuple[Any, ...]) -> Item:
         confidence=json.loads(confidence) if confidence else {},
         thumbnail=thumbnail,
         embedding=np.frombuffer(embedding, dtype=np.float32).copy() if embedding is not None else None,
+        photo_hash=photo_hash,
+        box=tuple(json.loads(box)) if box else None,
+        garment=garment,
+        garment_class=garment_class,
     )
 
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vestis.catalog.dedup import DEFAULT_THRESHOLD
-from vestis.cli.common import console, print_json
+from vestis.cli.common import console, item_place, print_json
 
 app = typer.Typer(help="Inspect and maintain catalogs.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ def stats_cmd(
     catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Item count, index size and the facets of the main attributes."""
+    """Item count, index size, the photos they come from and the facets of the main attributes."""
     from vestis.catalog.catalog import Catalog
 
     cat = Catalog.open(catalog)
@@ -27,6 +27,7 @@ def stats_cmd(
     data = {
         "items": cat.store.count(),
         "indexed": len(index) if index is not None else 0,
+        **cat.store.photo_counts(),  # photos; people: photos of people; garments: their items
         "index": cat.config.index,
         "schema": cat.config.schema,
         "facets": {f: cat.store.facets(f)[:8] for f in _facet_fields(cat.schema)},
@@ -37,6 +38,10 @@ def stats_cmd(
     console.print(
         f"{data['items']} items, {data['indexed']} indexed ({data['index']}), schema {data['schema']}"
     )
+    if data["garments"]:
+        console.print(
+            f"from {data['photos']} photos: {data['people']} of people gave {data['garments']} garment items"
+        )
     table = Table("field", "top values")
     for name, values in data["facets"].items():
         table.add_row(name, ", ".join(f"{v} ({n})" for v, n in values))
@@ -72,4 +77,5 @@ def dedup_cmd(
         f"(similarity ≥ {min_similarity})"
     )
     for n, group in enumerate(found.groups[:50], 1):
-        console.print(f"[bold]{n}[/] " + "  ".join(f"#{x['id']} {escape(x['path'])}" for x in group))
+        places = (f"#{x['id']} {escape(item_place(x['path'], x.get('box')))}" for x in group)
+        console.print(f"[bold]{n}[/] " + "  ".join(places))

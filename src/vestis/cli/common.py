@@ -21,6 +21,12 @@ def path_column(header: str = "path") -> Column:
     return Column(header, overflow="fold", min_width=10)
 
 
+def item_place(path: str | None, box: Any = None) -> str:
+    """Where an item is: its photo, and for a garment of a photo of a person its box in it
+    (``street/1.jpg [20,30,80,100]``)."""
+    return f"{path or ''} [{','.join(map(str, box))}]" if box else path or ""
+
+
 def print_json(obj: Any) -> None:
     console.print_json(json.dumps(obj, ensure_ascii=False, default=str))
 

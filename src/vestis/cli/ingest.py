@@ -31,6 +31,13 @@ def ingest_cmd(
         help="Vector index backend: faiss, exact or qdrant (default: faiss if installed, else exact).",
     ),
     qdrant_url: str = typer.Option(None, "--qdrant-url", help="Qdrant server URL (with --index qdrant)."),
+    parser: str = typer.Option(
+        None,
+        "--parser",
+        help="Finds the items of each photo (`vestis list parsers`): whole (every photo one item) or "
+        "lite-parser (a photo of a person gives one item per garment, linked to the photo and its box; "
+        "a product shot stays one item). Default: the catalog's (whole for a new one).",
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per committed batch."),
     engine: str = typer.Option("local", "--engine", help="local, or ray (Ray Data batch inference)."),
     sync: bool = typer.Option(
@@ -51,14 +58,19 @@ def ingest_cmd(
     from vestis.catalog.catalog import Catalog, CatalogConfig
     from vestis.catalog.index import default_backend
     from vestis.catalog.ingest import open_source
+    from vestis.parse.base import PARSERS
     from vestis.schema import load_schema
 
     if engine not in ("local", "ray"):
         raise OptionsError(f"unknown engine {engine!r}: local or ray")
     if sync and engine != "local":
         raise OptionsError("--sync runs with the local engine")
+    if parser not in (None, "whole") and engine != "local":
+        raise OptionsError("--parser runs with the local engine (the ray engine ingests every photo whole)")
     if batch_size < 1:
         raise OptionsError(f"--batch-size must be at least 1, not {batch_size}")
+    if parser:
+        PARSERS.get(parser)  # an unknown name fails before anything is written
     dataset = open_source(source, load_schema(schema))  # before anything is written
     config = CatalogConfig.with_models(
         schema=schema,
@@ -68,6 +80,7 @@ def ingest_cmd(
         embedder_model=embedder_model,
         index=index or default_backend(),
         index_options={"url": qdrant_url} if qdrant_url else {},
+        parser=parser or "whole",
     )
     cat = Catalog.create(catalog, config)
     if engine == "ray":
@@ -77,7 +90,7 @@ def ingest_cmd(
     else:
         from vestis.catalog.ingest import ingest
 
-        summary = ingest(cat, source, batch_size=batch_size, sync=sync, dataset=dataset)
+        summary = ingest(cat, source, batch_size=batch_size, sync=sync, dataset=dataset, parser=parser)
     data = summary.to_dict()
     if json_out:
         print_json(data)
@@ -85,6 +98,8 @@ def ingest_cmd(
         table = Table("", "count", title=f"ingest into {catalog}")
         for key in ("seen", "added", "duplicates", "skipped") + (("removed", "moved") if sync else ()):
             table.add_row(key, str(data[key]))
+        if data["people"]:
+            table.add_row("photos of people", f"{data['people']} ({data['garments']} garments, each an item)")
         table.add_row("rate", f"{data['images_per_s']} images/s")
         console.print(table)
         for reason, n in data["skip_reasons"].items():

@@ -29,8 +29,22 @@ from typing import Any
 from PIL import Image
 
 from vestis.extract.base import Extraction, Extractor
+from vestis.extract.embed import extract_and_embed
 from vestis.images import ImageLoadError, ImageSource, load_image
-from vestis.parse.base import Parser, category_value, load_parser
+from vestis.parse.base import Parsed, Parser, Region, category_value, load_parser
+
+
+@dataclass
+class PhotoItems:
+    """One photo, described item by item: what the parser found, and per item (in the parser's
+    order) its :class:`Item`, the extractor's result, the image it was described from and its
+    vector (None without an embedder)."""
+
+    parsed: Parsed
+    items: list[Item]
+    results: list[Extraction]
+    crops: list[Image.Image]
+    vectors: list[Any]
 
 
 @dataclass
@@ -81,29 +95,44 @@ class ItemExtractor:
                 loaded[i] = load_image(source)
             except ImageLoadError as exc:
                 results[i] = Extraction(self.schema.empty(), {}, None, False, [], 0.0, str(exc))
-        parsed = dict(zip(loaded, self.parser.parse(list(loaded.values())), strict=True)) if loaded else {}
-        crops, owners = [], []
-        for i, p in parsed.items():
-            for region in p.regions:
-                crops.append(loaded[i] if p.kind == "product" else region.crop(loaded[i]))
-                owners.append((i, region))
-        extracted = self.extractor.extract(crops) if crops else []
-        per_image: dict[int, list[tuple[Any, Extraction]]] = {i: [] for i in parsed}
-        for (i, region), res in zip(owners, extracted, strict=True):
-            per_image[i].append((region, res))
-        for i, p in parsed.items():
-            items = [self._item(region, res, worn=p.kind == "person") for region, res in per_image[i]]
+        for i, photo in zip(loaded, self.describe(list(loaded.values())), strict=True):
+            items = photo.items
             if items:
                 j = max(range(len(items)), key=lambda k: items[k].area)  # a product shot has one
-                primary = per_image[i][j][1]
+                primary = photo.results[j]
                 primary.attributes, primary.confidence = items[j].attributes, items[j].confidence
             else:
                 primary = Extraction(self.schema.empty(), {}, None, True, [], 0.0, "no garment found")
-            primary.items, primary.kind = items, p.kind
+            primary.items, primary.kind = items, photo.parsed.kind
             results[i] = primary
         return results  # type: ignore[return-value]
 
-    def _item(self, region, res: Extraction, worn: bool) -> Item:
+    def describe(self, images: list[Image.Image], embedder: Any = None) -> list[PhotoItems]:
+        """Parse RGB images and extract each item (with ``embedder``, embed it too, in one pass
+        where the backends allow: :func:`~vestis.extract.embed.extract_and_embed`)."""
+        parsed = self.parser.parse(images) if images else []
+        crops, owners = [], []
+        for i, (image, p) in enumerate(zip(images, parsed, strict=True)):
+            for region, crop in zip(p.regions, p.crops(image), strict=True):
+                crops.append(crop)
+                owners.append((i, region))
+        if embedder is not None:
+            extracted, vectors = extract_and_embed(self.extractor, embedder, crops)
+        else:
+            extracted, vectors = (self.extractor.extract(crops) if crops else []), [None] * len(crops)
+        out = [PhotoItems(p, [], [], [], []) for p in parsed]
+        for (i, region), crop, res, vector in zip(owners, crops, extracted, vectors, strict=True):
+            photo = out[i]
+            photo.items.append(self.item(region, res, worn=parsed[i].kind == "person"))
+            photo.results.append(res)
+            photo.crops.append(crop)
+            photo.vectors.append(vector)
+        return out
+
+    def item(self, region: Region, res: Extraction, worn: bool = False) -> Item:
+        """The item of ``region`` from its extraction: the parser's coarse class overrides a
+        contradicting category (and nulls a type that no longer fits); on a ``worn`` garment (of a
+        photo of a person) the fields the extractor cannot read there are null."""
         attrs, conf = dict(res.attributes), dict(res.confidence)
         if worn:  # fields the extractor cannot read on a garment worn by a person: null
             empty = self.schema.empty()

@@ -8,21 +8,31 @@ outfit's score most, optionally filtered
 (``where``, the search filter language), then re-ranked for variety with maximal marginal
 relevance over their embeddings, so five suggestions are not five near-identical black boots.
 
+An outfit may also come from a photo of a person: :func:`photo_outfit` parses it and describes
+each garment with the catalog's models, and its :class:`~vestis.outfits.base.ItemFeatures` go
+wherever catalog ids do ("what shoes go with what I'm wearing"); the catalog items of that same
+photo, if it was ingested, are never suggested for it.
+
 >>> from vestis.catalog.catalog import Catalog  # doctest: +SKIP
 >>> cat = Catalog.open("catalog/")  # doctest: +SKIP
 >>> complete_outfit(cat, [12, 40], load_scorer(), slots=["shoes"], k=3)  # doctest: +SKIP
 {'footwear': [Suggestion(id=311, score=..., ...), ...]}
+>>> complete_outfit(cat, photo_outfit(cat, "me.jpg"), load_scorer(), slots=["shoes"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from vestis.errors import InputError
+from vestis.images import ImageSource, load_image, path_text
 from vestis.outfits.base import ItemFeatures, OutfitScorer
 from vestis.schema import Field, Schema
 
@@ -40,26 +50,50 @@ class Suggestion:
     score: float
     path: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    box: tuple[int, int, int, int] | None = None  # a garment of the photo at ``path``: where in it
+    garment: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.garment is None:
+            del out["box"], out["garment"]
+        return out
+
+
+@dataclass(frozen=True)
+class PhotoGarment:
+    """The id of an outfit item that comes from a photo (:func:`photo_outfit`): the photo, the
+    garment's number as the parser numbered them (None: the whole photo, a product shot), its box
+    in the photo's pixels and the parser's coarse class. Prints as ``photo#garment``."""
+
+    photo: str
+    garment: int | None
+    box: tuple[int, int, int, int] | None = None
+    category: str | None = None
+    photo_hash: str | None = None  # SHA-256 of the photo file's bytes (what a catalog keys it by)
+
+    def __str__(self) -> str:
+        return self.photo if self.garment is None else f"{self.photo}#{self.garment}"
+
+
+OutfitItem = int | ItemFeatures  # a catalog id, or an item described from a photo
 
 
 @dataclass
 class OutfitScore:
     """An outfit's score, its pairwise scores, and the pair and item that fit worst."""
 
-    ids: list[int]
+    ids: list[Any]  # catalog ids, or PhotoGarment for the items of a photo
     score: float
     pair_scores: np.ndarray  # [n, n], diagonal NaN
-    weakest_pair: tuple[int, int, float]  # (id, id, score)
+    weakest_pair: tuple[Any, Any, float]  # (id, id, score)
     item_fit: list[float]  # each item's mean score with the others
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ids": self.ids,
+            "ids": [i if isinstance(i, int) else str(i) for i in self.ids],
             "score": self.score,
-            "weakest_pair": list(self.weakest_pair),
+            "weakest_pair": [i if isinstance(i, (int, float)) else str(i) for i in self.weakest_pair],
             "item_fit": dict(zip(map(str, self.ids), self.item_fit, strict=True)),
         }
 
@@ -148,56 +182,100 @@ def catalog_features(catalog) -> dict[int, ItemFeatures]:
     return items
 
 
-def _prepare(catalog, scorer: OutfitScorer, ids: Sequence[int]):
+def photo_outfit(catalog, image: ImageSource, parser: Any = None) -> list[ItemFeatures]:
+    """The items of a photo as an outfit: each garment of a photo of a person (a product shot,
+    or a photo in which no garment is found: the whole photo), embedded from its crop and
+    described by the catalog's extractor (the parser's class overriding a contradicting
+    category), with a :class:`PhotoGarment` id.
+
+    ``parser`` (a name or a Parser) finds the garments: default the catalog's, or
+    ``lite-parser`` where the catalog's is ``whole`` (see ``Catalog.load_parser``).
+    """
+    if parser is None or isinstance(parser, str):
+        parser = catalog.load_parser(parser, garments=True)
+    photo = load_image(image)
+    [described] = catalog.describe([photo], parser)
+    name, digest = "photo", None
+    if not isinstance(image, (bytes, Image.Image)):
+        name, digest = path_text(image), hashlib.sha256(Path(image).read_bytes()).hexdigest()
+    elif isinstance(image, bytes):
+        digest = hashlib.sha256(image).hexdigest()
+    role = catalog.schema.by_role("category")
+    garments = described.parsed.garments
+    out = []
+    for n, (region, item, vector) in enumerate(
+        zip(described.parsed.regions, described.items, described.vectors, strict=True)
+    ):
+        label = (
+            PhotoGarment(name, n, region.box, region.category, digest)
+            if garments
+            else PhotoGarment(name, None, photo_hash=digest)
+        )
+        category = item.attributes.get(role.name) if role is not None else None
+        out.append(
+            ItemFeatures(
+                np.asarray(vector, dtype=np.float32), category, catalog.payload(item.attributes), label
+            )
+        )
+    return out
+
+
+def _prepare(catalog, scorer: OutfitScorer, outfit: Sequence[OutfitItem]):
     """(every item by id, the outfit's items in order) after checking and adapting the scorer."""
     scorer.check_embeddings(catalog.store.embedding_model())
     everything = catalog_features(catalog)
-    missing = [i for i in ids if int(i) not in everything]
+    ids = [int(x) for x in outfit if not isinstance(x, ItemFeatures)]
+    missing = [i for i in ids if i not in everything]
     if missing:
         raise InputError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
     scorer.adapt(list(everything.values()))
-    return everything, [everything[int(i)] for i in ids]
+    return everything, [x if isinstance(x, ItemFeatures) else everything[int(x)] for x in outfit]
 
 
-def score_outfit(catalog, ids: Sequence[int], scorer: OutfitScorer) -> OutfitScore:
-    """Score an outfit of catalog items and name its weakest pair."""
-    if len(ids) < 2:
+def score_outfit(catalog, outfit: Sequence[OutfitItem], scorer: OutfitScorer) -> OutfitScore:
+    """Score an outfit (catalog ids and/or items of a photo: :func:`photo_outfit`) and name its
+    weakest pair."""
+    if len(outfit) < 2:
         raise InputError("an outfit needs at least two items")
-    _, items = _prepare(catalog, scorer, ids)
+    _, items = _prepare(catalog, scorer, outfit)
+    ids = [it.id for it in items]
     pairs = scorer.pair_scores(items)
     n = len(items)
     s, i, j = min((pairs[i, j], i, j) for i in range(n) for j in range(i + 1, n))
     return OutfitScore(
-        ids=[int(x) for x in ids],
+        ids=ids,
         score=float(scorer.score([items])[0]),
         pair_scores=pairs,
-        weakest_pair=(int(ids[i]), int(ids[j]), float(s)),
+        weakest_pair=(ids[i], ids[j], float(s)),
         item_fit=[float(np.nanmean(pairs[r])) for r in range(n)],
     )
 
 
 def complete_outfit(
     catalog,
-    ids: Sequence[int],
+    outfit: Sequence[OutfitItem],
     scorer: OutfitScorer,
     slots: Sequence[str] | None = None,
     k: int = 5,
     where: str | None = None,
     diversity: float = 0.3,
 ) -> dict[str, list[Suggestion]]:
-    """For each slot (default: :func:`missing_slots`), the ``k`` items that best complete the outfit."""
+    """For each slot (default: :func:`missing_slots`), the ``k`` items that best complete the outfit
+    (catalog ids and/or items of a photo: :func:`photo_outfit`)."""
     from vestis.schema.filters import parse_filter
 
     schema = catalog.schema
     category = schema.require_role("category", "completing an outfit")
-    by_id, given = _prepare(catalog, scorer, ids)
+    by_id, given = _prepare(catalog, scorer, outfit)
     wanted = (
         [resolve_slot(schema, s) for s in slots]
         if slots
         else [(category.name, c) for c in missing_slots((it.category for it in given), category)]
     )
     extra = parse_filter(where, schema) if where else None
-    taken = {int(i) for i in ids}
+    taken = {int(i) for i in outfit if not isinstance(i, ItemFeatures)}
+    for photo in {it.id.photo_hash for it in given if isinstance(it.id, PhotoGarment) and it.id.photo_hash}:
+        taken.update(catalog.store.photo_ids(photo))  # the photo's own garments, if it was ingested
     out: dict[str, list[Suggestion]] = {}
     for field_name, value in wanted:
         expr = parse_filter(f"{field_name} = {value}", schema)
@@ -239,6 +317,8 @@ def _suggest(catalog, scorer, given, candidates, k, diversity) -> list[Suggestio
                 score=float(scores[j]),
                 path=str(item.path) if item is not None and item.path else None,
                 attributes=dict(item.attributes) if item is not None else dict(candidates[j].attributes),
+                box=item.box if item is not None else None,
+                garment=item.garment if item is not None else None,
             )
         )
     return out

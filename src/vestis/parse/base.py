@@ -20,6 +20,7 @@ Coarse classes (:data:`COARSE`) map onto a schema's category role through
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,52 @@ class Parsed:
     size: tuple[int, int]  # (width, height) of the image parsed
     person_score: float = 0.0  # the parser's belief that a person is in the photo
     error: str | None = None
+
+    @property
+    def garments(self) -> bool:
+        """Whether the photo is one of a person with garments found (else: one item, the whole photo)."""
+        return self.kind == "person" and bool(self.regions)
+
+    def crops(self, image: Image.Image) -> list[Image.Image]:
+        """The image each region is described from: the photo itself for a product shot, each
+        garment cut out (with a margin) for a photo of a person."""
+        return [image] if self.kind == "product" else [r.crop(image) for r in self.regions]
+
+    def rescaled(self, size: tuple[int, int]) -> Parsed:
+        """The same regions with boxes in pixels of the photo at ``size`` (it was parsed smaller);
+        masks are left out."""
+        if tuple(size) == tuple(self.size):
+            return self
+        sx, sy = size[0] / self.size[0], size[1] / self.size[1]
+        regions = [
+            Region(
+                (
+                    max(0, math.floor(x0 * sx)),
+                    max(0, math.floor(y0 * sy)),
+                    min(size[0], math.ceil(x1 * sx)),
+                    min(size[1], math.ceil(y1 * sy)),
+                ),
+                r.area,
+                r.category,
+                r.score,
+            )
+            for r in self.regions
+            for x0, y0, x1, y1 in [r.box]
+        ]
+        return Parsed(self.kind, regions, (size[0], size[1]), self.person_score, self.error)
+
+    def listing(self) -> str:
+        """The items as numbered by the parser, on one line: ``0 top (20,30,80,100), 1 bottom (...)``.
+
+        >>> Parsed("person", [Region((20, 30, 80, 100), 0.2, "top")], (100, 200)).listing()
+        '0 top (20,30,80,100)'
+        """
+        if not self.garments:
+            why = "a product shot" if self.kind == "product" else "no garment found"
+            return f"0 (the whole photo: {why})"
+        return ", ".join(
+            f"{n} {r.category} ({','.join(map(str, r.box))})" for n, r in enumerate(self.regions)
+        )
 
 
 class Parser(ABC):

@@ -8,8 +8,15 @@
 * ``where``: the filter language of :mod:`vestis.schema.filters`, pushed down to the index
   when it can take it (Qdrant), else resolved to item ids with SQL.
 
+A photo of a person holds several garments: :meth:`Searcher.search_photo` parses the photo and
+searches with the garment asked for, or with each in turn; a product shot is one query, exactly
+:meth:`Searcher.search` with the photo.
+
 >>> searcher = Searcher(Catalog.open("runs/catalog"))  # doctest: +SKIP
 >>> searcher.search(text="red floral midi dress", where="category = dress", k=5)  # doctest: +SKIP
+>>> [g.category for g in searcher.search_photo("street.jpg")]  # doctest: +SKIP
+['top', 'bottom', 'footwear']
+>>> searcher.search_photo("street.jpg", item=2, k=5)[0].hits  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from vestis.catalog.catalog import Catalog
 from vestis.catalog.filters import index_filter
 from vestis.errors import InputError
-from vestis.images import ImageSource
+from vestis.images import ImageSource, load_image, path_text
 from vestis.schema.filters import parse_filter
 from vestis.search.query import agreement, attribute_mentions
 
@@ -38,12 +46,15 @@ class Hit:
     score: float
     similarity: float
     agreement: float
-    path: str
+    path: str  # of the photo; for a garment of a photo of a person, ``box`` says where in it
     attributes: dict[str, Any]
     meta: dict[str, Any]
+    box: tuple[int, int, int, int] | None = None
+    garment: int | None = None  # its number among the photo's garments
+    garment_class: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "score": round(self.score, 4),
             "similarity": round(self.similarity, 4),
@@ -51,6 +62,29 @@ class Hit:
             "path": self.path,
             "attributes": self.attributes,
             "meta": self.meta,
+        }
+        if self.garment is not None:
+            out.update(garment=self.garment, box=list(self.box or ()), **{"class": self.garment_class})
+        return out
+
+
+@dataclass
+class GarmentHits:
+    """The hits for one item of a query photo: a garment of a photo of a person (its number as
+    the parser numbered them, its box in the photo's pixels and coarse class), or the whole photo
+    (``garment`` None: a product shot, or a photo in which the parser found no garment)."""
+
+    garment: int | None
+    box: tuple[int, int, int, int] | None
+    category: str | None
+    hits: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "garment": self.garment,
+            "class": self.category,
+            "box": None if self.box is None else list(self.box),
+            "hits": [h.to_dict() for h in self.hits],
         }
 
 
@@ -141,6 +175,44 @@ class Searcher:
         items = {item.id: item for item in self.catalog.store.get({i for r in raw for i, _ in r})}
         return [self._rank(found, items, wanted, k) for found, wanted in zip(raw, mentions, strict=True)]
 
+    def search_photo(
+        self,
+        image: ImageSource,
+        item: int | None = None,
+        modify: str | None = None,
+        where: str | None = None,
+        k: int = 10,
+        parser: Any = None,
+    ) -> list[GarmentHits]:
+        """Search with a photo, item by item: one :class:`GarmentHits` per garment of a photo of a
+        person (only garment ``item`` when given, numbered as the parser numbers them), or one for
+        the whole photo of a product shot, whose hits are exactly :meth:`search`'s.
+
+        ``parser`` (a name or a Parser) finds the garments; default the catalog's, or
+        :data:`~vestis.catalog.catalog.GARMENT_PARSER` when ``item`` is given and the catalog's
+        is ``whole``. An ``item`` the photo does not have raises :class:`InputError` listing
+        the items found.
+        """
+        if parser is None or isinstance(parser, str):
+            parser = self.catalog.load_parser(parser, garments=item is not None)
+        photo = load_image(image)
+        parsed = parser.parse(photo)
+        count = len(parsed.regions) if parsed.garments else 1
+        if item is not None and not 0 <= item < count:
+            name = "the photo" if isinstance(image, (bytes, Image.Image)) else path_text(image)
+            raise InputError(
+                f"--item {item}: {name} has no item {item}; {parser.name} found {parsed.listing()}"
+            )
+        if not parsed.garments:
+            return [GarmentHits(None, None, None, self.search(image=image, modify=modify, where=where, k=k))]
+        crops = parsed.crops(photo)
+        numbers = list(range(count)) if item is None else [item]
+        found = self.search_many([Query(image=crops[n], modify=modify) for n in numbers], where=where, k=k)
+        return [
+            GarmentHits(n, parsed.regions[n].box, parsed.regions[n].category, hits)
+            for n, hits in zip(numbers, found, strict=True)
+        ]
+
     def _rank(
         self, raw: list[tuple[int, float]], items: dict[int, Any], mentions: dict[str, set[str]], k: int
     ) -> list[Hit]:
@@ -159,6 +231,9 @@ class Searcher:
                     item.path,
                     item.attributes,
                     item.meta,
+                    item.box,
+                    item.garment,
+                    item.garment_class,
                 )
             )
         hits.sort(key=lambda h: h.score, reverse=True)
