@@ -1,4 +1,4 @@
-"""Teacher labels: a backend's ``vestis extract --out`` JSONL becomes a training set, filtered by confidence."""
+"""Teacher labels: a backend's ``vestis extract --out`` JSONL becomes a training set (confidence-filtered)."""
 
 from __future__ import annotations
 
