@@ -228,3 +228,17 @@ def test_grpo_refuses_an_encoder_decoder(tiny_vlms, setup):
     cfg = GRPOTrainConfig(model=str(tiny_vlms["florence2"]), datasets=["generated"], limit=2, val_limit=0)
     with pytest.raises(OptionsError, match="decoder-only model with a chat template"):
         train_grpo(cfg, datasets=[setup[1]])
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "idefics3"])
+def test_trl_renders_the_grpo_prompt_as_the_backend_does(family, tiny_vlms, setup):
+    pytest.importorskip("trl")
+    from trl.data_utils import prepare_multimodal_messages
+
+    ex = load_extractor("vlm", load_schema(str(setup[0] / "shop.yaml")), model=str(tiny_vlms[family]))
+    photos = [Image.new("RGB", (60, 80), "red"), Image.new("RGB", (40, 40), "navy")]
+    messages = prepare_multimodal_messages(ex.prompt_messages(2), images=photos)  # as GRPOTrainer does
+    rendered = ex.processor.apply_chat_template(
+        conversation=[messages], add_generation_prompt=True, tokenize=True, return_dict=True
+    )
+    assert list(rendered["input_ids"][0]) == ex.model_inputs([photos])["input_ids"][0].tolist()

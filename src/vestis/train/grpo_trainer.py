@@ -62,6 +62,7 @@ CURVE = {
     "loss": "loss",
     "completions/mean_length": "answer_tokens",
     "completions/clipped_ratio": "cut_at_max_tokens",
+    "frac_reward_zero_std": "flat_groups",
 }
 
 
@@ -206,6 +207,13 @@ def report(summary: dict[str, Any], model_dir: Path) -> str:
             f"{point.get('content', 0):.3f} | {point.get('kl', 0):.4f} | "
             f"{point.get('answer_tokens', 0):.0f} |"
         )
+    flat = [p["flat_groups"] for p in curve if "flat_groups" in p]
+    if flat:
+        lines += [
+            "",
+            f"{sum(flat) / len(flat):.0%} of the groups scored all their answers alike, which teaches nothing"
+            + (" (no answer passed the JSON gate? train lora-sft further first)." if min(flat) == 1 else "."),
+        ]
     if summary["validations"]:
         lines += [
             "",

@@ -76,7 +76,8 @@ def tune_examples(
         ):
             skipped["required_field_unknown"] += 1
             continue
-        photos = [str(p) for p in ex.meta.get("photos") or [ex.image]]
+        several = ex.meta.get("photos")  # the photos of one item, as the teacher adapter keeps them
+        photos = [str(p) for p in several] if isinstance(several, list) and several else [ex.image]
         out.append(TuneExample(ex.id, photos, known, answer_text(schema, {**schema.empty(), **known}), ex))
     return out, skipped
 
@@ -133,8 +134,8 @@ def lora_config(cfg: VLMTuneConfig, model: Any):
     """The peft ``LoraConfig`` of ``cfg`` for ``model``."""
     from peft import LoraConfig
 
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [m for m in cfg.full_train if m not in names]
+    names = [name for name, _ in model.named_modules()]
+    missing = [m for m in cfg.full_train if not any(n == m or n.endswith("." + m) for n in names)]
     if missing:
         raise OptionsError(f"full_train names modules the model does not have: {', '.join(missing)}")
     return LoraConfig(
