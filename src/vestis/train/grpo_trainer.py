@@ -14,7 +14,9 @@ backend before and after, then merged and exported to ``out_dir/model`` like ``l
 trl trains decoder-only models whose processor has a chat template (SmolVLM, Qwen2-VL, LLaVA-style
 models such as vestis-vlm-tiny); an encoder-decoder such as Florence-2 is refused with a clear
 message (fine-tune it with ``lora-sft``). Checkpoints go to ``out_dir/checkpoints`` every
-``checkpoint_every`` steps and a rerun resumes from the last one (trl's own resume).
+``checkpoint_every`` steps and a rerun resumes from the last one (the Trainer's own resume: the
+steps up to it are kept exactly, but the steps after it sample other answers than a run never
+stopped would, so the result is close to, not identical with, an uninterrupted run's).
 
     vestis train grpo --set model=runs/lora-sft --set datasets='[hm]' --set steps=200
 """
