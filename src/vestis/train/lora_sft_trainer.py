@@ -4,7 +4,11 @@ Each training example is the item's photo(s) under the very prompt the ``vlm`` b
 (:meth:`VLMExtractor.prompt_text`, chat template and all), followed by the target object written
 as constrained decoding writes it (:func:`~vestis.extract.grammar.answer_text`: compact, keys in
 schema order, null where the label is unknown) and the model's stop token. The loss covers the
-answer tokens only (with ``train_unknown=false`` not the values of unknown fields either).
+answer tokens only, and not the values of unknown fields either unless ``train_unknown``: on
+clothing/ (whose labels leave colour, pattern, material... unknown), a tiny random Qwen2-VL (64
+wide, 2 layers; 64 examples, 16 steps) trained on every null collapsed to answering null
+everywhere (constrained weighted score 0.08 → 0.00), and without those nulls' loss it rose
+(0.08 → 0.27).
 
 LoRA (r=16, α=32 by default) adapts every linear layer of the language model; the vision tower
 stays frozen unless ``train_vision``; ``full_train`` names modules trained in full (a projector

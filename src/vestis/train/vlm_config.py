@@ -96,10 +96,10 @@ class LoraSFTConfig(VLMTuneConfig):
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup before the cosine decay", "min": 0})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay", "min": 0})
     train_unknown: bool = field(
-        default=True,
+        default=False,
         metadata={
-            "help": "teach null for unknown fields (false: the answer still says null, but those values "
-            "carry no loss, so the model is not taught to abstain where the data is silent)"
+            "help": "also train the nulls the answer writes for unknown fields (default: those values carry "
+            "no loss, so the model is not taught to abstain wherever the data is silent)"
         },
     )
     eval_every: int = field(
