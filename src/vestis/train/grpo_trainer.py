@@ -84,10 +84,6 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
 
     seed_everything(cfg.seed, cfg.threads)
     schema = load_schema(cfg.schema)
-    train, val = load_splits(cfg, schema, datasets)
-    examples, skipped = tune_examples(train, schema, cfg.null_labels)
-    if not examples:
-        raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
     start = starting_model(cfg.model)
     vlm = load_vlm(cfg, schema, start)
     if vlm.model.config.is_encoder_decoder or not vlm.chat:
@@ -95,6 +91,10 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
             f"grpo trains through trl's GRPOTrainer, which needs a decoder-only model with a chat template; "
             f"{start} ({vlm.family}) is not one: fine-tune it with lora-sft"
         )
+    train, val = load_splits(cfg, schema, datasets)
+    examples, skipped = tune_examples(train, schema, cfg.null_labels)
+    if not examples:
+        raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
     out = Path(cfg.out_dir)
     checkpoints = out / "checkpoints"
     _check_same_run(out, cfg, fresh)

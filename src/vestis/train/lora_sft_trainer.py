@@ -145,11 +145,11 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
 
     seed_everything(cfg.seed, cfg.threads)
     schema = load_schema(cfg.schema)
+    vlm = load_vlm(cfg, schema)  # before the data: a missing model fails fast
     train, val = load_splits(cfg, schema, datasets)
     examples, skipped = tune_examples(train, schema, cfg.null_labels)
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
-    vlm = load_vlm(cfg, schema)
     model = get_peft_model(vlm.model, lora_config(cfg, vlm.model))
     extractor = VLMExtractor.from_model(schema, model, vlm.processor, **extractor_options(cfg))
     params = [p for p in model.parameters() if p.requires_grad]

@@ -98,13 +98,13 @@ def load_splits(
 
 # ---- the model -----------------------------------------------------------------------------------
 def load_vlm(cfg: VLMTuneConfig, schema: Schema, model: str | None = None) -> VLMExtractor:
-    """The ``vlm`` backend on the model to train (``model`` overrides ``cfg.model``)."""
+    """The ``vlm`` backend on the model to train (``model`` overrides ``cfg.model``; with neither,
+    the backend says what it needs)."""
     from vestis.extract.base import load_extractor
 
-    name = model or cfg.model
-    if not name:
-        raise OptionsError("name the vision-language model to fine-tune: --set model=DIR_OR_HUB_ID")
-    return load_extractor("vlm", schema, **extractor_options(cfg), model=name, device=cfg.device)
+    return load_extractor(
+        "vlm", schema, **extractor_options(cfg), model=model or cfg.model, device=cfg.device
+    )
 
 
 def extractor_options(cfg: VLMTuneConfig, constrained: bool = True) -> dict[str, Any]:
