@@ -67,6 +67,23 @@ def tiny_siglip(tmp_path_factory) -> Path:
     return tiny_dual_encoder("siglip", tmp_path_factory.mktemp("tiny-siglip") / "model")
 
 
+@pytest.fixture(scope="session")
+def tiny_vlms(tmp_path_factory) -> dict[str, Path]:
+    """family → directory of a tiny random vision-language checkpoint (Idefics3/SmolVLM, Qwen2-VL,
+    Florence-2), built once per session, nothing downloaded (see tests/tiny_vlm.py)."""
+    pytest.importorskip("transformers")
+    from tests.tiny_vlm import FAMILIES, tiny_vlm
+
+    root = tmp_path_factory.mktemp("tiny-vlm")
+    return {family: tiny_vlm(family, root / family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tiny_vlms) -> Path:
+    """The tiny Qwen2-VL checkpoint, for tests that need one VLM of any family."""
+    return tiny_vlms["qwen2_vl"]
+
+
 @pytest.fixture
 def fake_openai():
     """A scripted OpenAI-compatible endpoint on 127.0.0.1 (see tests/fake_openai.py)."""

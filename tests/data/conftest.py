@@ -263,6 +263,30 @@ def build_coco(root: Path) -> Path:
     return root
 
 
+def build_teacher(root: Path) -> Path:
+    """What ``vestis extract DIR --confidence --out labels.jsonl`` writes: one photo, an item of two
+    photos, and a failed line."""
+    write_image(root / "shop" / "a.jpg")
+    write_image(root / "shop" / "b" / "front.jpg")
+    write_image(root / "shop" / "b" / "back.jpg")
+    lines = [
+        {
+            "image": "shop/a.jpg",
+            "attributes": {"category": "top", "colour": "red"},
+            "confidence": {"colour": 0.9},
+        },
+        {
+            "item": ["shop/b/front.jpg", "shop/b/back.jpg"],
+            "attributes": {"category": "bottom", "colour": None},
+            "confidence": {"category": 0.4, "colour": 0.0},
+        },
+        {"image": "shop/c.jpg", "attributes": {"category": None}, "error": "shop/c.jpg: not_found"},
+    ]
+    path = root / "labels.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "folder": build_folder,
     "table": build_table,
@@ -273,6 +297,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "fashioniq": build_fashioniq,
     "deepfashion": build_deepfashion,
     "coco": build_coco,
+    "teacher": build_teacher,
 }
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from vestis.extract.backends.vlm import value_spans
-from vestis.extract.grammar import decoding_schema, get_engine, grammar_text
-from vestis.schema import load_schema
+from vestis.extract.grammar import answer_text, decoding_schema, get_engine, grammar_text
+from vestis.schema import list_schemas, load_schema
 
 DENALI = load_schema("denali")
 BASE = DENALI.empty() | {"type": "jeans", "color": "navy"}
@@ -131,3 +131,28 @@ def test_engines_are_cached_by_tokenizer_content_not_object_identity(tokenizer):
         gc.collect()
         fresh = build("<stop>")
         assert get_engine("llguidance", fresh, size, eos) is not old
+
+
+@pytest.mark.parametrize("preset", list_schemas())
+def test_answer_text_writes_what_the_grammar_admits(preset, tokenizer):
+    """Training targets (lora-sft) are the text constrained decoding would write, on every preset."""
+    pytest.importorskip("llguidance")
+    schema = load_schema(preset)
+    engine = get_engine("llguidance", tokenizer, len(tokenizer), [tokenizer.eos_token_id])
+    compiled = engine.compiled(schema)
+    full = {
+        name: (list(reversed(f.vocabulary))[:3] if f.kind == "multi" else f.vocabulary[-1])
+        if f.closed
+        else "Levi's 501"
+        for name, f in schema.fields.items()
+        if not f.pattern
+    }
+    for value in (schema.empty(), full):
+        text = answer_text(schema, value)
+        assert _accepts(engine, compiled, tokenizer, text), text
+        written = schema.validate(text)
+        assert written.strict
+        for name, v in schema.validate(value).value.items():  # the same values, a multi field's in order
+            assert written.value[name] == (
+                sorted(v, key=schema.fields[name].vocabulary.index) if isinstance(v, list) else v
+            )

@@ -63,14 +63,18 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, cfg: RecipeConfig, fresh: bool = False) -> dict[str, Any] | None:
+def load_checkpoint(
+    path: Path, cfg: RecipeConfig, fresh: bool = False, ignore: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """The checkpoint a run resumes from: None when there is none or ``fresh``; one written with
-    another config is refused (resuming it would silently mix two runs)."""
+    another config is refused (resuming it would silently mix two runs). Settings named in
+    ``ignore`` (where the run stops, how often it validates) may differ."""
     if fresh or not path.is_file():
         return None
     import torch
 
     ckpt = torch.load(path, weights_only=False)
-    if ckpt["config"] != cfg.to_dict():
+    saved, now = ({k: v for k, v in c.items() if k not in ignore} for c in (ckpt["config"], cfg.to_dict()))
+    if saved != now:
         raise OptionsError(f"{path} was written with another config; pass --fresh to start over")
     return ckpt

@@ -6,7 +6,7 @@ recipe is used.
 
 >>> from vestis.train.recipes import RECIPES
 >>> RECIPES.names()
-['composer', 'lite', 'outfits', 'outfits-llm', 'parser']
+['composer', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser']
 >>> cfg = RECIPES.get("lite").load_config(overrides={"epochs": 2})
 >>> cfg.epochs
 2
@@ -83,6 +83,24 @@ for _recipe in (
         "LoRA-fine-tune the LLM outfit scorer (SmolLM2) on a dataset's outfits. Resumes from out_dir.",
         "vestis.train.outfits_llm:OutfitsLLMTrainConfig",
         "vestis.train.outfits_llm:train_outfits_llm",
+        resumable=True,
+    ),
+    Recipe(
+        "lora-sft",
+        "LoRA-fine-tune a vision-language model to write a schema's JSON (loss on the answer only); "
+        "exports a merged model the vlm backend loads. Resumes from out_dir/checkpoint.pt.",
+        "vestis.train.vlm_config:LoraSFTConfig",
+        "vestis.train.lora_sft_trainer:train_lora_sft",
+        report="report.md",
+        resumable=True,
+    ),
+    Recipe(
+        "grpo",
+        "GRPO (trl) on a vision-language model with the schema rewards (JSON gate, structure 20%, "
+        "field content 80%), from a lora-sft out_dir. Resumes from out_dir/checkpoints.",
+        "vestis.train.vlm_config:GRPOTrainConfig",
+        "vestis.train.grpo_trainer:train_grpo",
+        report="report.md",
         resumable=True,
     ),
     Recipe(

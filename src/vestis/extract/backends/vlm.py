@@ -107,7 +107,22 @@ class VLMExtractor(Extractor):
         self.max_side = max_side
         self.instructions = prompt or schema.prompt()
         self.last_stats: dict[str, float] = {}
-        self._load(resolve_hub(model), quantization)
+        given = self.__dict__.pop("_given", None)
+        if given is None:
+            self._load(resolve_hub(model), quantization)
+        else:
+            self._attach(*given, placed=True)
+
+    @classmethod
+    def from_model(cls, schema: Schema, model: Any, processor: Any, **options: Any) -> VLMExtractor:
+        """The extractor around a model already in memory, on its device (a training run's model,
+        LoRA adapter and all): the prompts, decoding and validation users get, before anything is
+        saved. ``options`` are the constructor's, but ``model`` and ``quantization``."""
+        extractor = cls.__new__(cls)
+        extractor._given = (model, processor)
+        name = getattr(model, "name_or_path", None) or "in-memory"
+        extractor.__init__(schema, model=name, device=str(model.device), **options)
+        return extractor
 
     # ---- loading -----------------------------------------------------------------------------
     def _load(self, path: str, quantization: str | None) -> None:
@@ -126,14 +141,19 @@ class VLMExtractor(Extractor):
             kwargs["quantization_config"] = BitsAndBytesConfig(**bits)
             kwargs["device_map"] = self.device
         try:
-            self.processor = load_processor(path)
-            self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            processor = load_processor(path)
+            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
             raise ModelNotFound(
                 f"cannot load a vision-language model from {self.model_id!r} ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0]}); pass a transformers VLM checkpoint directory or hub id"
             ) from None
-        if not quantization:
+        self._attach(model, processor, placed=bool(quantization))
+
+    def _attach(self, model: Any, processor: Any, placed: bool) -> None:
+        """Take ``model`` and ``processor`` as this extractor's (moved to the device unless ``placed``)."""
+        self.processor, self.model = processor, model
+        if not placed:
             self.model.to(self.device)
         self.model.eval()
         self.tokenizer = self.processor.tokenizer
@@ -158,20 +178,33 @@ class VLMExtractor(Extractor):
         return self._grammar_engine
 
     # ---- prompting ---------------------------------------------------------------------------
-    def prompt_text(self, n_images: int) -> str:
-        """The text the model sees for an item of ``n_images`` photos (chat template applied)."""
-        text = self.instructions
-        if n_images > 1:
-            text = f"The {n_images} photos show the same item (e.g. front, back, label).\n{text}"
-        if not self._chat:
-            return text
+    @property
+    def chat(self) -> bool:
+        """True when the model is prompted through a chat template (False: the plain text, Florence-2)."""
+        return bool(self._chat)
+
+    def prompt_messages(self, n_images: int) -> list[dict[str, Any]]:
+        """The user turn for an item of ``n_images`` photos, before the chat template (what trl takes)."""
+        text = item_instructions(self.instructions, n_images)
         content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": text}]
+        return [{"role": "user", "content": content}]
+
+    def prompt_text(self, n_images: int) -> str:
+        """The text the model sees for an item of ``n_images`` photos (chat template applied).
+
+        Training (``vestis train lora-sft``, ``grpo``) prompts with this same text, so a fine-tuned
+        model is asked at inference exactly what it learnt to answer.
+        """
+        if not self._chat:
+            return item_instructions(self.instructions, n_images)
         return self.processor.apply_chat_template(
-            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+            self.prompt_messages(n_images), add_generation_prompt=True, tokenize=False
         )
 
-    def _inputs(self, items: list[list[Image.Image]]):
-        items = [[_fit(im, self.max_side) for im in photos] for photos in items]
+    def model_inputs(self, items: list[list[Image.Image]]):
+        """The processor's batch for items of photos (each prompted with :meth:`prompt_text`), left
+        padded, on the model's device: what generation and training feed the model."""
+        items = [[fit_image(im, self.max_side) for im in photos] for photos in items]
         texts = [self.prompt_text(len(photos)) for photos in items]
         images: list[Any] = items if self.joint_images else [photos[0] for photos in items]
         inputs = self.processor(images=images, text=texts, padding=True, return_tensors="pt")
@@ -185,7 +218,7 @@ class VLMExtractor(Extractor):
         import torch
         from transformers import LogitsProcessorList
 
-        inputs = self._inputs(items)
+        inputs = self.model_inputs(items)
         grammar = (
             GrammarLogitsProcessor(self.grammar_engine(), self.schema, len(items), skip=self.forced_prefix)
             if self.constrained
@@ -269,6 +302,13 @@ class VLMExtractor(Extractor):
         return out
 
 
+def item_instructions(instructions: str, n_images: int) -> str:
+    """The instructions for one item: said to be several photos of one garment when it is."""
+    if n_images > 1:
+        return f"The {n_images} photos show the same item (e.g. front, back, label).\n{instructions}"
+    return instructions
+
+
 def value_spans(text: str) -> dict[str, tuple[int, int]]:
     """Character span of each top-level value in the JSON object ``text`` holds (empty if it holds none)."""
     decoder = json.JSONDecoder()
@@ -303,7 +343,8 @@ def _skip(text: str, pos: int) -> int:
     return pos
 
 
-def _fit(image: Image.Image, max_side: int) -> Image.Image:
+def fit_image(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` shrunk to at most ``max_side`` pixels on its longer side (a copy), else as is."""
     if max(image.size) <= max_side:
         return image
     image = image.copy()
