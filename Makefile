@@ -5,7 +5,7 @@ DATA   ?= ../shared/data
 OUT    ?= runs/demo
 # The main job: the embedded model, ONNX Runtime, HTML reports. The tests need every extra.
 DEMO_EXTRAS := lite,onnx,report
-TEST_EXTRAS := lite,onnx,report,train,scale,vlm,ocr,openai,dev
+TEST_EXTRAS := lite,onnx,report,train,scale,vlm,ocr,openai,serve,dev
 BASE_STAMP  := $(VENV)/.vestis-base
 DEMO_STAMP  := $(VENV)/.vestis-demo
 TEST_STAMP  := $(VENV)/.vestis-test

@@ -49,7 +49,8 @@ def serve_cmd(
     )
     check_startable(settings)
     require("fastapi", "serve", "vestis serve")
-    uvicorn = require("uvicorn", "serve", "vestis serve")
+    require("uvicorn", "serve", "vestis serve")
+    import uvicorn
     from vestis.catalog.catalog import Catalog
     from vestis.serve.app import SETTINGS_ENV
 
@@ -60,6 +61,7 @@ def serve_cmd(
         f"serving {settings.catalog} ({mode}) on http://{settings.host}:{settings.port}/ "
         f"with {settings.workers} worker(s)",
         highlight=False,
+        soft_wrap=True,
     )
     os.environ[SETTINGS_ENV] = json.dumps(settings.public())  # each worker rebuilds its app from it
     uvicorn.run(

@@ -23,7 +23,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     from vestis.errors import require
 
     require("fastapi", "serve", "the HTTP service")
-    require("multipart", "serve", "photo uploads")
+    require("python_multipart", "serve", "photo uploads")
     from vestis.serve.app import create_app as build
 
     return build(settings)

@@ -82,20 +82,21 @@ def create_app(settings: ServeSettings) -> FastAPI:
         version=_version(),
         description="Garment attributes, catalog search and outfits over one vestis catalog.",
         lifespan=lifespan,
-        max_body_size=settings.max_json_bytes,
         responses={422: {"model": Problem, "description": "A parameter or body field is invalid."}},
     )
     app.state.service = service
     app.state.context = ctx
     _error_handlers(app)
     _plain_routes(app, ctx, metrics)
+    # bodies: JSON up to max_json_bytes; the upload routes set their own, larger limit
     for module in (catalog_routes, extract_routes, outfit_routes):
-        app.include_router(module.router(ctx))
+        app.include_router(module.router(ctx), max_body_size=settings.max_json_bytes)
     if not settings.read_only:
-        app.include_router(write_routes.router(ctx))
+        app.include_router(write_routes.router(ctx), max_body_size=settings.max_json_bytes)
     static = resources.files("vestis.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    app.add_middleware(_ServiceMiddleware, metrics=metrics)
+    limits = {"json": settings.max_json_bytes, "upload": ctx.upload_body_bytes}
+    app.add_middleware(_ServiceMiddleware, metrics=metrics, limits=limits)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -186,11 +187,13 @@ def validation_message(errors: Any) -> str:
 
 
 class _ServiceMiddleware:
-    """Counts and times every request (by route template) and sets the security headers."""
+    """Counts and times every request (by route template), sets the security headers, and gives the
+    413 of a body over its limit (Starlette answers it in plain text) the service's JSON shape."""
 
-    def __init__(self, app: Any, metrics: Metrics) -> None:
+    def __init__(self, app: Any, metrics: Metrics, limits: dict[str, int]) -> None:
         self.app = app
         self.metrics = metrics
+        self.limits = limits  # "json" and "upload" body limits, for the 413 message
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -198,16 +201,24 @@ class _ServiceMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        rewriting = False
 
         async def send_with_headers(message):
-            nonlocal status
+            nonlocal status, rewriting
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers") or [])
+                if status == 413 and (b"content-type", b"text/plain; charset=utf-8") in headers:
+                    rewriting = True  # Starlette's plain "Content Too Large": send ours instead
+                    return
                 headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
                 if not any(k.lower() == b"x-frame-options" for k, _ in headers):
                     headers.append((b"x-frame-options", b"DENY"))
                 message = {**message, "headers": headers}
+            elif rewriting:
+                if not message.get("more_body"):
+                    await self._too_large(scope, send)
+                return
             await send(message)
 
         try:
@@ -216,6 +227,23 @@ class _ServiceMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static") else "other")
             self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - start)
+
+    async def _too_large(self, scope, send) -> None:
+        kind = dict(scope.get("headers") or []).get(b"content-type", b"")
+        limit = self.limits["upload" if kind.startswith(b"multipart/") else "json"]
+        body = json.dumps({"detail": f"request body too large: the limit here is {limit} bytes"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 __all__ = ["SETTINGS_ENV", "create_app", "create_app_from_env"]

@@ -100,6 +100,7 @@ class Service:
         self._models_lock = threading.Lock()
         self._extractor = None
         self._item_extractors: dict[str, Any] = {}
+        self._parser_objects: dict[str, Any] = {}
         self._scorer = None
         self._last_refresh = 0.0
         self._batchers: dict[str, MicroBatcher[ExtractJob, Any]] = {}
@@ -130,15 +131,26 @@ class Service:
                     self._extractor = self.catalog.extractor
             return self._extractor
 
+    @property
+    def parsers(self) -> list[str]:
+        """The parsers an extract request may name."""
+        return list(dict.fromkeys([*self.settings.parsers, *self._parser_objects]))
+
+    def use_parser(self, name: str, parser) -> None:
+        """Offer a parser object under ``name`` (an application's own, or a test's stand-in)."""
+        with self._models_lock:
+            self._parser_objects[name] = parser
+            self._item_extractors.pop(name, None)
+
     def item_extractor(self, parser: str):
-        if parser not in self.settings.parsers:
-            raise OptionsError(f"unknown parser {parser!r}; this server offers {', '.join(self.settings.parsers)}")
+        if parser not in self.parsers:
+            raise OptionsError(f"unknown parser {parser!r}; this server offers {', '.join(self.parsers)}")
         extractor = self.extractor
         with self._models_lock:
             if parser not in self._item_extractors:
                 from vestis.extract.items import ItemExtractor
 
-                self._item_extractors[parser] = ItemExtractor(extractor, parser)
+                self._item_extractors[parser] = ItemExtractor(extractor, self._parser_objects.get(parser, parser))
             return self._item_extractors[parser]
 
     @property

@@ -62,7 +62,7 @@ def router(ctx: Context) -> APIRouter:
             "listing": list(schema.roles.listing),
             "facet_fields": facet_fields(schema),
             "category_field": category.name if category is not None else None,
-            "parsers": list(s.parsers),
+            "parsers": service.parsers,
             "read_only": s.read_only,
             "protect_reads": s.protect_reads,
             "items": await service.call(service.catalog.store.count),

@@ -6,14 +6,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 
 from vestis.serve.context import Context
+from vestis.serve.guards import RequestError
 from vestis.serve.routes.catalog_routes import ERRORS
 from vestis.serve.runtime import ExtractJob
 
 
 def router(ctx: Context) -> APIRouter:
-    s, service, T = ctx.settings, ctx.service, ctx.types
+    service, T = ctx.service, ctx.types
     api = APIRouter(prefix="/api", tags=["extract"], dependencies=[Depends(ctx.read_auth())], responses=ERRORS)
-    parsers = tuple(s.parsers)
 
     @api.post(
         "/extract",
@@ -31,16 +31,15 @@ def router(ctx: Context) -> APIRouter:
         parser: Annotated[
             str,
             Query(
-                description=f"How one photo is split into items: {', '.join(parsers)} "
-                "(lite-parser: one item per garment worn in a photo of a person).",
-                json_schema_extra={"enum": list(parsers)},
+                max_length=100,
+                description=f"How one photo is split into items, one of {', '.join(service.parsers)} "
+                "(`whole`: the photo is one item; `lite-parser`: one item per garment worn in a photo "
+                "of a person; see /api/info).",
             ),
         ] = "whole",
     ) -> dict[str, Any]:
-        if parser not in parsers:
-            from vestis.serve.guards import RequestError
-
-            raise RequestError(400, f"unknown parser {parser!r}; this server offers {', '.join(parsers)}")
+        if parser not in service.parsers:
+            raise RequestError(400, f"unknown parser {parser!r}; this server offers {', '.join(service.parsers)}")
         images = await ctx.decode(await ctx.read_photos(photos))
         res = await service.extract(ExtractJob(images, parser))
         one = len(images) == 1
