@@ -16,9 +16,6 @@ from PIL import Image
 from tests.helpers import draw_item
 from vestis.parse.base import Parsed, Parser, Region
 
-pytest.importorskip("fastapi")
-pytest.importorskip("python_multipart")
-
 TOKEN = "serve-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # (colour, category) of the catalog's items; drawn shapes make the test-random vectors differ
@@ -78,7 +75,9 @@ def build_catalog(directory: Path, photos: Path) -> Path:
     from vestis.catalog.store import ItemRecord
     from vestis.images import load_image
 
-    catalog = Catalog.create(directory, CatalogConfig(extractor="pixel-colour", embedder="test-random", index="exact"))
+    catalog = Catalog.create(
+        directory, CatalogConfig(extractor="pixel-colour", embedder="test-random", index="exact")
+    )
     records = []
     for n, (colour, category) in enumerate(ITEMS):
         path = draw_item(photos / f"{colour}-{category}.jpg", colour, category, size=60 + 2 * n)
@@ -115,6 +114,8 @@ def catalog_dir(catalog_template, tmp_path) -> Path:
 
 def start_client(catalog: Path, **overrides):
     """A started TestClient over ``catalog`` (a token, the whole parser and the stand-in one)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("python_multipart")
     from fastapi.testclient import TestClient
 
     from vestis.serve import ServeSettings, create_app

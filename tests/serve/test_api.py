@@ -61,7 +61,11 @@ def test_a_listing_without_text_counts_and_pages(client):
 def test_search_by_photo_and_by_photo_with_a_modification(client, photo_bytes):
     files = {"photo": ("q.jpg", photo_bytes, "image/jpeg")}
     page = client.post("/api/search/image", files=files, params={"k": 3}).json()
-    assert page["hits"][0]["attributes"] == {**page["hits"][0]["attributes"], "category": "top", "colour": "red"}
+    assert page["hits"][0]["attributes"] == {
+        **page["hits"][0]["attributes"],
+        "category": "top",
+        "colour": "red",
+    }
     modified = client.post("/api/search/image", files=files, data={"modify": "but in black"}, params={"k": 3})
     assert modified.status_code == 200 and ids_of(modified.json()) != ids_of(page)
 
@@ -89,7 +93,11 @@ def test_item_details_thumbnail_and_photo(client):
 def test_facets_count_the_items_matching_the_filter(client):
     data = client.get("/api/facets").json()
     assert data["total"] == len(ITEMS)
-    assert {f["value"]: f["count"] for f in data["facets"]["category"]} == {"top": 6, "bottom": 6, "footwear": 6}
+    assert {f["value"]: f["count"] for f in data["facets"]["category"]} == {
+        "top": 6,
+        "bottom": 6,
+        "footwear": 6,
+    }
     red = client.get("/api/facets", params={"where": "colour = red", "field": ["category", "colour"]}).json()
     assert red["total"] == 3 and set(red["facets"]) == {"category", "colour"}
     assert red["facets"]["colour"] == [{"value": "red", "count": 3}]
@@ -102,7 +110,10 @@ def test_extract_a_product_shot_and_several_photos_of_one_item(client, photo_byt
     assert len(one["items"]) == 1 and one["items"][0]["box"] == [0, 0, *one["image_size"]]
     two = client.post(
         "/api/extract",
-        files=[("photos", ("front.jpg", photo_bytes, "image/jpeg")), ("photos", ("b.jpg", photo_bytes, "image/jpeg"))],
+        files=[
+            ("photos", ("front.jpg", photo_bytes, "image/jpeg")),
+            ("photos", ("b.jpg", photo_bytes, "image/jpeg")),
+        ],
     ).json()
     assert two["photos"] == 2 and two["attributes"]["colour"] == "red" and two["items"] is None
 
@@ -141,7 +152,10 @@ def test_ingest_and_delete_through_the_api(make_client, catalog_dir):
     r = client.post(
         "/api/items",
         headers=AUTH,
-        files=[("photos", ("../../evil name.jpg", new, "image/jpeg")), ("photos", ("dup.jpg", new, "image/jpeg"))],
+        files=[
+            ("photos", ("../../evil name.jpg", new, "image/jpeg")),
+            ("photos", ("dup.jpg", new, "image/jpeg")),
+        ],
     )
     assert r.status_code == 201, r.text
     body = r.json()

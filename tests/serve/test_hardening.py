@@ -57,7 +57,13 @@ BAD_READS = [
     ("post", "/api/outfits/score", {"json": {"items": [1, 2], "extra": 1}}, 422, "extra"),
     ("post", "/api/outfits/score", {"json": {"items": "1,2"}}, 422, "items"),
     ("post", "/api/outfits/score", {"json": {"items": [1, 2**64]}}, 422, "items"),
-    ("post", "/api/outfits/score", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+    (
+        "post",
+        "/api/outfits/score",
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        422,
+        "JSON",
+    ),
     ("post", "/api/outfits/score", {"data": {"items": "1"}}, 422, "dictionary"),
     ("post", "/api/outfits/complete", {"json": {"items": [1], "slots": ["spaceship"]}}, 400, "unknown slot"),
     ("post", "/api/outfits/complete", {"json": {"items": [1], "diversity": 2}}, 422, "diversity"),
@@ -84,7 +90,9 @@ def test_bad_requests_get_a_clear_4xx(client, method, url, kwargs, status, says)
 
 def test_unauthorised_writes_say_how_to_authenticate(client):
     r = client.delete("/api/items/1")
-    assert r.headers["www-authenticate"].startswith("Bearer") and client.get("/api/items/1").status_code == 200
+    assert (
+        r.headers["www-authenticate"].startswith("Bearer") and client.get("/api/items/1").status_code == 200
+    )
 
 
 BAD_PHOTOS = [
@@ -170,7 +178,10 @@ def test_cors_is_off_unless_configured(make_client):
     closed = make_client()
     assert "access-control-allow-origin" not in closed.get("/api/info", headers=origin).headers
     opened = make_client(cors_origins=["https://shop.example"])
-    assert opened.get("/api/info", headers=origin).headers["access-control-allow-origin"] == "https://shop.example"
+    assert (
+        opened.get("/api/info", headers=origin).headers["access-control-allow-origin"]
+        == "https://shop.example"
+    )
     other = opened.get("/api/info", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
 

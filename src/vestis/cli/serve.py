@@ -25,7 +25,9 @@ def serve_cmd(
     cors_origin: list[str] = typer.Option(
         None, "--cors-origin", help="An origin allowed by CORS (repeatable; none: CORS off)."
     ),
-    config: Path = typer.Option(None, "--config", help="Settings file (YAML or JSON; see vestis.serve.settings)."),
+    config: Path = typer.Option(
+        None, "--config", help="Settings file (YAML or JSON; see vestis.serve.settings)."
+    ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level."),
 ) -> int:
     """Serve the API and the web page over a catalog. Settings: --config file, then VESTIS_SERVE_*
@@ -51,6 +53,7 @@ def serve_cmd(
     require("fastapi", "serve", "vestis serve")
     require("uvicorn", "serve", "vestis serve")
     import uvicorn
+
     from vestis.catalog.catalog import Catalog
     from vestis.serve.app import SETTINGS_ENV
 

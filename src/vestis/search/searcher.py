@@ -121,7 +121,9 @@ class Searcher:
         stored = {it.id: it for it in self.catalog.store.get(ids)}
         missing = [i for i in ids if i not in stored or stored[i].embedding is None]
         if missing:
-            raise InputError(f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}")
+            raise InputError(
+                f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}"
+            )
         return np.stack([stored[i].embedding for i in ids])
 
     # ---- search ------------------------------------------------------------------------------
@@ -205,10 +207,8 @@ class Searcher:
         if offset < 0:
             raise InputError(f"offset must be at least 0, not {offset}")
         store = self.catalog.store
-        if where:
-            ids = sorted(store.ids_matching(parse_filter(where, self.catalog.schema)))
-        else:
-            ids = store.ids()
+        expr = parse_filter(where, self.catalog.schema) if where else None
+        ids = sorted(store.ids_matching(expr)) if expr is not None else store.ids()
         page = store.get(ids[offset : offset + k])
         return len(ids), [Hit(it.id, 0.0, 0.0, 0.0, it.path, it.attributes, it.meta) for it in page]
 

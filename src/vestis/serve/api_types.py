@@ -22,13 +22,14 @@ ItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="A catalog item id.")
 
 def build_types(schema: Schema, max_k: int, max_filter_chars: int) -> SimpleNamespace:
     """The API's pydantic models for ``schema``."""
-    Attributes = schema.pydantic_model()  # noqa: N806 (a class)
-    Where = Field(  # noqa: N806
+    Attributes = schema.pydantic_model()
+    Where = Field(
         None,
         max_length=max_filter_chars,
         description="Filter, e.g. `category = dress AND colour in (red, pink)`.",
         examples=["category = top"],
     )
+
     class Strict(BaseModel):
         model_config = ConfigDict(extra="forbid")
 
@@ -45,7 +46,9 @@ def build_types(schema: Schema, max_k: int, max_filter_chars: int) -> SimpleName
         confidence: dict[str, float]
         kind: Literal["product", "person"] | None = Field(None, description="With one photo: what it shows.")
         items: list[ItemBox] | None = Field(None, description="With one photo: each item found in it.")
-        image_size: list[int] = Field(description="Width, height of the photo as analysed (boxes refer to it).")
+        image_size: list[int] = Field(
+            description="Width, height of the photo as analysed (boxes refer to it)."
+        )
         photos: int
         error: str | None = None
         seconds: float
@@ -86,7 +89,7 @@ def build_types(schema: Schema, max_k: int, max_filter_chars: int) -> SimpleName
         total: int
         facets: dict[str, list[FacetValue]]
 
-    ItemIds = list[ItemId]  # noqa: N806
+    ItemIds = list[ItemId]
 
     class ScoreRequest(Strict):
         items: ItemIds = Field(min_length=2, max_length=MAX_OUTFIT_ITEMS, description="Catalog item ids.")

@@ -142,7 +142,9 @@ def _plain_routes(app: FastAPI, ctx: Context, metrics: Metrics) -> None:
     )
     async def ready() -> Any:
         if not ctx.service.ready:
-            return JSONResponse({"detail": "loading the models"}, status_code=503, headers={"Retry-After": "2"})
+            return JSONResponse(
+                {"detail": "loading the models"}, status_code=503, headers={"Retry-After": "2"}
+            )
         return {"status": "ready", "items": await asyncio.to_thread(ctx.service.catalog.store.count)}
 
     @app.get("/metrics", tags=["service"], summary="Prometheus metrics.", response_class=PlainTextResponse)
@@ -225,7 +227,9 @@ class _ServiceMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static") else "other")
+            template = getattr(route, "path", None) or (
+                "/static" if scope["path"].startswith("/static") else "other"
+            )
             self.metrics.observe_request(scope["method"], template, status, time.perf_counter() - start)
 
     async def _too_large(self, scope, send) -> None:

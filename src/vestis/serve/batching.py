@@ -43,10 +43,11 @@ class MicroBatcher(Generic[T, R]):
         self._task: asyncio.Task | None = None
 
     async def submit(self, item: T) -> R:
-        if self._task is None or self._task.done():
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._consume())
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+            self._task = loop.create_task(self._consume())
+        future: asyncio.Future = loop.create_future()
         assert self._queue is not None
         await self._queue.put((item, future))
         return await future
@@ -60,7 +61,12 @@ class MicroBatcher(Generic[T, R]):
             while len(batch) < self.max_batch:
                 remaining = deadline - asyncio.get_running_loop().time()
                 try:
-                    batch.append(queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(queue.get(), remaining))
+                    more = (
+                        queue.get_nowait()
+                        if remaining <= 0
+                        else await asyncio.wait_for(queue.get(), remaining)
+                    )
+                    batch.append(more)
                 except (asyncio.QueueEmpty, asyncio.TimeoutError):
                     break
             batch = [(item, fut) for item, fut in batch if not fut.cancelled()]  # clients gone

@@ -111,7 +111,7 @@ class Context:
     # ---- library results → API bodies ---------------------------------------------------
     @staticmethod
     def name(path: str, meta: dict[str, Any]) -> str:
-        """What an item is called: its id in its source (a file's path under its folder), else its file name."""
+        """What an item is called: its id in its source (a path under its folder), else its file name."""
         key = meta.get("id")
         return str(key) if key else Path(path).name
 
@@ -150,7 +150,7 @@ class Context:
         }
 
     def page(self, hits: list[Any], offset: int, k: int, total: int | None = None) -> dict[str, Any]:
-        """One page of hits (``hits`` holds up to ``offset + k + 1`` ranked hits, or just the page with ``total``)."""
+        """One page: ``hits`` holds up to ``offset + k + 1`` ranked hits, or just the page with ``total``."""
         if total is None:
             more = len(hits) > offset + k
             shown = hits[offset : offset + k]
@@ -169,7 +169,8 @@ class Context:
     def check_depth(self, offset: int, k: int) -> None:
         if offset + k > self.settings.max_results:
             raise RequestError(
-                400, f"offset + k = {offset + k} is past the deepest result served ({self.settings.max_results})"
+                400,
+                f"offset + k = {offset + k} is past the deepest result served ({self.settings.max_results})",
             )
 
 

@@ -72,7 +72,9 @@ def check_photo(data: bytes, name: str, max_bytes: int) -> str:
         raise RequestError(413, f"{name}: over the limit of {max_bytes} bytes")
     fmt = sniff(data)
     if fmt is None:
-        raise RequestError(415, f"{name}: not a JPEG, PNG, WebP, GIF, BMP or TIFF image (judged by its bytes)")
+        raise RequestError(
+            415, f"{name}: not a JPEG, PNG, WebP, GIF, BMP or TIFF image (judged by its bytes)"
+        )
     return fmt
 
 

@@ -150,7 +150,9 @@ class Service:
             if parser not in self._item_extractors:
                 from vestis.extract.items import ItemExtractor
 
-                self._item_extractors[parser] = ItemExtractor(extractor, self._parser_objects.get(parser, parser))
+                self._item_extractors[parser] = ItemExtractor(
+                    extractor, self._parser_objects.get(parser, parser)
+                )
             return self._item_extractors[parser]
 
     @property
@@ -159,7 +161,9 @@ class Service:
             if self._scorer is None:
                 from vestis.outfits import load_scorer
 
-                self._scorer = load_scorer(self.settings.scorer, embedding_model=self.catalog.store.embedding_model())
+                self._scorer = load_scorer(
+                    self.settings.scorer, embedding_model=self.catalog.store.embedding_model()
+                )
             return self._scorer
 
     # ---- running work off the event loop ----------------------------------------------------

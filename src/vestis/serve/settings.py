@@ -36,10 +36,8 @@ MiB = 1024 * 1024
 
 
 def _f(default: Any, help: str, **bounds: Any) -> Any:
-    meta = {"help": help, **bounds}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
+    """A field with its help text and bounds (``min``/``max``, checked by :func:`check_fields`)."""
+    return field(default=default, metadata={"help": help, **bounds})
 
 
 @dataclass
@@ -53,7 +51,9 @@ class ServeSettings:
     read_only: bool = _f(False, "Serve the read endpoints only (no ingest or delete; no token needed).")
     token_file: str | None = _f(None, f"File holding the bearer token (else ${TOKEN_ENV}).")
     protect_reads: bool = _f(False, "Read endpoints need the bearer token too.")
-    cors_origins: list[str] = _f([], "Origins allowed by CORS (none: CORS off).")
+    cors_origins: list[str] = field(
+        default_factory=list, metadata={"help": "Origins allowed by CORS (none: CORS off)."}
+    )
     max_upload_bytes: int = _f(16 * MiB, "Largest photo accepted, in bytes.", min=1024, max=256 * MiB)
     max_pixels: int = _f(40_000_000, "Most pixels in a photo (decompression bombs).", min=4096)
     max_photos: int = _f(8, "Most photos in one extract, search or ingest request.", min=1, max=256)
@@ -64,7 +64,10 @@ class ServeSettings:
     max_queue: int = _f(256, "Model calls waiting before requests get 503.", min=1)
     batch_max: int = _f(16, "Most photos in one micro-batch of extract requests (1: no batching).", min=1)
     batch_wait_ms: float = _f(2.0, "How long a micro-batch waits for more requests.", min=0, max=1000)
-    parsers: list[str] = _f(["whole", "lite-parser"], "Parsers an extract request may ask for.")
+    parsers: list[str] = field(
+        default_factory=lambda: ["whole", "lite-parser"],
+        metadata={"help": "Parsers an extract request may ask for."},
+    )
     extractor: str | None = _f(None, "Extractor backend for /api/extract (default: the catalog's).")
     scorer: str | None = _f(None, "Outfit scorer: a model directory or name (default: the shipped one).")
     index_refresh_s: float = _f(1.0, "How often a worker looks for items other workers wrote.", min=0)
@@ -137,7 +140,9 @@ def resolve_token(settings: ServeSettings, environ: Mapping[str, str] | None = N
         try:
             token = Path(settings.token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise OptionsError(f"cannot read token_file {settings.token_file}: {exc.strerror or exc}") from None
+            raise OptionsError(
+                f"cannot read token_file {settings.token_file}: {exc.strerror or exc}"
+            ) from None
         source = f"token_file {settings.token_file}"
     else:
         token = (environ.get(TOKEN_ENV) or "").strip()
@@ -145,7 +150,9 @@ def resolve_token(settings: ServeSettings, environ: Mapping[str, str] | None = N
     if not token:
         return None
     if len(token) < MIN_TOKEN_CHARS:
-        raise OptionsError(f"the token in {source} is {len(token)} characters; use at least {MIN_TOKEN_CHARS}")
+        raise OptionsError(
+            f"the token in {source} is {len(token)} characters; use at least {MIN_TOKEN_CHARS}"
+        )
     return token
 
 

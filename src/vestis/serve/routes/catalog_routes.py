@@ -26,14 +26,16 @@ ERRORS = {
 
 def router(ctx: Context) -> APIRouter:
     s, service, T = ctx.settings, ctx.service, ctx.types
-    api = APIRouter(prefix="/api", tags=["catalog"], dependencies=[Depends(ctx.read_auth())], responses=ERRORS)
-    ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="A catalog item id.")]  # noqa: N806
-    Where = Annotated[  # noqa: N806
+    api = APIRouter(
+        prefix="/api", tags=["catalog"], dependencies=[Depends(ctx.read_auth())], responses=ERRORS
+    )
+    ItemId = Annotated[int, Path(ge=1, le=MAX_ID, description="A catalog item id.")]
+    Where = Annotated[
         str | None, Query(max_length=FILTER_CHARS, description="Filter, e.g. `category = dress`.")
     ]
-    K = Annotated[int, Query(ge=1, le=s.max_k, description="Results per page.")]  # noqa: N806
-    Offset = Annotated[int, Query(ge=0, le=s.max_results, description="Results to skip (paging).")]  # noqa: N806
-    Modify = Annotated[  # noqa: N806
+    K = Annotated[int, Query(ge=1, le=s.max_k, description="Results per page.")]
+    Offset = Annotated[int, Query(ge=0, le=s.max_results, description="Results to skip (paging).")]
+    Modify = Annotated[
         str | None, Query(max_length=TEXT_CHARS, description='The change, e.g. "but in black".')
     ]
 
@@ -43,7 +45,9 @@ def router(ctx: Context) -> APIRouter:
             raise RequestError(404, f"no item {item_id} in the catalog")
         return found[0]
 
-    @api.get("/info", response_model=T.Info, summary="What this service serves: schema fields, facets, limits.")
+    @api.get(
+        "/info", response_model=T.Info, summary="What this service serves: schema fields, facets, limits."
+    )
     async def info() -> dict[str, Any]:
         schema = service.schema
         category = schema.by_role("category")
@@ -91,7 +95,9 @@ def router(ctx: Context) -> APIRouter:
         if q is None or not q.strip():
             total, hits = await service.call(service.searcher.browse, where=where, k=k, offset=offset)
             return ctx.page(hits, offset, k, total)
-        hits = await service.call(service.searcher.search, text=q, where=where, k=offset + k + 1, hybrid=hybrid)
+        hits = await service.call(
+            service.searcher.search, text=q, where=where, k=offset + k + 1, hybrid=hybrid
+        )
         return ctx.page(hits, offset, k)
 
     @api.post(
@@ -111,7 +117,11 @@ def router(ctx: Context) -> APIRouter:
         ctx.check_depth(offset, k)
         (image,) = await ctx.decode(await ctx.read_photos([photo]))
         hits = await service.call(
-            service.searcher.search, image=image, modify=(modify or "").strip() or None, where=where, k=offset + k + 1
+            service.searcher.search,
+            image=image,
+            modify=(modify or "").strip() or None,
+            where=where,
+            k=offset + k + 1,
         )
         return ctx.page(hits, offset, k)
 
@@ -130,7 +140,11 @@ def router(ctx: Context) -> APIRouter:
         ctx.check_depth(offset, k)
         await service.call(stored, item_id)
         hits = await service.call(
-            service.searcher.search, item=item_id, modify=(modify or "").strip() or None, where=where, k=offset + k + 1
+            service.searcher.search,
+            item=item_id,
+            modify=(modify or "").strip() or None,
+            where=where,
+            k=offset + k + 1,
         )
         return ctx.page(hits, offset, k)
 
@@ -159,13 +173,18 @@ def router(ctx: Context) -> APIRouter:
             raise RequestError(404, f"the photo of item {item_id} is no longer at its path")
         return FileResponse(it.path, media_type=media, headers={"Cache-Control": "max-age=3600"})
 
-    @api.get("/facets", response_model=T.Facets, summary="Value counts per field over the items matching a filter.")
+    @api.get(
+        "/facets", response_model=T.Facets, summary="Value counts per field over the items matching a filter."
+    )
     async def facets(
         where: Where = None,
         field: Annotated[
-            list[str] | None, Query(max_length=32, description="Fields to count (default: the listing's closed fields).")
+            list[str] | None,
+            Query(max_length=32, description="Fields to count (default: the listing's closed fields)."),
         ] = None,
-        limit: Annotated[int, Query(ge=1, le=FACET_VALUES, description="Values per field, most frequent first.")] = 20,
+        limit: Annotated[
+            int, Query(ge=1, le=FACET_VALUES, description="Values per field, most frequent first.")
+        ] = 20,
     ) -> dict[str, Any]:
         return await service.call(_facets, service, where, field, limit)
 

@@ -13,13 +13,15 @@ from vestis.serve.runtime import ExtractJob
 
 def router(ctx: Context) -> APIRouter:
     service, T = ctx.service, ctx.types
-    api = APIRouter(prefix="/api", tags=["extract"], dependencies=[Depends(ctx.read_auth())], responses=ERRORS)
+    api = APIRouter(
+        prefix="/api", tags=["extract"], dependencies=[Depends(ctx.read_auth())], responses=ERRORS
+    )
 
     @api.post(
         "/extract",
         response_model=T.Extraction,
         response_model_by_alias=True,
-        summary="Attributes of one photo (its items for a photo of a person) or of several photos of one item.",
+        summary="Attributes of one photo (each garment of a photo of a person) or of photos of one item.",
         max_body_size=ctx.upload_body_bytes,
         form_limits=ctx.form_limits,
     )
@@ -39,7 +41,9 @@ def router(ctx: Context) -> APIRouter:
         ] = "whole",
     ) -> dict[str, Any]:
         if parser not in service.parsers:
-            raise RequestError(400, f"unknown parser {parser!r}; this server offers {', '.join(service.parsers)}")
+            raise RequestError(
+                400, f"unknown parser {parser!r}; this server offers {', '.join(service.parsers)}"
+            )
         images = await ctx.decode(await ctx.read_photos(photos))
         res = await service.extract(ExtractJob(images, parser))
         one = len(images) == 1

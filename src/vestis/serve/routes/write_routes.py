@@ -1,4 +1,4 @@
-"""The write endpoints (bearer token): ingest uploaded photos, delete an item. Absent on a read-only server."""
+"""The write endpoints (bearer token): ingest uploaded photos, delete an item. Not on a read-only server."""
 
 # no `from __future__ import annotations`: FastAPI reads these annotations, built from the settings
 from typing import Annotated, Any
@@ -15,7 +15,9 @@ from vestis.serve.routes.catalog_routes import ERRORS
 def router(ctx: Context) -> APIRouter:
     service, T = ctx.service, ctx.types
     responses = {**ERRORS, 401: {"model": Problem, "description": "No or a wrong bearer token."}}
-    api = APIRouter(prefix="/api", tags=["write"], dependencies=[Depends(ctx.write_auth())], responses=responses)
+    api = APIRouter(
+        prefix="/api", tags=["write"], dependencies=[Depends(ctx.write_auth())], responses=responses
+    )
 
     @api.post(
         "/items",
@@ -25,7 +27,9 @@ def router(ctx: Context) -> APIRouter:
         max_body_size=ctx.upload_body_bytes,
         form_limits=ctx.form_limits,
     )
-    async def ingest(photos: Annotated[list[UploadFile], File(description="Photos, one item each.")]) -> dict[str, Any]:
+    async def ingest(
+        photos: Annotated[list[UploadFile], File(description="Photos, one item each.")],
+    ) -> dict[str, Any]:
         checked = await ctx.read_photos(photos)
         await ctx.decode(checked)  # a photo the library would skip (a bomb, a broken file) is refused here
         named = [(upload.filename, fmt, data) for upload, (_, fmt, data) in zip(photos, checked, strict=True)]
@@ -41,7 +45,9 @@ def router(ctx: Context) -> APIRouter:
             "items": await service.call(service.catalog.store.count),
         }
 
-    @api.delete("/items/{item_id}", response_model=T.Removed, summary="Delete an item from the catalog and its index.")
+    @api.delete(
+        "/items/{item_id}", response_model=T.Removed, summary="Delete an item from the catalog and its index."
+    )
     async def delete(item_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, int]:
         removed = await service.call(_remove, service.catalog, item_id, write=True)
         if not removed:

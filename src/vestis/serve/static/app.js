@@ -55,7 +55,7 @@ async function loadFacets() {
   const fields = state.info.facet_fields;
   const where = whereOf(state.selected);
   // disjunctive facets: a field with a selection counts its values without its own selection
-  const calls = [api(`/api/facets?${params({ where })}&${fields.map((f) => `field=${f}`).join('&')}`)];
+  const calls = [api(`/api/facets?${params({ where })}&${fields.map((f) => `field=${encodeURIComponent(f)}`).join('&')}`)];
   const own = fields.filter((f) => state.selected[f]?.size);
   for (const f of own) calls.push(api(`/api/facets?${params({ where: whereOf(state.selected, f), field: f })}`));
   const [all, ...mine] = await Promise.all(calls);
@@ -297,8 +297,11 @@ function choosePhoto(file) {
 
 // ---- outfit builder ----------------------------------------------------------------------------
 function addToOutfit(hit) {
-  if (!state.outfit.some((x) => x.id === hit.id)) state.outfit.push(hit);
+  if (state.outfit.some((x) => x.id === hit.id)) return;
+  const completing = $('#suggestions').children.length > 0;
+  state.outfit.push(hit);
   renderOutfit();
+  if (completing) completeOutfit();  // the look changed: suggest for what it still lacks
 }
 
 function renderOutfit() {
@@ -342,15 +345,16 @@ async function completeOutfit() {
     const res = await postJSON('/api/outfits/complete', { items: ids(), k: 4 });
     const box = $('#suggestions');
     box.replaceChildren();
-    const slots = Object.entries(res.slots);
-    if (!slots.length) $('#outfit-result').textContent = 'The outfit has every main category.';
+    const all = Object.entries(res.slots);
+    const slots = all.filter(([, items]) => items.length);  // a category the catalog lacks is no suggestion
+    if (!all.length) $('#outfit-result').textContent = 'The outfit has every main category.';
+    else if (!slots.length) $('#outfit-result').textContent = 'Nothing in the catalog completes this look further.';
     for (const [slot, items] of slots) {
       const h = document.createElement('h3');
       h.textContent = slot.replaceAll('_', ' ');
       box.append(h);
       const row = document.createElement('div');
       row.className = 'suggestion-row';
-      if (!items.length) row.textContent = 'no matching items';
       for (const s of items) {
         const b = document.createElement('button');
         b.type = 'button';
@@ -372,10 +376,10 @@ async function completeOutfit() {
 async function start() {
   state.info = await api('/api/info');
   $('#count').textContent = `${state.info.items} items · ${state.info.schema_name} schema`;
-  if (state.info.parsers.includes('lite-parser')) {
+  for (const name of state.info.parsers.filter((p) => p !== 'whole')) {
     const option = document.createElement('option');
-    option.value = 'lite-parser';
-    option.textContent = 'a person (find each garment)';
+    option.value = name;
+    option.textContent = name === 'lite-parser' ? 'a person (find each garment)' : `a person (${name})`;
     $('#parser').append(option);
   }
   $('#search-form').addEventListener('submit', (e) => {
@@ -384,7 +388,7 @@ async function start() {
     runQuery(text ? { kind: 'text', text } : { kind: 'list' });
   });
   $('#photo').addEventListener('change', (e) => choosePhoto(e.target.files[0]));
-  $('#parser').addEventListener('change', analysePhoto);
+  $('#parser').addEventListener('change', () => { if (state.photo) analysePhoto(); });
   $('#photo-close').addEventListener('click', () => { $('#photo-panel').hidden = true; });
   $('#photo-search').addEventListener('submit', (e) => {
     e.preventDefault();
