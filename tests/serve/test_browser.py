@@ -61,6 +61,7 @@ def server(catalog_dir):
 def page(server):
     pytest.importorskip("playwright")
     from playwright.sync_api import sync_playwright
+
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set VESTIS_CHROMIUM)")
     with sync_playwright() as p:

@@ -27,7 +27,12 @@ def test_fuzz_the_openapi_document(make_client):
 
     client = make_client()
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
     statuses: collections.Counter[int] = collections.Counter()
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -56,6 +61,8 @@ def test_fuzz_the_openapi_document(make_client):
     for operation in operations:
         fuzz(operation)
     total = sum(statuses.values())
-    print(f"fuzz: {total} requests over {len(operations)} operations, statuses {dict(sorted(statuses.items()))}")
+    print(
+        f"fuzz: {total} requests over {len(operations)} operations, statuses {dict(sorted(statuses.items()))}"
+    )
     assert not failures, "\n".join(failures[:10])
     assert total >= MIN_REQUESTS and not any(code >= 500 for code in statuses)
