@@ -155,3 +155,28 @@ def test_a_writer_waits_for_readers_and_holds_new_ones_back():
     for t in (first, w, late):
         t.join()
     assert order == ["r1 in", "r1 out", "writer", "r2 in", "r2 out"]
+
+
+def test_concurrent_searches_share_one_call_and_a_bad_one_fails_alone(service):
+    from vestis.schema.filters import FilterError
+    from vestis.search.searcher import Query
+    from vestis.serve.runtime import SearchJob
+
+    calls = []
+    search_many = service.searcher.search_many
+    service.searcher.search_many = lambda queries, **kw: (
+        calls.append(len(queries)) or search_many(queries, **kw)
+    )
+    jobs = [SearchJob(Query(text=t), "category = top", 3) for t in ("red", "navy", "green")]
+    jobs.insert(1, SearchJob(Query(text="red"), "colour = = red", 3))
+
+    async def main():
+        return await asyncio.gather(*(service.search(j) for j in jobs), return_exceptions=True)
+
+    red, bad, navy, green = run(main())
+    assert isinstance(bad, FilterError)
+    assert all(
+        len(hits) == 3 and {h.attributes["category"] for h in hits} == {"top"} for hits in (red, navy, green)
+    )
+    assert calls[:2] == [3, 1]  # the three with one filter in one call; the bad filter on its own
+    assert service.metrics.search_batches.count == 1 and service.metrics.search_batches.sum == 4

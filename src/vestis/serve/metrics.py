@@ -35,8 +35,9 @@ class Histogram:
             cumulative += n
             le = "+Inf" if bound == float("inf") else f"{bound:g}"
             out.append(f'{name}_bucket{{{labels}{sep}le="{le}"}} {cumulative}')
-        out.append(f"{name}_sum{{{labels}}} {self.sum:.6f}")
-        out.append(f"{name}_count{{{labels}}} {self.count}")
+        braces = f"{{{labels}}}" if labels else ""
+        out.append(f"{name}_sum{braces} {self.sum:.6f}")
+        out.append(f"{name}_count{braces} {self.count}")
         return out
 
 
@@ -46,6 +47,7 @@ class Metrics:
         self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
         self.latency: dict[tuple[str, str], Histogram] = {}
         self.batches = Histogram(BATCH_BUCKETS)
+        self.search_batches = Histogram(BATCH_BUCKETS)
         self.rejected_busy = 0
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -59,6 +61,10 @@ class Metrics:
     def observe_batch(self, size: int) -> None:
         with self._lock:
             self.batches.observe(size)
+
+    def observe_search_batch(self, size: int) -> None:
+        with self._lock:
+            self.search_batches.observe(size)
 
     def render(self, waiting: int = 0, items: int | None = None) -> str:
         with self._lock:
@@ -78,6 +84,9 @@ class Metrics:
                 "# HELP vestis_extract_batch_size Photos per micro-batch of extract requests.",
                 "# TYPE vestis_extract_batch_size histogram",
                 *self.batches.lines("vestis_extract_batch_size", ""),
+                "# HELP vestis_search_batch_size Queries per micro-batch of search requests.",
+                "# TYPE vestis_search_batch_size histogram",
+                *self.search_batches.lines("vestis_search_batch_size", ""),
                 "# HELP vestis_busy_rejections_total Requests refused with 503 because the models were busy.",
                 "# TYPE vestis_busy_rejections_total counter",
                 f"vestis_busy_rejections_total {self.rejected_busy}",

@@ -73,6 +73,16 @@ class RWLock:
                 self._cond.notify_all()
 
 
+@dataclass(frozen=True)
+class SearchJob:
+    """One search request: a query (text, photo, catalog item, with a modification) and its options."""
+
+    query: Any  # vestis.search.searcher.Query
+    where: str | None
+    k: int
+    hybrid: bool = True
+
+
 @dataclass
 class ExtractJob:
     """One extract request: one photo (parsed into items) or several photos of one item."""
@@ -104,6 +114,7 @@ class Service:
         self._scorer = None
         self._last_refresh = 0.0
         self._batchers: dict[str, MicroBatcher[ExtractJob, Any]] = {}
+        self._search_batcher: MicroBatcher[SearchJob, Any] | None = None
         unknown = [p for p in settings.parsers if p not in _parser_names()]
         if unknown:
             raise OptionsError(f"unknown parser(s) {unknown} in settings; known: {_parser_names()}")
@@ -221,7 +232,48 @@ class Service:
     def _extract_items(self, jobs: Sequence[ExtractJob]) -> list[Any]:
         return self.extractor.extract_items([job.photos for job in jobs])
 
+    # ---- search (micro-batched) -------------------------------------------------------------
+    async def search(self, job: SearchJob) -> list[Any]:
+        """The hits of one search; concurrent searches share their embedding and index calls."""
+        if self._search_batcher is None:
+            self._search_batcher = MicroBatcher(
+                partial(self.call, self._search_many),
+                max_batch=self.settings.batch_max,
+                max_wait_s=self.settings.batch_wait_ms / 1000,
+                on_batch=self.metrics.observe_search_batch,
+            )
+        result = await self._search_batcher.submit(job)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _search_many(self, jobs: Sequence[SearchJob]) -> list[Any]:
+        """Hits per job, in order: jobs with the same filter, k and hybrid go through one
+        :meth:`Searcher.search_many`; a group that fails gives each of its jobs its own answer."""
+        groups: dict[tuple, list[int]] = {}
+        for i, job in enumerate(jobs):
+            groups.setdefault((job.where, job.k, job.hybrid), []).append(i)
+        out: list[Any] = [None] * len(jobs)
+        for (where, k, hybrid), members in groups.items():
+            try:
+                found = self.searcher.search_many(
+                    [jobs[i].query for i in members], where=where, k=k, hybrid=hybrid
+                )
+            except Exception as exc:  # each job gets its own answer: one bad query fails alone
+                found = [exc] if len(members) == 1 else [self._search_alone(jobs[i]) for i in members]
+            for i, hits in zip(members, found, strict=True):
+                out[i] = hits
+        return out
+
+    def _search_alone(self, job: SearchJob) -> Any:
+        try:
+            return self.searcher.search_many([job.query], where=job.where, k=job.k, hybrid=job.hybrid)[0]
+        except Exception as exc:  # handed to its own request (a UserError is its 4xx)
+            return exc
+
     async def close(self) -> None:
+        if self._search_batcher is not None:
+            await self._search_batcher.close()
         for batcher in self._batchers.values():
             await batcher.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -234,4 +286,4 @@ def _parser_names() -> list[str]:
     return list_parsers()
 
 
-__all__ = ["Busy", "ExtractJob", "RWLock", "Service"]
+__all__ = ["Busy", "ExtractJob", "RWLock", "SearchJob", "Service"]

@@ -11,7 +11,9 @@ from fastapi.responses import FileResponse, Response
 
 from vestis.serve.api_types import MAX_ID, TEXT_CHARS, Problem
 from vestis.serve.context import Context
+from vestis.search.searcher import Query as SearchQuery
 from vestis.serve.guards import RequestError, sniff
+from vestis.serve.runtime import SearchJob
 
 FILTER_CHARS = 2000
 FACET_VALUES = 200
@@ -95,9 +97,7 @@ def router(ctx: Context) -> APIRouter:
         if q is None or not q.strip():
             total, hits = await service.call(service.searcher.browse, where=where, k=k, offset=offset)
             return ctx.page(hits, offset, k, total)
-        hits = await service.call(
-            service.searcher.search, text=q, where=where, k=offset + k + 1, hybrid=hybrid
-        )
+        hits = await service.search(SearchJob(SearchQuery(text=q), where, offset + k + 1, hybrid))
         return ctx.page(hits, offset, k)
 
     @api.post(
@@ -116,13 +116,8 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, Any]:
         ctx.check_depth(offset, k)
         (image,) = await ctx.decode(await ctx.read_photos([photo]))
-        hits = await service.call(
-            service.searcher.search,
-            image=image,
-            modify=(modify or "").strip() or None,
-            where=where,
-            k=offset + k + 1,
-        )
+        query = SearchQuery(image=image, modify=(modify or "").strip() or None)
+        hits = await service.search(SearchJob(query, where, offset + k + 1))
         return ctx.page(hits, offset, k)
 
     @api.get("/items/{item_id}", response_model=T.Item, summary="One item: attributes, confidence, metadata.")
@@ -139,13 +134,8 @@ def router(ctx: Context) -> APIRouter:
     ) -> dict[str, Any]:
         ctx.check_depth(offset, k)
         await service.call(stored, item_id)
-        hits = await service.call(
-            service.searcher.search,
-            item=item_id,
-            modify=(modify or "").strip() or None,
-            where=where,
-            k=offset + k + 1,
-        )
+        query = SearchQuery(item=item_id, modify=(modify or "").strip() or None)
+        hits = await service.search(SearchJob(query, where, offset + k + 1))
         return ctx.page(hits, offset, k)
 
     @api.get(
