@@ -1,5 +1,7 @@
-"""Crash safety of ingest through the API: ``kill -9`` the server while clients upload, restart it,
-send again what was not acknowledged: every photo is in the catalog exactly once, the index agrees."""
+"""``vestis serve`` as a process: it starts from the command line; two workers share one catalog
+(writes through one are searched through both, no torn index); and crash safety of ingest through
+the API: ``kill -9`` the server while clients upload, restart it, send again what was not
+acknowledged: every photo is in the catalog exactly once, and the index agrees."""
 
 from __future__ import annotations
 
@@ -35,12 +37,15 @@ def noise_photo(seed: int) -> bytes:
 
 
 class Server:
-    def __init__(self, catalog: Path, log: Path) -> None:
+    """``vestis serve`` in a subprocess (writable, with a token; its output in ``log``)."""
+
+    def __init__(self, catalog: Path, log: Path, *flags: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VESTIS_API_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
         env["VESTIS_SERVE_PARSERS"] = "[whole]"
+        env["VESTIS_SERVE_SCORER"] = "cooccurrence"
         cmd = [
             sys.executable,
             "-m",
@@ -52,7 +57,7 @@ class Server:
             str(self.port),
         ]
         self.log = open(log, "ab")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*cmd, *flags], env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, http) -> None:
         deadline = time.monotonic() + 120
@@ -77,6 +82,105 @@ class Server:
         self.log.close()
 
 
+def test_the_command_serves_the_page_and_the_api(catalog_dir, tmp_path):
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    server = Server(catalog_dir, tmp_path / "server.log")
+    try:
+        with httpx.Client() as http:
+            server.wait_ready(http)
+            assert "<title>vestis</title>" in http.get(server.url + "/").text
+            assert http.get(server.url + "/api/search", params={"q": "red top", "k": 2}).json()["hits"]
+            assert (
+                http.post(
+                    server.url + "/api/items", files=[("photos", ("a.png", noise_photo(1)))]
+                ).status_code
+                == 401
+            )
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    server = Server(catalog_dir, tmp_path / "server.log", "--workers", "2")
+    errors: list[str] = []
+    stop = False
+
+    def search_all_the_time() -> int:
+        n = 0
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            while not stop:
+                r = c.get("/api/items/1/similar", params={"k": 100})
+                if r.status_code != 200:
+                    errors.append(r.text)
+                n += 1
+        return n
+
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            server.wait_ready(http)
+            time.sleep(2)  # both workers up
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                readers = [pool.submit(search_all_the_time) for _ in range(4)]
+                added = []
+                for n in range(6):
+                    files = [
+                        ("photos", (f"{n}-{i}.png", noise_photo(500 + 10 * n + i), "image/png"))
+                        for i in range(3)
+                    ]
+                    r = http.post("/api/items", files=files, headers=AUTH)
+                    assert r.status_code == 201, r.text
+                    added += r.json()["ids"]
+                time.sleep(2.5)  # > index_refresh_s: every worker has caught up
+                # a new connection per request: either worker may answer
+                seen = [
+                    set(
+                        h["id"]
+                        for h in httpx.get(server.url + "/api/items/1/similar", params={"k": 100}).json()[
+                            "hits"
+                        ]
+                    )
+                    for _ in range(20)
+                ]
+                gone = added[0]
+                assert http.delete(f"/api/items/{gone}", headers=AUTH).status_code == 200
+                time.sleep(2.5)
+                after = [
+                    set(
+                        h["id"]
+                        for h in httpx.get(server.url + "/api/items/1/similar", params={"k": 100}).json()[
+                            "hits"
+                        ]
+                    )
+                    for _ in range(20)
+                ]
+                stop = True
+                searches = sum(f.result() for f in readers)
+    finally:
+        stop = True
+        server.stop()
+    assert len(added) == 18 and not errors and searches > 20
+    assert all(set(added) <= ids for ids in seen)  # whichever worker answered, it had every item
+    assert all(gone not in ids and set(added) - {gone} <= ids for ids in after)
+
+
+def accepted_folders(uploads: Path) -> set[str]:
+    return {p.name for p in uploads.glob("[!.]*")} if uploads.is_dir() else set()
+
+
+def wait_for_ingest(uploads: Path, known: set[str], seconds: float = 20) -> None:
+    """Return as soon as an upload folder is accepted (renamed into place) and not yet ingested."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name in accepted_folders(uploads) - known:
+            if not (uploads / name / ".done").exists():
+                return
+        time.sleep(0.001)
+
+
 @pytest.mark.slow
 def test_kill_9_during_api_ingest_loses_and_doubles_nothing(catalog_dir, tmp_path):
     httpx = pytest.importorskip("httpx")
@@ -89,7 +193,7 @@ def test_kill_9_during_api_ingest_loses_and_doubles_nothing(catalog_dir, tmp_pat
     ]
     unacknowledged = list(range(len(batches)))
     log = tmp_path / "server.log"
-    kills = 0
+    kills, resent = 0, set()
 
     def send(url: str, n: int) -> int | None:
         files = [("photos", (f"{n}-{i}.png", data, "image/png")) for i, data in enumerate(batches[n])]
@@ -106,10 +210,14 @@ def test_kill_9_during_api_ingest_loses_and_doubles_nothing(catalog_dir, tmp_pat
             todo = unacknowledged[: (round_ + 1) * REQUESTS_PER_ROUND]
             with concurrent.futures.ThreadPoolExecutor(len(todo)) as pool:
                 futures = [pool.submit(send, server.url, n) for n in todo]
-                time.sleep(rng.uniform(0.05, 0.6))
+                if round_ % 2 == 0:  # the moment an accepted upload is being ingested
+                    wait_for_ingest(catalog_dir / "uploads", known=accepted_folders(catalog_dir / "uploads"))
+                else:  # any moment
+                    time.sleep(rng.uniform(0.05, 0.6))
                 server.kill()
                 kills += 1
                 done = {f.result() for f in futures} - {None}
+            resent |= set(todo) - done
             unacknowledged = [n for n in unacknowledged if n not in done]
         server = Server(catalog_dir, log)  # the last restart: resume, then send what is left
         server.wait_ready(http)
@@ -133,5 +241,11 @@ def test_kill_9_during_api_ingest_loses_and_doubles_nothing(catalog_dir, tmp_pat
         assert len(catalog.index) == catalog.store.count()  # the index searches serve agrees with it
     finally:
         catalog.close()
-    resumed = log.read_text(errors="replace").count("resuming the ingest of")
-    print(f"crash: {kills} kills, {len(sent)} photos, {resumed} accepted uploads resumed after a kill")
+    text = log.read_text(errors="replace")
+    resumed, dropped = text.count("resuming the ingest of"), text.count("unfinished upload folders")
+    print(
+        f"crash: {kills} kills, {len(batches)} requests of {PHOTOS_PER_REQUEST} photos, "
+        f"{len(resent)} sent again, {resumed} accepted uploads ingested again at a restart, "
+        f"{dropped} restarts deleted unaccepted uploads"
+    )
+    assert resumed >= 1  # a kill landed between accepting an upload and finishing its ingest
