@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds, args.seconds = args.seconds, args.batching_seconds
         for share in (1.0, 0.0):  # extracts only, searches only
             for batch_max in (16, 1):
-                rows.append(run_scenario("batching", args.catalog, photos, args, 1, share, batch_max=batch_max))
+                row = run_scenario("batching", args.catalog, photos, args, 1, share, batch_max=batch_max)
+                rows.append(row)
                 print(json.dumps(rows[-1]), flush=True)
         args.seconds = seconds
     header = f"{'scenario':<10} {'workers':>7} {'batch':>5} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8}"

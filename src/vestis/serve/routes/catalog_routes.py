@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
 from fastapi.responses import FileResponse, Response
 
+from vestis.search.searcher import Query as SearchQuery
 from vestis.serve.api_types import MAX_ID, TEXT_CHARS, Problem
 from vestis.serve.context import Context
-from vestis.search.searcher import Query as SearchQuery
 from vestis.serve.guards import RequestError, sniff
 from vestis.serve.runtime import SearchJob
 
