@@ -207,12 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     header += f" {'search p50/p99':>15} {'extract p50/p99':>16} {'errors':>6}"
     print(header)
     for r in rows:
-        s, e = r.get("search", {}), r.get("extract", {})
+        a, s, e = r["all"], r.get("search", {}), r.get("extract", {})
+        pair = lambda d: f"{d.get('p50_ms', '-')}/{d.get('p99_ms', '-')}"  # noqa: E731
         print(
             f"{r['scenario']:<10} {r['workers']:>7} {r['settings'].get('batch_max', 16):>5} "
-            f"{r['all'].get('per_s', 0):>7} {r['all'].get('p50_ms', '-'):>8} {r['all'].get('p99_ms', '-'):>8} "
-            f"{str(s.get('p50_ms', '-')) + '/' + str(s.get('p99_ms', '-')):>15} "
-            f"{str(e.get('p50_ms', '-')) + '/' + str(e.get('p99_ms', '-')):>16} {r['errors']:>6}"
+            f"{a.get('per_s', 0):>7} {a.get('p50_ms', '-'):>8} {a.get('p99_ms', '-'):>8} "
+            f"{pair(s):>15} {pair(e):>16} {r['errors']:>6}"
         )
     out = {
         "command": "benchmarks/serve_load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
