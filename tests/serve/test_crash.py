@@ -24,7 +24,7 @@ from tests.serve.conftest import AUTH, ITEMS, TOKEN
 from tests.serve.test_browser import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-ROUNDS = 4
+ROUNDS = 3
 REQUESTS_PER_ROUND = 6
 PHOTOS_PER_REQUEST = 8
 
@@ -39,13 +39,14 @@ def noise_photo(seed: int) -> bytes:
 class Server:
     """``vestis serve`` in a subprocess (writable, with a token; its output in ``log``)."""
 
-    def __init__(self, catalog: Path, log: Path, *flags: str) -> None:
+    def __init__(self, catalog: Path, log: Path, *flags: str, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VESTIS_API_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
         env["VESTIS_SERVE_PARSERS"] = "[whole]"
         env["VESTIS_SERVE_SCORER"] = "cooccurrence"
+        env.update({f"VESTIS_SERVE_{k.upper()}": v for k, v in settings.items()})
         cmd = [
             sys.executable,
             "-m",
@@ -105,7 +106,7 @@ def test_the_command_serves_the_page_and_the_api(catalog_dir, tmp_path):
 def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
     httpx = pytest.importorskip("httpx")
     pytest.importorskip("uvicorn")
-    server = Server(catalog_dir, tmp_path / "server.log", "--workers", "2")
+    server = Server(catalog_dir, tmp_path / "server.log", "--workers", "2", index_refresh_s="0.2")
     errors: list[str] = []
     stop = False
 
@@ -122,11 +123,11 @@ def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
             server.wait_ready(http)
-            time.sleep(2)  # both workers up
+            time.sleep(1)  # both workers up
             with concurrent.futures.ThreadPoolExecutor(4) as pool:
                 readers = [pool.submit(search_all_the_time) for _ in range(4)]
                 added = []
-                for n in range(6):
+                for n in range(4):
                     files = [
                         ("photos", (f"{n}-{i}.png", noise_photo(500 + 10 * n + i), "image/png"))
                         for i in range(3)
@@ -134,7 +135,7 @@ def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
                     r = http.post("/api/items", files=files, headers=AUTH)
                     assert r.status_code == 201, r.text
                     added += r.json()["ids"]
-                time.sleep(2.5)  # > index_refresh_s: every worker has caught up
+                time.sleep(1)  # > index_refresh_s: every worker has caught up
                 # a new connection per request: either worker may answer
                 seen = [
                     set(
@@ -143,11 +144,11 @@ def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
                             "hits"
                         ]
                     )
-                    for _ in range(20)
+                    for _ in range(10)
                 ]
                 gone = added[0]
                 assert http.delete(f"/api/items/{gone}", headers=AUTH).status_code == 200
-                time.sleep(2.5)
+                time.sleep(1)
                 after = [
                     set(
                         h["id"]
@@ -155,14 +156,14 @@ def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
                             "hits"
                         ]
                     )
-                    for _ in range(20)
+                    for _ in range(10)
                 ]
                 stop = True
                 searches = sum(f.result() for f in readers)
     finally:
         stop = True
         server.stop()
-    assert len(added) == 18 and not errors and searches > 20
+    assert len(added) == 12 and not errors and searches > 20
     assert all(set(added) <= ids for ids in seen)  # whichever worker answered, it had every item
     assert all(gone not in ids and set(added) - {gone} <= ids for ids in after)
 
