@@ -10,6 +10,7 @@ from PIL import Image
 from tests.serve.conftest import AUTH, TOKEN, jpeg
 
 PNG_1PX = b"\x89PNG\r\n\x1a\n"  # a PNG signature, nothing after it
+JSON = {"content-type": "application/json"}
 
 
 def png(size: tuple[int, int], mode: str = "RGB") -> bytes:
@@ -65,6 +66,14 @@ BAD_READS = [
         "JSON",
     ),
     ("post", "/api/outfits/score", {"data": {"items": "1"}}, 422, "dictionary"),
+    (
+        "post",
+        "/api/outfits/score",
+        {"content": b"[" * 30_000 + b"]" * 30_000, "headers": JSON},
+        400,
+        "parsing",
+    ),
+    ("post", "/api/outfits/score", {"content": b'{"items": [1e400, 2]}', "headers": JSON}, 422, "finite"),
     ("post", "/api/outfits/complete", {"json": {"items": [1], "slots": ["spaceship"]}}, 400, "unknown slot"),
     ("post", "/api/outfits/complete", {"json": {"items": [1], "diversity": 2}}, 422, "diversity"),
     ("post", "/api/outfits/complete", {"json": {"items": [1], "k": 10_000}}, 422, "k"),

@@ -69,6 +69,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         tasks = [asyncio.create_task(service.call(service.load, write=True))]
         if not settings.read_only:
             tasks.append(asyncio.create_task(ctx.resume_uploads()))
+        for task in tasks:
+            task.add_done_callback(_log_failure)
         app.state.startup = tasks
         try:
             yield
@@ -115,6 +117,12 @@ def create_app_from_env() -> FastAPI:
     if not raw:
         raise RuntimeError(f"{SETTINGS_ENV} is not set: start workers through `vestis serve`")
     return create_app(load_settings(overrides=json.loads(raw), environ={**os.environ}))
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    """A start-up task that failed (loading the models, resuming uploads) is logged, not lost."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("start-up task failed", exc_info=task.exception())
 
 
 def _version() -> str:
