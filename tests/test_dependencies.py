@@ -28,6 +28,7 @@ IMPORT_NAMES = {
 # declared but not imported by vestis itself, and why
 USED_INDIRECTLY = {
     "onnx": "torch.onnx.export writes the model through it",
+    "python-multipart": "FastAPI parses the service's photo uploads with it",
     "pytest": "runs the tests",
     "ruff": "lints",
 }

@@ -94,7 +94,7 @@ def load_image(
                 img = Image.open(fp)
             except UnidentifiedImageError:
                 raise ImageLoadError(name, "not_image", "unrecognised format") from None
-            except Image.DecompressionBombError as exc:
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 raise ImageLoadError(name, "too_large", str(exc)) from None
             except (OSError, SyntaxError, ValueError) as exc:  # header cut short or garbled
                 reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"

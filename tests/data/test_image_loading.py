@@ -96,6 +96,15 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     assert load_image(path).size == (1000, 1000)
 
 
+def test_an_image_past_pillows_own_bomb_limit_is_refused_too(tmp_path: Path) -> None:
+    """Over Pillow's MAX_IMAGE_PIXELS (but under 2x, so Pillow only warns) while the caller allows it."""
+    path = tmp_path / "bomb.png"
+    Image.new("1", (12_000, 12_000)).save(path)  # 144 M pixels in a few kilobytes
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path, max_pixels=10**9)
+    assert info.value.reason == "too_large" and "pixels" in info.value.detail
+
+
 def test_missing_file_and_bytes_source(tmp_path: Path) -> None:
     with pytest.raises(ImageLoadError) as info:
         load_image(tmp_path / "nope.jpg")

@@ -43,7 +43,20 @@ import typer
 from rich.markup import escape
 
 import vestis
-from vestis.cli import catalog, data, eval, export, extract, ingest, listing, outfits, schema, search, train
+from vestis.cli import (
+    catalog,
+    data,
+    eval,
+    export,
+    extract,
+    ingest,
+    listing,
+    outfits,
+    schema,
+    search,
+    serve,
+    train,
+)
 from vestis.cli.common import console, err_console
 from vestis.errors import UserError
 
@@ -66,6 +79,7 @@ app.command("search")(search.search_cmd)
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(outfits.app, name="outfits")
 app.command("list")(listing.list_cmd)
+app.command("serve")(serve.serve_cmd)
 
 
 def _version(value: bool) -> None:

@@ -5,6 +5,8 @@
 * photo: the image tower's embedding;
 * photo + modification: the embedder composes both into one query vector (``Embedder.compose``:
   vestis-lite's composer when its validation report beats the sum, else the normalised sum);
+* catalog item ("more like this", with a modification "but in black"): the item's stored vector
+  stands for its photo, and the item itself is left out of its results;
 * ``where``: the filter language of :mod:`vestis.schema.filters`, pushed down to the index
   when it can take it (Qdrant), else resolved to item ids with SQL.
 
@@ -90,11 +92,18 @@ class GarmentHits:
 
 @dataclass(frozen=True)
 class Query:
-    """One search: a text, a photo, or a photo + modification text (see :meth:`Searcher.search`)."""
+    """One search: a text, a photo, or a photo + modification text (see :meth:`Searcher.search`);
+    ``item``, a catalog item's id, stands for a photo (its stored vector)."""
 
     text: str | None = None
     image: ImageSource | None = None
     modify: str | None = None
+    item: int | None = None
+
+    @property
+    def reference(self) -> bool:
+        """Whether the query starts from a photo (uploaded or a catalog item's)."""
+        return self.image is not None or self.item is not None
 
 
 class Searcher:
@@ -105,33 +114,51 @@ class Searcher:
 
     # ---- query vectors -----------------------------------------------------------------------
     def query_vector(
-        self, text: str | None = None, image: ImageSource | None = None, modify: str | None = None
+        self,
+        text: str | None = None,
+        image: ImageSource | None = None,
+        modify: str | None = None,
+        item: int | None = None,
     ) -> np.ndarray:
         """The query as one vector in the catalog's space (text, photo, or photo + modification)."""
-        return self.query_vectors([Query(text, image, modify)])[0]
+        return self.query_vectors([Query(text, image, modify, item)])[0]
 
     def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
         """``[len(queries), dim]`` query vectors; texts and photos are embedded in batches."""
         for q in queries:
-            if q.image is None and q.modify:
+            if q.image is not None and q.item is not None:
+                raise InputError("give a query photo or a catalog item, not both")
+            if not q.reference and q.modify:
                 raise InputError("--modify needs --image: a modification applies to a reference photo")
-            if q.image is None and not q.text:
+            if not q.reference and not q.text:
                 raise InputError("give a text query, an image, or an image with a modification")
         embedder = self.catalog.embedder
         out = np.zeros((len(queries), embedder.dim), dtype=np.float32)
         photos = [i for i, q in enumerate(queries) if q.image is not None]
-        texts = [i for i, q in enumerate(queries) if q.image is None]
+        items = [i for i, q in enumerate(queries) if q.item is not None]
+        texts = [i for i, q in enumerate(queries) if not q.reference]
         if photos:
             out[photos] = embedder.embed_images([queries[i].image for i in photos])
+        if items:
+            out[items] = self._item_vectors([queries[i].item for i in items])  # type: ignore[misc]
         if texts:
             out[texts] = embedder.embed_texts([queries[i].text for i in texts])
-        modified = [i for i in photos if queries[i].modify]
+        modified = [i for i in photos + items if queries[i].modify]
         if modified:
             wording = sorted({queries[i].modify for i in modified})
             mods = dict(zip(wording, embedder.embed_texts(wording), strict=True))
             for i in modified:
                 out[i] = embedder.compose(out[i], mods[queries[i].modify])
         return out
+
+    def _item_vectors(self, ids: list[int]) -> np.ndarray:
+        stored = {it.id: it for it in self.catalog.store.get(ids)}
+        missing = [i for i in ids if i not in stored or stored[i].embedding is None]
+        if missing:
+            raise InputError(
+                f"no item with an embedding in the catalog for id(s) {', '.join(map(str, missing))}"
+            )
+        return np.stack([stored[i].embedding for i in ids])
 
     # ---- search ------------------------------------------------------------------------------
     def search(
@@ -142,13 +169,15 @@ class Searcher:
         where: str | None = None,
         k: int = 10,
         hybrid: bool = True,
+        item: int | None = None,
     ) -> list[Hit]:
         """The ``k`` best items for one query.
 
         A text query (``hybrid``) fetches ``candidates`` nearest items and re-ranks them by
         similarity + ``hybrid_weight`` × agreement with the attributes the text names.
+        ``item`` searches by a catalog item's photo ("more like this"); it is not among its hits.
         """
-        return self.search_many([Query(text, image, modify)], where=where, k=k, hybrid=hybrid)[0]
+        return self.search_many([Query(text, image, modify, item)], where=where, k=k, hybrid=hybrid)[0]
 
     def search_many(
         self, queries: Sequence[Query], where: str | None = None, k: int = 10, hybrid: bool = True
@@ -163,15 +192,21 @@ class Searcher:
         flt = self._filter(where)
         schema = self.catalog.schema
         mentions = [
-            attribute_mentions(q.text, schema) if (q.text and q.image is None and hybrid) else {}
+            attribute_mentions(q.text, schema) if (q.text and not q.reference and hybrid) else {}
             for q in queries
         ]
-        fetch = [max(k, self.candidates) if m else k for m in mentions]
+        fetch = [
+            (max(k, self.candidates) if m else k) + (q.item is not None)
+            for m, q in zip(mentions, queries, strict=True)
+        ]
         raw: list[list[tuple[int, float]]] = [[] for _ in queries]
         for depth in sorted(set(fetch)):  # one index call per fetch depth
             rows = [i for i, f in enumerate(fetch) if f == depth]
             for i, found in zip(rows, index.search(vectors[rows], depth, flt), strict=True):
                 raw[i] = found
+        for found, q in zip(raw, queries, strict=True):
+            if q.item is not None:  # "more like this" is not the item itself
+                found[:] = [(i, sim) for i, sim in found if i != q.item]
         items = {item.id: item for item in self.catalog.store.get({i for r in raw for i, _ in r})}
         return [self._rank(found, items, wanted, k) for found, wanted in zip(raw, mentions, strict=True)]
 
@@ -238,6 +273,19 @@ class Searcher:
             )
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits[:k]
+
+    def browse(self, where: str | None = None, k: int = 10, offset: int = 0) -> tuple[int, list[Hit]]:
+        """Items matching ``where`` (every item without one) in the order they were added, without a
+        query: ``(how many match, the k from offset on)``. Hits score 0."""
+        if not 1 <= k <= MAX_K:
+            raise InputError(f"k must be between 1 and {MAX_K}, not {k}")
+        if offset < 0:
+            raise InputError(f"offset must be at least 0, not {offset}")
+        store = self.catalog.store
+        expr = parse_filter(where, self.catalog.schema) if where else None
+        ids = sorted(store.ids_matching(expr)) if expr is not None else store.ids()
+        page = store.get(ids[offset : offset + k])
+        return len(ids), [Hit(it.id, 0.0, 0.0, 0.0, it.path, it.attributes, it.meta) for it in page]
 
     def _filter(self, where: str | None):
         if not where:
