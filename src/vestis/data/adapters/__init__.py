@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from vestis.data.adapters import coco, deepfashion, fashioniq, folder, polyvore, shared, table
+from vestis.data.adapters import coco, deepfashion, fashioniq, folder, polyvore, shared, street, table
 
-__all__ = ["coco", "deepfashion", "fashioniq", "folder", "polyvore", "shared", "table"]
+__all__ = ["coco", "deepfashion", "fashioniq", "folder", "polyvore", "shared", "street", "table"]
