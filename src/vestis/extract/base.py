@@ -56,19 +56,15 @@ class Extraction:
     items: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return (
-            {
-                "attributes": self.attributes,
-                "confidence": self.confidence,
-                "raw": self.raw,
-                "valid_raw": self.valid_raw,
-                "repairs": self.repairs,
-                "seconds": self.seconds,
-                "error": self.error,
-            }
-            | ({"usage": self.usage} if self.usage else {})
-            | self.items_dict()
-        )
+        return {
+            "attributes": self.attributes,
+            "confidence": self.confidence,
+            "raw": self.raw,
+            "valid_raw": self.valid_raw,
+            "repairs": self.repairs,
+            "seconds": self.seconds,
+            "error": self.error,
+        } | ({"usage": self.usage} if self.usage else {}) | self.items_dict()
 
     def items_dict(self) -> dict[str, Any]:
         """``{"kind": ..., "items": [...]}`` when a parser ran, else ``{}``."""
