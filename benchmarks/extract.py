@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/extract.py                 # all tasks, whole validation splits
     .venv/bin/python benchmarks/extract.py --only hm-lite --limit 500
+    .venv/bin/python benchmarks/extract.py --only hm-lite --model runs/lite/model --runs runs/bench-new
 
 Each task writes runs/bench/<task>/{metrics.json,predictions.jsonl,report.html} (resumable);
 the summary goes to benchmarks/results/extract.json.
@@ -39,6 +40,7 @@ def main() -> None:
     ap.add_argument("--runs", default="runs/bench")
     ap.add_argument("--out", default=str(HERE / "results" / "extract.json"))
     ap.add_argument("--fresh", action="store_true", help="recompute predictions instead of resuming")
+    ap.add_argument("--model", default=None, help="vestis-lite dir for the lite tasks (default: shipped)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     spec = yaml.safe_load(Path(args.tasks).read_text())
@@ -47,7 +49,10 @@ def main() -> None:
     for task in tasks:
         schema = load_schema(task.get("schema", "vestis"))
         ds = open_dataset(task["dataset"], schema=schema)
-        extractor = create_extractor(task["backend"], schema, **task.get("options", {}))
+        options = dict(task.get("options", {}))
+        if args.model and task["backend"] == "lite":
+            options["model"] = args.model
+        extractor = create_extractor(task["backend"], schema, **options)
         evaluator = ExtractEvaluator(
             ds, limit=args.limit, out_dir=Path(args.runs) / task["name"], resume=not args.fresh
         )

@@ -30,3 +30,20 @@ def test_navy_and_black_differ_in_lab_moments():
     black[0, 20:80, 20:80] = (20, 20, 20)
     fn, fb = colour_features(navy)[0], colour_features(black)[0]
     assert fn[-4] < fb[-4]  # Lab b (blue–yellow) mean: navy is bluer
+
+
+def _lab(rgb, n):
+    from vestis.colour import srgb_to_lab
+
+    return srgb_to_lab(np.full((n, 3), np.array(rgb) / 255.0))
+
+
+def test_dominant_colour_names_a_clear_majority_only():
+    from vestis.colour import dominant_colour
+
+    assert dominant_colour(np.concatenate([_lab((200, 25, 35), 80), _lab((250, 250, 250), 20)]))[0] == "red"
+    stripes = np.concatenate([_lab((200, 25, 35), 50), _lab((250, 250, 250), 50)])
+    assert dominant_colour(stripes) == (None, pytest.approx(0.5))
+    # halfway between navy and black: no colour is clearly nearest
+    assert dominant_colour(_lab((20, 20, 30), 100))[0] is None
+    assert dominant_colour(np.zeros((0, 3))) == (None, 0.0)

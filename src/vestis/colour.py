@@ -84,6 +84,27 @@ def _erode(mask: np.ndarray) -> np.ndarray:
     return inner if inner.mean() >= 0.03 else mask
 
 
+def kmeans(points: np.ndarray, k: int, iterations: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (k', 3) and pixel shares (k',) by k-means++ then Lloyd steps; empty clusters dropped."""
+    rng = np.random.default_rng(seed)
+    if len(points) > 6000:
+        points = points[rng.choice(len(points), 6000, replace=False)]
+    centres = [points[rng.integers(len(points))]]
+    for _ in range(1, min(k, len(points))):
+        d2 = np.min([((points - c) ** 2).sum(1) for c in centres], axis=0)
+        if d2.sum() == 0:
+            break
+        centres.append(points[rng.choice(len(points), p=d2 / d2.sum())])
+    c = np.array(centres)
+    for _ in range(iterations):
+        assign = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+        c = np.array([points[assign == j].mean(0) if (assign == j).any() else c[j] for j in range(len(c))])
+    assign = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
+    counts = np.bincount(assign, minlength=len(c))
+    keep = counts > 0
+    return c[keep], counts[keep] / counts.sum()
+
+
 @lru_cache(maxsize=1)
 def palette_lab() -> dict[str, np.ndarray]:
     return {name: srgb_to_lab(np.array(anchors) / 255.0) for name, anchors in PALETTE.items()}
@@ -99,23 +120,56 @@ def _anchor_table() -> tuple[np.ndarray, np.ndarray]:
     return anchors, starts
 
 
+def palette_distance(lab: np.ndarray) -> np.ndarray:
+    """[n, len(PALETTE)] distance of each Lab point (float32 [n, 3]) to each colour's nearest anchor,
+    lightness down-weighted by :data:`LIGHTNESS_WEIGHT`."""
+    anchors, starts = _anchor_table()
+    q = lab * np.array([LIGHTNESS_WEIGHT, 1.0, 1.0], dtype=np.float32)
+    d2 = np.maximum((q**2).sum(1)[:, None] + (anchors**2).sum(1)[None] - 2 * q @ anchors.T, 0)
+    return np.sqrt(np.minimum.reduceat(d2, starts, axis=1))
+
+
+def dominant_colour(
+    lab: np.ndarray, min_share: float = 0.6, min_margin: float = 5.0, clusters: int = 4
+) -> tuple[str | None, float]:
+    """The palette colour of a garment's Lab pixels ([n, 3]) when one colour dominates, else None;
+    with the share of pixels that are clearly that colour.
+
+    The pixels are clustered (k-means) and each cluster takes its nearest palette colour; it is
+    *clearly* that colour when the second-nearest colour is ``min_margin`` Lab units further
+    (:func:`palette_distance`). A colour dominates when clusters clearly of it hold at least
+    ``min_share`` of the pixels, so a cluster halfway between navy and black, or a print of three
+    colours, gives no answer.
+
+    >>> white = srgb_to_lab(np.full((50, 3), 0.98))
+    >>> dominant_colour(np.concatenate([white, srgb_to_lab(np.full((10, 3), 0.05))]))
+    ('white', 0.8333...)
+    """
+    if len(lab) == 0:
+        return None, 0.0
+    centres, weights = kmeans(np.asarray(lab, dtype=np.float64), clusters)
+    dist = palette_distance(centres.astype(np.float32))
+    nearest, ordered = dist.argmin(1), np.sort(dist, axis=1)
+    clear = ordered[:, 1] - ordered[:, 0] >= min_margin
+    share = np.bincount(nearest[clear], weights=weights[clear], minlength=len(PALETTE))
+    top = int(share.argmax())
+    if share[top] < min_share:
+        return None, float(share[top])
+    return list(PALETTE)[top], float(share[top])
+
+
 COLOUR_FEATURE_DIM = 2 * len(PALETTE) + 6
 
 
 def colour_features(batch: np.ndarray) -> np.ndarray:
     """[N, COLOUR_FEATURE_DIM] float32 features of uint8 RGB images [N, S, S, 3] (letterboxed squares)."""
-    anchors, starts = _anchor_table()
     n_colours = len(PALETTE)
-    scale = np.array([LIGHTNESS_WEIGHT, 1.0, 1.0], dtype=np.float32)
-    a2 = (anchors**2).sum(1)
     out = np.zeros((len(batch), COLOUR_FEATURE_DIM), dtype=np.float32)
     for i, img in enumerate(batch):
         step = max(1, img.shape[0] // FEATURE_GRID)
         lab = srgb_to_lab(img[::step, ::step] / np.float32(255.0)).astype(np.float32)
         pixels = garment_pixels(lab)
-        q = pixels * scale
-        d2 = np.maximum((q**2).sum(1)[:, None] + a2[None] - 2 * q @ anchors.T, 0)
-        per_colour = np.sqrt(np.minimum.reduceat(d2, starts, axis=1))
+        per_colour = palette_distance(pixels)
         logits = -(per_colour - per_colour.min(1, keepdims=True)) / FEATURE_TEMPERATURE
         soft = np.exp(logits)
         soft /= soft.sum(1, keepdims=True)

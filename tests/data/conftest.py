@@ -287,6 +287,51 @@ def build_teacher(root: Path) -> Path:
     return path
 
 
+STREET_LABELS = ("null", "skin", "hair", "t-shirt", "jeans", "shoes", "blouse", "vest")
+
+
+def build_street(root: Path) -> Path:
+    """Two 40 × 60 photos of a figure with a label map each (names from street/'s labels.txt).
+
+    ``a``: a red t-shirt (rows 8–24), blue jeans (25–49), black shoes (51–57) on skin-coloured arms.
+    ``b``: a top painted half blouse, half t-shirt in red and white stripes (rows 8–24), and a vest
+    (rows 30–45).
+    """
+    import numpy as np
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    (root / "labels.txt").write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(STREET_LABELS)))
+    idx = {n: i for i, n in enumerate(STREET_LABELS)}
+    a_img = np.full((60, 40, 3), 235, np.uint8)
+    a_map = np.zeros((60, 40), np.uint8)
+    for rows, cols, label, colour in (
+        ((8, 25), (4, 8), "skin", (224, 172, 138)),
+        ((8, 25), (10, 30), "t-shirt", (200, 25, 35)),
+        ((25, 50), (12, 28), "jeans", (30, 90, 200)),
+        ((51, 58), (12, 28), "shoes", (10, 10, 10)),
+    ):
+        a_img[rows[0] : rows[1], cols[0] : cols[1]] = colour
+        a_map[rows[0] : rows[1], cols[0] : cols[1]] = idx[label]
+    b_img = np.full((60, 40, 3), 235, np.uint8)
+    b_map = np.zeros((60, 40), np.uint8)
+    b_map[8:25, 10:20], b_map[8:25, 20:30] = idx["blouse"], idx["t-shirt"]
+    b_img[8:25, 10:30] = (200, 25, 35)
+    b_img[8:25:2, 10:30] = (250, 250, 250)
+    b_map[30:46, 10:30] = idx["vest"]
+    b_img[30:46, 10:30] = (120, 120, 120)
+    for name, img, cmap in (("a", a_img, a_map), ("b", b_img, b_map)):
+        Image.fromarray(img).save(root / "images" / f"{name}.png")
+        Image.fromarray(cmap).save(root / "masks" / f"{name}.png")
+    rows = [
+        {"image": "images/a.png", "mask": "masks/a.png", "tags": "t-shirt;jeans;shoes"},
+        {"image": "images/b.png", "mask": "masks/b.png", "tags": "blouse;t-shirt;vest"},
+        {"image": "images/c.png", "mask": "", "tags": "shoes"},
+    ]
+    write_image(root / "images" / "c.png")
+    return write_csv(root / "items.csv", rows).parent
+
+
 BUILDERS: dict[str, Callable[[Path], Path]] = {
     "folder": build_folder,
     "table": build_table,
@@ -298,6 +343,7 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
     "deepfashion": build_deepfashion,
     "coco": build_coco,
     "teacher": build_teacher,
+    "street-garments": build_street,
 }
 
 

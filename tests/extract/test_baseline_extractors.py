@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vestis.colour import garment_pixels, srgb_to_lab
+from vestis.colour import garment_pixels, kmeans, srgb_to_lab
 from vestis.data.example import Example
-from vestis.extract.backends.pixel_colour import kmeans
 from vestis.extract.base import create_extractor
 from vestis.schema import load_schema
 

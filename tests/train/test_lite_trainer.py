@@ -132,3 +132,58 @@ def test_feature_cache_runner_onnx_matches_torch():
     got = lower_runner(backbone, 64)(x)
     assert got.shape == expected.shape
     assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_worn_variants_replace_only_product_shots_at_their_probability():
+    from vestis.train.lite_trainer import Split, WornVariants, _batch
+
+    n = 6
+    feats = np.zeros((n, 1, 1, 1), np.float16)
+    worn = WornVariants(
+        row=np.array([0, 1, -1, 2, -1, 3]),  # rows 2 and 4: worn garments already, no variant
+        features=np.ones((4, 1, 1, 1), np.float16),
+        colour=np.ones((4, 2), np.float32),
+        probability=1.0,
+    )
+    split = Split(
+        [None] * n, feats, None, np.zeros(n, bool), np.zeros((n, 2), np.float32), {}, [[]] * n, worn
+    )
+    x, _, _, colour = _batch(split, np.arange(n), np.random.default_rng(0), train=True)
+    assert x.flatten().tolist() == [1, 1, 0, 1, 0, 1] and colour[:, 0].tolist() == [1, 1, 0, 1, 0, 1]
+    x, _, _, _ = _batch(split, np.arange(n), np.random.default_rng(0), train=False)
+    assert x.flatten().tolist() == [0] * n  # validation never sees variants
+    split.worn.probability = 0.5
+    seen = sum(
+        _batch(split, np.arange(n), np.random.default_rng(s), train=True)[0].sum().item() for s in range(200)
+    )
+    assert 0.4 < seen / (4 * 200) < 0.6
+
+
+def test_worn_augment_trains_on_cached_variants_of_product_shots(tmp_path):
+    from vestis.train.lite_config import LiteTrainConfig
+    from vestis.train.lite_trainer import train_lite
+
+    class Worn(GeneratedDataset):
+        kind = "generated-worn"
+        worn = True
+
+    products, worn = GeneratedDataset(tmp_path / "p", n_per_cell=2), Worn(tmp_path / "w", n_per_cell=1)
+    cfg = LiteTrainConfig(
+        image_size=64,
+        split=14,
+        epochs=1,
+        batch_size=16,
+        val_fraction=0.3,
+        worn_augment=0.5,
+        out_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        threads=2,
+    )
+    model_dir = train_lite(cfg, datasets=[products, worn])
+    summary = json.loads((model_dir / "metrics.json").read_text())
+    assert summary["config"]["worn_augment"] == 0.5
+    assert np.isfinite(summary["history"][0]["train_loss"]["total"])
+    # one cached variant per product shot of the train split, none for the worn garments
+    train_products = len(products.split("train", 0.3))
+    sizes = [json.loads(m.read_text())["n"] for m in (tmp_path / "cache").glob("lower-*/meta.json")]
+    assert train_products in sizes

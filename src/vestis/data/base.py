@@ -2,8 +2,9 @@
 
 A dataset spec is ``KIND:PATH`` (``hm:../shared/data/hm``, ``folder:photos/``,
 ``table:items.csv``) or a bare path (a directory → ``folder``, a CSV/JSONL/Parquet
-file → ``table``). For the shared development sets, ``hm``, ``mango`` and
-``clothing`` alone resolve under ``$VESTIS_DATA`` (default ``../shared/data``).
+file → ``table``). For the shared development sets, ``hm``, ``mango``,
+``clothing`` and ``street-garments`` (the garments of ``street/``) alone resolve under
+``$VESTIS_DATA`` (default ``../shared/data``).
 Options follow a ``?``: ``table:items.csv?image=path&mapping=my_map.yaml``.
 
 Splits are deterministic and order-free: an example is in ``val`` when a hash of its
@@ -47,6 +48,10 @@ class Dataset(ABC):
     """
 
     kind: ClassVar[str] = ""
+    #: the folder under ``$VESTIS_DATA`` that a bare ``KIND`` spec opens (default: ``kind``)
+    folder: ClassVar[str | None] = None
+    #: its images are garments as worn on people (a trainer leaves them out of worn-look augmentation)
+    worn: ClassVar[bool] = False
 
     def __init__(self, root: str | os.PathLike, schema: Any = None, **options: str) -> None:
         self.root = Path(root)
@@ -96,10 +101,10 @@ def parse_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
     options = dict(parse_qsl(query))
     kind, sep, path = spec.partition(":")
     if sep and kind in DATASETS:
-        root = Path(path) if path else default_data_root() / kind
+        root = Path(path) if path else default_data_root() / (DATASETS.get(kind).folder or kind)
         return kind, root, options
     if not sep and spec in DATASETS and not Path(spec).exists():
-        return spec, default_data_root() / spec, options
+        return spec, default_data_root() / (DATASETS.get(spec).folder or spec), options
     root = Path(spec)
     if root.is_dir():
         return "folder", root, options
@@ -117,6 +122,7 @@ def open_dataset(spec: str, schema: Any = None) -> Dataset:
     """
     kind, root, options = parse_spec(spec)
     if not root.exists():
-        hint = " (set VESTIS_DATA or pass KIND:PATH)" if kind in ("hm", "mango", "clothing") else ""
+        shared = ("hm", "mango", "clothing", "street-garments")
+        hint = " (set VESTIS_DATA or pass KIND:PATH)" if kind in shared else ""
         raise DatasetError(f"{kind} dataset not found at {root}{hint}")
     return DATASETS.get(kind)(root, schema=schema, **options)

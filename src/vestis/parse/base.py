@@ -57,13 +57,16 @@ class Region:
             "score": round(self.score, 4),
         }
 
-    def crop(self, image: Image.Image, pad: float = 0.05) -> Image.Image:
-        """The region cut from the image, with a margin of ``pad`` × its size on each side."""
+    def crop_box(self, size: tuple[int, int], pad: float = 0.05) -> tuple[int, int, int, int]:
+        """The box :meth:`crop` cuts from an image of ``size`` (width, height): the region's box with a
+        margin of ``pad`` × its size on each side, clipped to the image."""
         x0, y0, x1, y1 = self.box
         dx, dy = int((x1 - x0) * pad), int((y1 - y0) * pad)
-        return image.crop(
-            (max(0, x0 - dx), max(0, y0 - dy), min(image.width, x1 + dx), min(image.height, y1 + dy))
-        )
+        return max(0, x0 - dx), max(0, y0 - dy), min(size[0], x1 + dx), min(size[1], y1 + dy)
+
+    def crop(self, image: Image.Image, pad: float = 0.05) -> Image.Image:
+        """The region cut from the image, with a margin of ``pad`` × its size on each side."""
+        return image.crop(self.crop_box(image.size, pad))
 
 
 @dataclass

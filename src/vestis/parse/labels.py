@@ -33,6 +33,7 @@ class LabelMap:
     classes: tuple[str, ...]
     label_class: dict[str, str]  # raw label name → class name
     merge: frozenset[str]
+    path: str = ""  # the YAML file it was read from
 
     def class_of(self, label: str) -> str | None:
         return self.label_class.get(label)
@@ -52,10 +53,12 @@ class LabelMap:
 
 
 def list_label_maps() -> list[str]:
+    """Shipped label maps by name (``{source}__{schema}.yaml`` beside them are schema mappings of the
+    same raw labels, read with :class:`vestis.schema.mapping.Mapping`)."""
     return sorted(
         p.name[:-5]
         for p in resources.files("vestis.parse").joinpath("labelmaps").iterdir()
-        if p.name.endswith(".yaml")
+        if p.name.endswith(".yaml") and "__" not in p.name
     )
 
 
@@ -75,4 +78,4 @@ def load_label_map(name_or_path: str = "street") -> LabelMap:
     unknown = set(data["labels"]) - set(classes)
     if unknown:
         raise LabelMapError(f"{path}: unknown classes {sorted(unknown)}")
-    return LabelMap(path.stem, classes, label_class, frozenset(data.get("merge", [])))
+    return LabelMap(path.stem, classes, label_class, frozenset(data.get("merge", [])), str(path))

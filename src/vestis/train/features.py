@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from vestis.data.base import DatasetError
 from vestis.images import ImageLoadError, load_image
@@ -28,8 +30,12 @@ log = logging.getLogger(__name__)
 CHUNK = 512
 
 
-def cache_key(paths: Sequence[str], image_size: int, split: int, hflip: bool) -> str:
-    h = hashlib.sha1(f"v1|{image_size}|{split}|{hflip}".encode())
+#: a deterministic image transform of a training variant: (image, its path) → image
+Transform = Callable[[Image.Image, str], Image.Image]
+
+
+def cache_key(paths: Sequence[str], image_size: int, split: int, hflip: bool, variant: str = "") -> str:
+    h = hashlib.sha1(f"v1|{image_size}|{split}|{hflip}{'|' + variant if variant else ''}".encode())
     for p in paths:
         h.update(p.encode())
         h.update(b"\0")
@@ -81,11 +87,12 @@ def lower_runner(backbone: EfficientNetLite0, image_size: int):
         return run
 
 
-def _load(path: str):
+def _load(path: str, transform: Transform | None = None):
     try:
-        return load_image(path)
+        image = load_image(path)
     except ImageLoadError as exc:
         return exc
+    return transform(image, path) if transform is not None else image
 
 
 def lower_features(
@@ -96,9 +103,15 @@ def lower_features(
     hflip: bool = False,
     batch_size: int = 64,
     description: str = "features",
+    transform: Transform | None = None,
+    variant: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features [N, C, H, W] fp16, bad [N] bool) for ``paths``; cached and resumable."""
-    key = cache_key(paths, image_size, backbone.split, hflip)
+    """(features [N, C, H, W] fp16, bad [N] bool) for ``paths``; cached and resumable.
+
+    ``transform`` (deterministic) is applied to each image first; ``variant`` names it in the
+    cache key, so each transform has its own cache.
+    """
+    key = cache_key(paths, image_size, backbone.split, hflip, variant)
     folder = Path(cache_dir) / f"lower-{key}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "meta.json").write_text(
@@ -115,7 +128,9 @@ def lower_features(
                 chunk_paths = paths[c * CHUNK : (c + 1) * CHUNK]
                 feats, bad = [], []
                 for start in range(0, len(chunk_paths), batch_size):
-                    loaded = list(pool.map(_load, chunk_paths[start : start + batch_size]))
+                    loaded = list(
+                        pool.map(partial(_load, transform=transform), chunk_paths[start : start + batch_size])
+                    )
                     ok = [im for im in loaded if not isinstance(im, Exception)]
                     for im in loaded:
                         if isinstance(im, Exception):
@@ -144,13 +159,19 @@ def lower_features(
 
 
 def colour_feature_cache(
-    paths: Sequence[str], image_size: int, cache_dir: Path, description: str = "colours"
+    paths: Sequence[str],
+    image_size: int,
+    cache_dir: Path,
+    description: str = "colours",
+    transform: Transform | None = None,
+    variant: str = "",
 ) -> np.ndarray:
-    """[N, COLOUR_FEATURE_DIM] pixel colour statistics of the letterboxed images, cached."""
+    """[N, COLOUR_FEATURE_DIM] pixel colour statistics of the letterboxed images (after ``transform``,
+    named ``variant`` as in :func:`lower_features`), cached."""
     from vestis.colour import COLOUR_FEATURE_DIM, colour_features
     from vestis.models.preprocess import letterbox_batch
 
-    h = hashlib.sha1(f"colour-v1|{image_size}".encode())
+    h = hashlib.sha1(f"colour-v1|{image_size}{'|' + variant if variant else ''}".encode())
     for p in paths:
         h.update(p.encode())
         h.update(b"\0")
@@ -161,7 +182,7 @@ def colour_feature_cache(
     with progress_bar() as bar, ThreadPoolExecutor(max_workers=2) as pool:
         task = bar.add_task(description, total=len(paths))
         for start in range(0, len(paths), 256):
-            loaded = list(pool.map(_load, paths[start : start + 256]))
+            loaded = list(pool.map(partial(_load, transform=transform), paths[start : start + 256]))
             ok = [j for j, im in enumerate(loaded) if not isinstance(im, Exception)]
             if ok:
                 boxed = letterbox_batch([loaded[j] for j in ok], image_size)

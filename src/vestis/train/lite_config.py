@@ -42,6 +42,15 @@ class LiteTrainConfig(RecipeConfig):
         default=1.0, metadata={"help": "weight of the image–text loss", "min": 0}
     )
     hflip: bool = field(default=True, metadata={"help": "also train on horizontally flipped images"})
+    worn_augment: float = field(
+        default=0.0,
+        metadata={
+            "help": "chance that a step sees a product shot made to look worn and photographed "
+            "(vestis.train.augment: background, crop, lighting; one cached variant per image); 0 = off",
+            "min": 0,
+            "max": 1,
+        },
+    )
     val_fraction: float = field(default=0.2, metadata={"help": "fraction of groups held out"})
     limit: int | None = field(default=None, metadata={"help": "use at most N examples per dataset", "min": 1})
     seed: int = field(default=0, metadata={"help": "random seed (data order, init)", "min": 0})

@@ -33,6 +33,7 @@ from vestis.train.features import colour_feature_cache, lower_features
 from vestis.train.lite_config import LiteTrainConfig
 
 log = logging.getLogger(__name__)
+AUGMENT_VERSION = "v1"  # bump when vestis.train.augment changes what a variant looks like
 
 
 @dataclass
@@ -44,6 +45,17 @@ class Split:
     colour: np.ndarray | None  # [N, COLOUR_FEATURE_DIM] pixel colour statistics, or None
     labels: dict[str, np.ndarray]  # single: [N] int (-1 = unknown); multi: [N, V] float, NaN row = unknown
     captions: list[list[int]]  # caption indices per example
+    worn: WornVariants | None = None  # worn-look variants of the product shots (train split only)
+
+
+@dataclass
+class WornVariants:
+    """Features of each product shot made to look worn (vestis.train.augment), cached once per image."""
+
+    row: np.ndarray  # [N] index into features/colour, -1 where the example has no variant (worn already)
+    features: np.ndarray  # [M, C, H, W] fp16
+    colour: np.ndarray | None  # [M, COLOUR_FEATURE_DIM]
+    probability: float  # chance that a step sees the variant instead of the image
 
 
 def encode_labels(examples: list[Example], config: LiteModelConfig) -> dict[str, np.ndarray]:
@@ -141,11 +153,20 @@ def _batch(split: Split, idx: np.ndarray, rng: np.random.Generator, train: bool)
     if train and split.flipped is not None:
         flip = rng.random(len(idx)) < 0.5
         feats = np.where(flip[:, None, None, None], split.flipped[idx], feats)
+    colour = split.colour[idx] if split.colour is not None else None
+    if train and split.worn is not None:
+        rows = split.worn.row[idx]
+        use = (rows >= 0) & (rng.random(len(idx)) < split.worn.probability)
+        if use.any():
+            feats = feats.copy()
+            feats[use] = split.worn.features[rows[use]]
+            if colour is not None and split.worn.colour is not None:
+                colour = colour.copy()
+                colour[use] = split.worn.colour[rows[use]]
     x = torch.from_numpy(feats.astype(np.float32))
     labels = {k: torch.from_numpy(v[idx]) for k, v in split.labels.items()}
     caps = np.array([rng.choice(split.captions[i]) if split.captions[i] else -1 for i in idx])
-    colour = torch.from_numpy(split.colour[idx]) if split.colour is not None else None
-    return x, labels, caps, colour
+    return x, labels, caps, torch.from_numpy(colour) if colour is not None else None
 
 
 @torch.no_grad()
@@ -242,17 +263,60 @@ def gate_unreliable(model: VestisLite, train_ex: list[Example], val: Split) -> d
 
 def build_splits(
     cfg: LiteTrainConfig, schema: Schema, datasets: list[Dataset] | None
-) -> tuple[list[Example], list[Example]]:
+) -> tuple[list[Example], list[Example], list[bool]]:
+    """Train and val examples of every dataset, and for each train example whether its dataset holds
+    worn garments (:attr:`Dataset.worn`)."""
     dsets = datasets if datasets is not None else [open_dataset(s, schema=schema) for s in cfg.datasets]
-    train, val = [], []
+    train, val, worn = [], [], []
     for ds in dsets:
         tr, va = ds.split("train", cfg.val_fraction), ds.split("val", cfg.val_fraction)
         if cfg.limit:
             tr, va = tr[: cfg.limit], va[: max(1, cfg.limit // 4)]
         train += tr
         val += va
+        worn += [ds.worn] * len(tr)
         log.info("%s: %d train, %d val", ds.name, len(tr), len(va))
-    return train, val
+    return train, val, worn
+
+
+def worn_variants(
+    cfg: LiteTrainConfig, examples: list[Example], worn: list[bool], backbone: Any
+) -> WornVariants:
+    """Cached features (and colour statistics) of the worn-look variant of each example not ``worn``."""
+    from vestis.train.augment import seed_for, worn_look
+
+    rows = np.full(len(examples), -1, dtype=np.int64)
+    todo = [i for i, is_worn in enumerate(worn) if not is_worn]
+    rows[todo] = np.arange(len(todo))
+    paths = [examples[i].image for i in todo]
+    variant = f"worn-{AUGMENT_VERSION}-{cfg.seed}"
+
+    def transform(image, path: str):
+        return worn_look(image, seed_for(cfg.seed, path))
+
+    cache = Path(cfg.cache_dir)
+    feats, _ = lower_features(
+        paths,
+        backbone,
+        cfg.image_size,
+        cache,
+        description="worn-look features",
+        transform=transform,
+        variant=variant,
+    )
+    colour = (
+        colour_feature_cache(
+            paths,
+            cfg.image_size,
+            cache,
+            description="worn-look colours",
+            transform=transform,
+            variant=variant,
+        )
+        if cfg.colour_features
+        else None
+    )
+    return WornVariants(rows, feats, colour, cfg.worn_augment)
 
 
 def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fresh: bool = False) -> Path:
@@ -260,7 +324,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     schema = load_schema(cfg.schema)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_ex, val_ex = build_splits(cfg, schema, datasets)
+    train_ex, val_ex, train_worn = build_splits(cfg, schema, datasets)
     if not train_ex or not val_ex:
         raise DatasetError("training needs examples in both the train and the validation split")
 
@@ -317,8 +381,20 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
             if cfg.colour_features
             else None
         )
+        worn = (
+            worn_variants(cfg, exs, train_worn, model.backbone)
+            if name == "train" and cfg.worn_augment > 0
+            else None
+        )
         splits[name] = Split(
-            exs, feats, flipped, bad, colour, encode_labels(exs, model_cfg), [caption_ids(e) for e in exs]
+            exs,
+            feats,
+            flipped,
+            bad,
+            colour,
+            encode_labels(exs, model_cfg),
+            [caption_ids(e) for e in exs],
+            worn,
         )
     tfeats = text_features(texts, Path(cfg.cache_dir))
     model_cfg.caption_vocabulary = sorted({w for t in texts for w in _words(t)})

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from vestis.data.adapters import coco, deepfashion, fashioniq, folder, polyvore, shared, table, teacher
+from vestis.data.adapters import (
+    coco,
+    deepfashion,
+    fashioniq,
+    folder,
+    polyvore,
+    shared,
+    street,
+    table,
+    teacher,
+)
 
-__all__ = ["coco", "deepfashion", "fashioniq", "folder", "polyvore", "shared", "table", "teacher"]
+__all__ = ["coco", "deepfashion", "fashioniq", "folder", "polyvore", "shared", "street", "table", "teacher"]

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from vestis.colour import LIGHTNESS_WEIGHT, PALETTE, garment_pixels, palette_lab, srgb_to_lab
+from vestis.colour import LIGHTNESS_WEIGHT, PALETTE, garment_pixels, kmeans, palette_lab, srgb_to_lab
 from vestis.extract.base import EXTRACTORS, Extraction, Extractor
 from vestis.schema import Field, Schema
 
@@ -28,27 +28,6 @@ THUMB_PX = 96
 CLUSTERS = 4
 SECONDARY_MIN_SHARE = 0.2
 TEMPERATURE = 6.0  # Lab units: softness of the colour-name probabilities
-
-
-def kmeans(points: np.ndarray, k: int, iterations: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (k', 3) and pixel shares (k',) by k-means++ then Lloyd steps; empty clusters dropped."""
-    rng = np.random.default_rng(seed)
-    if len(points) > 6000:
-        points = points[rng.choice(len(points), 6000, replace=False)]
-    centres = [points[rng.integers(len(points))]]
-    for _ in range(1, min(k, len(points))):
-        d2 = np.min([((points - c) ** 2).sum(1) for c in centres], axis=0)
-        if d2.sum() == 0:
-            break
-        centres.append(points[rng.choice(len(points), p=d2 / d2.sum())])
-    c = np.array(centres)
-    for _ in range(iterations):
-        assign = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
-        c = np.array([points[assign == j].mean(0) if (assign == j).any() else c[j] for j in range(len(c))])
-    assign = ((points[:, None, :] - c[None]) ** 2).sum(-1).argmin(1)
-    counts = np.bincount(assign, minlength=len(c))
-    keep = counts > 0
-    return c[keep], counts[keep] / counts.sum()
 
 
 class _ColourField:
