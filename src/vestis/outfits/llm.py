@@ -106,7 +106,8 @@ class LLMScorer(OutfitScorer):
         data = json.loads((directory / "config.json").read_text())
         if data.get("scorer") != cls.name:
             raise ModelError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
-        return cls(model=data.get("model"), adapter=directory, chat=bool(data.get("chat", False)))
+        scorer = cls(model=data.get("model"), adapter=directory, chat=bool(data.get("chat", False)))
+        return scorer.read_fitted(data)
 
     # ---- the language model ----------------------------------------------------------------------
     def language_model(self) -> tuple[Any, Any]:

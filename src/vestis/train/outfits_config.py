@@ -19,7 +19,11 @@ class OutfitsTrainConfig(RecipeConfig):
         metadata={"help": "vestis-lite directory whose embeddings to learn on (default: shipped)"},
     )
     scorer: str = field(
-        default="type-aware", metadata={"help": "learned scorer: type-aware, set-transformer"}
+        default="type-aware",
+        metadata={
+            "help": "scorer: type-aware, set-transformer (trained), or cooccurrence (only calibrated and "
+            "given a structure)"
+        },
     )
     scorer_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "architecture fields of the scorer, e.g. {layers: 3}"}
@@ -74,6 +78,42 @@ class OutfitsTrainConfig(RecipeConfig):
             "split, as in published non-disjoint results: items seen in training get scored again)"
         },
     )
+    calibration: str = field(
+        default="platt",
+        metadata={"help": "raw score → probability: platt, isotonic, or none (no calibration split)"},
+    )
+    calibration_fraction: float = field(
+        default=0.15,
+        metadata={
+            "help": "share of the training-side outfits held out (item-disjointly) to fit the calibration on",
+            "min": 0,
+            "max": 0.5,
+        },
+    )
+    structure_min_share: float = field(
+        default=0.1,
+        metadata={
+            "help": "structure rules: a count or a pair of categories rarer than this share of the real "
+            "looks holding them is a structural problem",
+            "min": 0,
+            "max": 1,
+        },
+    )
+    photo_looks: str | None = field(
+        default=None,
+        metadata={
+            "help": "folder of photos of people in the street format (items.csv: image, tags): the garments "
+            "of its train-split photos (found by photo_parser) become extra training looks"
+        },
+    )
+    photo_parser: str = field(default="lite-parser", metadata={"help": "parser of the photo looks' garments"})
+    dataset_looks: bool = field(
+        default=True,
+        metadata={
+            "help": "train on the dataset's training looks (false: on the photo looks alone; the dataset "
+            "still gives the calibration and validation looks)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "random seed (init, order, negatives)", "min": 0})
     threads: int | None = field(
         default=None, metadata={"help": "torch threads (default: torch's choice)", "min": 1}
@@ -88,3 +128,7 @@ class OutfitsTrainConfig(RecipeConfig):
             raise OptionsError("uniform_negative_share must be in [0, 1]")
         if self.epochs < 1 or self.batch_size < 1:
             raise OptionsError("epochs and batch_size must be positive")
+        if self.calibration not in ("platt", "isotonic", "none"):
+            raise OptionsError(f"calibration must be platt, isotonic or none, not {self.calibration!r}")
+        if not self.dataset_looks and not self.photo_looks:
+            raise OptionsError("dataset_looks=false needs photo_looks: there would be nothing to train on")
