@@ -356,16 +356,83 @@ def complete_outfit(
             where_text = " matching the filter" if extra is not None else ""
             out[value] = Suggestions(reason=f"no catalog item is {article(value)}{where_text}")
             continue
-        blocked: dict[str | None, Problem | None] = {}
-        if structure is not None:
-            for c in {it.category for it in matching}:
-                blocked[c] = structure.blocked(have, c) if c else None
-        candidates = [it for it in matching if blocked.get(it.category) is None]
-        if not candidates:
-            problem = next(p for p in blocked.values() if p is not None)
-            out[value] = Suggestions(reason=f"the look cannot take {article(value)}: {problem.message}")
-            continue
-        out[value] = _suggest(catalog, scorer, given, candidates, k, diversity, min_probability)
+        ranked = rank_candidates(scorer, given, matching, structure, value, k, diversity, min_probability)
+        out[value] = _suggestions(catalog, ranked)
+    return out
+
+
+@dataclass
+class Ranked:
+    """What :func:`rank_candidates` chose for a slot, best first, or why nothing (``reason``)."""
+
+    items: list[ItemFeatures]
+    scores: list[float]
+    probabilities: list[float | None]
+    reason: str | None = None
+
+
+def rank_candidates(
+    scorer: OutfitScorer,
+    given: Sequence[ItemFeatures],
+    candidates: Sequence[ItemFeatures],
+    structure: Structure | None = None,
+    slot: str = "item",
+    k: int = 5,
+    diversity: float = 0.3,
+    min_probability: float = 0.5,
+) -> Ranked:
+    """Completing a look without a catalog: of ``candidates`` (for ``slot``), drop those that would
+    break a ``structure`` rule, score the look with each of the rest, keep those whose completed
+    look reaches ``min_probability`` (calibrated scorers), choose ``k`` for variety among the best
+    (:func:`mmr`) and return them best first."""
+    have = [it.category for it in given]
+    blocked: dict[str | None, Problem | None] = {}
+    if structure is not None:
+        blocked = {c: structure.blocked(have, c) if c else None for c in {it.category for it in candidates}}
+    fits = [it for it in candidates if blocked.get(it.category) is None]
+    if not fits:
+        problem = next(p for p in blocked.values() if p is not None)
+        return Ranked([], [], [], f"the look cannot take {article(slot)}: {problem.message}")
+    scores = scorer.score_with(given, fits)
+    probs = scorer.probability([[*given, c] for c in fits], scores)
+    keep = np.arange(len(fits)) if probs is None else np.flatnonzero(probs >= min_probability)
+    if not len(keep):
+        assert probs is not None
+        return Ranked(
+            [],
+            [],
+            [],
+            f"none of the {len(fits)} candidates makes a look with probability {min_probability:.2f} of "
+            f"being a real outfit (best: {probs.max():.2f})",
+        )
+    shortlist = keep[np.argsort(-scores[keep], kind="stable")][: max(k * 10, 50)]
+    vectors = np.stack([np.asarray(fits[j].embedding) for j in shortlist])
+    chosen = [int(shortlist[j]) for j in mmr(scores[shortlist], vectors, k, diversity)]
+    picked = sorted(chosen, key=lambda j: (-scores[j], j))  # variety decides which, the score the order
+    return Ranked(
+        [fits[j] for j in picked],
+        [float(scores[j]) for j in picked],
+        [None if probs is None else float(probs[j]) for j in picked],
+    )
+
+
+def _suggestions(catalog, ranked: Ranked) -> Suggestions:
+    """Catalog suggestions (paths, stored attributes, boxes) for what :func:`rank_candidates` chose."""
+    stored = {it.id: it for it in catalog.store.get([c.id for c in ranked.items])}
+    out = Suggestions(reason=ranked.reason)
+    for candidate, score, probability in zip(ranked.items, ranked.scores, ranked.probabilities, strict=True):
+        item = stored.get(candidate.id)
+        out.append(
+            Suggestion(
+                id=int(candidate.id),
+                score=score,
+                probability=probability,
+                path=str(item.path) if item is not None and item.path else None,
+                attributes=dict(item.attributes) if item is not None else dict(candidate.attributes),
+                box=item.box if item is not None else None,
+                garment=item.garment if item is not None else None,
+            )
+        )
     return out
 
 
@@ -380,36 +447,3 @@ def complement(
 ) -> dict[str, Suggestions]:
     """Items of the other main categories that go with one item (a one-item outfit, completed)."""
     return complete_outfit(catalog, [item_id], scorer, None, k, where, diversity, min_probability)
-
-
-def _suggest(catalog, scorer, given, candidates, k, diversity, min_probability) -> Suggestions:
-    """The ``k`` shown for a slot: chosen for variety among the best, shown best first."""
-    scores = scorer.score_with(given, candidates)
-    probs = scorer.probability([[*given, c] for c in candidates], scores)
-    keep = np.arange(len(candidates)) if probs is None else np.flatnonzero(probs >= min_probability)
-    if not len(keep):
-        assert probs is not None
-        return Suggestions(
-            reason=f"none of the {len(candidates)} candidates makes a look with probability "
-            f"{min_probability:.2f} of being a real outfit (best: {probs.max():.2f})"
-        )
-    shortlist = keep[np.argsort(-scores[keep], kind="stable")][: max(k * 10, 50)]
-    vectors = np.stack([np.asarray(candidates[j].embedding) for j in shortlist])
-    chosen = [int(shortlist[j]) for j in mmr(scores[shortlist], vectors, k, diversity)]
-    picked = sorted(chosen, key=lambda j: (-scores[j], j))  # variety decides which, the score the order
-    stored = {it.id: it for it in catalog.store.get([candidates[j].id for j in picked])}
-    out = Suggestions()
-    for j in picked:
-        item = stored.get(candidates[j].id)
-        out.append(
-            Suggestion(
-                id=int(candidates[j].id),
-                score=float(scores[j]),
-                probability=None if probs is None else float(probs[j]),
-                path=str(item.path) if item is not None and item.path else None,
-                attributes=dict(item.attributes) if item is not None else dict(candidates[j].attributes),
-                box=item.box if item is not None else None,
-                garment=item.garment if item is not None else None,
-            )
-        )
-    return out

@@ -23,7 +23,7 @@ data (``to_dict``), the rules are derived from them, so the thresholds can chang
 >>> [p.message for p in s.problems(["top", "bottom", "bottom", "footwear"])]
 ['2 bottom items: 0 of 35 real looks with a bottom hold 2 or more']
 >>> s.problems(["dress", "bottom"])[0].kind, s.needs(["top"])
-('together', ['bottom', 'footwear'])
+('together', ['footwear', 'bottom'])
 """
 
 from __future__ import annotations
@@ -150,8 +150,10 @@ class Structure:
         return out
 
     def slots(self) -> list[str]:
-        """Categories held by at least ``min_share`` of the looks: what a full look draws from."""
-        return [c for c, n in self.presence.items() if n >= self.min_share * self.looks]
+        """Categories held by at least ``min_share`` of the looks, the most common first: what a full
+        look draws from."""
+        common = sorted(self.presence.items(), key=lambda cn: (-cn[1], cn[0]))
+        return [c for c, n in common if n >= self.min_share * self.looks]
 
     # ---- applying them ---------------------------------------------------------------------------
     def problems(self, categories: Sequence[str | None]) -> list[Problem]:
