@@ -132,7 +132,7 @@ def main() -> None:
         report = json.loads((run / "report.json").read_text())
         scorer = load_scorer(run / "model")
         _, calib, val = calibrated_split(data, cfg.val_fraction, cfg.calibration_fraction, cfg.keep_partial)
-        val_metrics = report["val"]
+        val_metrics, _ = outfit_metrics(scorer, val, seed=args.seed)
         platt = scorer.calibration
         fit_scorer_calibration(scorer, calib, "isotonic", seed=args.seed)
         iso, _ = outfit_metrics(scorer, val, seed=args.seed, recall=False)
@@ -143,7 +143,8 @@ def main() -> None:
             "photo_outfits": report.get("photo_outfits", 0),
             "calibration_outfits": report["calibration_outfits"],
             **{k: val_metrics[k] for k in ("auc", "fitb", "recall@10", "accuracy", "f1", "ece", "brier")},
-            "ece_without_structure": val_metrics["ece_without_structure"],
+            "ece_with_structure": val_metrics["ece_with_structure"],
+            "real_with_problems": val_metrics["real_with_problems"],
             "reliability": val_metrics["reliability"],
             "isotonic": {k: iso[k] for k in ("ece", "accuracy", "f1")},
             "complete": {

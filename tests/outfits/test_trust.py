@@ -78,7 +78,11 @@ def test_structure_rules_learned_from_hand_made_looks():
     s = Structure.fit(LOOKS)
     assert s.max_count("bottom") == 1 and s.max_count("footwear") == 1 and s.max_count("top") == 2
     [two_bottoms] = s.problems(["top", "bottom", "bottom", "footwear"])
-    assert two_bottoms.kind == "count" and two_bottoms.items == (1, 2) and "2 bottom items" in two_bottoms.message
+    assert (
+        two_bottoms.kind == "count"
+        and two_bottoms.items == (1, 2)
+        and "2 bottom items" in two_bottoms.message
+    )
     assert s.problems(["top", "outerwear", "bottom", "footwear"]) == []  # a top under outerwear is fine
     assert s.problems(["top", "top", "bottom"]) == []  # two tops layered: 10 of 70 looks with a top
     [dress_bottom] = s.problems(["dress", "bottom"])
@@ -119,7 +123,9 @@ def fitted_scorer(catalog):
 
 
 def by_category(catalog, category: str) -> list[int]:
-    return sorted(it.id for it in catalog.store.get(catalog.store.ids()) if it.attributes["category"] == category)
+    return sorted(
+        it.id for it in catalog.store.get(catalog.store.ids()) if it.attributes["category"] == category
+    )
 
 
 def test_complete_never_proposes_a_second_pair_of_shoes_and_says_why(shop):

@@ -15,9 +15,14 @@ A calibrated scorer's probabilities are measured on the same real and random out
 classes weighted equally (as the calibration was fitted): expected calibration error (ECE, 10
 equal-width bins), the reliability table, Brier score, and accuracy / precision / recall / F1
 of "real when the probability is at least 0.5", as the complementary-item literature reports
-them. ``ece`` is that of :meth:`~vestis.outfits.base.OutfitScorer.probability` (structure
-included); ``ece_without_structure`` that of the calibrated score alone. :func:`fit_scorer_calibration`
-fits a scorer's calibration the same way on looks it was not trained on.
+them. These are of the calibrated score, which is the probability
+(:meth:`~vestis.outfits.base.OutfitScorer.probability`) of every look without a structural
+problem. A look with one is multiplied down on purpose, and this protocol cannot judge that
+part (a random outfit has its real one's categories, so the same problems): ``ece_with_structure``
+is the ECE of the probability itself, ``real_with_problems`` the share of the real outfits with
+a structural problem (on Mango: a stylist listing a second pair of shoes as an alternative).
+:func:`fit_scorer_calibration` fits a scorer's calibration the same way on looks it was not
+trained on.
 """
 
 from __future__ import annotations
@@ -140,14 +145,18 @@ def probability_metrics(scorer: OutfitScorer, looks: list, raw: np.ndarray, n_re
     p = scorer.probability(looks, raw)
     assert p is not None and scorer.calibration is not None
     calibrated = scorer.calibration(raw)
-    return {
-        "ece": expected_calibration_error(p, labels, weights=weights),
-        "ece_without_structure": expected_calibration_error(calibrated, labels, weights=weights),
-        "brier": float(np.average((p - labels) ** 2, weights=weights)),
-        **classification_metrics(p, labels, weights),
-        "reliability": reliability(p, labels, weights=weights),
+    out = {
+        "ece": expected_calibration_error(calibrated, labels, weights=weights),
+        "ece_with_structure": expected_calibration_error(p, labels, weights=weights),
+        "brier": float(np.average((calibrated - labels) ** 2, weights=weights)),
+        **classification_metrics(calibrated, labels, weights),
+        "reliability": reliability(calibrated, labels, weights=weights),
         "calibration": scorer.calibration.method,
     }
+    if scorer.structure is not None:
+        flawed = [bool(scorer.structure.problems([it.category for it in look])) for look in looks[:n_real]]
+        out["real_with_problems"] = float(np.mean(flawed))
+    return out
 
 
 def calibration_looks(
