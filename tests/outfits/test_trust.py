@@ -97,6 +97,8 @@ def test_structure_rules_learned_from_hand_made_looks():
     assert again.problems(["dress", "bottom"]) == s.problems(["dress", "bottom"])
     shoes = s.spelled(lambda c: {"footwear": "shoes"}.get(c, c))
     assert shoes.max_count("shoes") == 1 and shoes.problems(["shoes", "shoes"])[0].categories == ("shoes",)
+    layered = Structure.fit(LOOKS + [["dress", "top", "footwear"]] * 2)  # 2 of 27 dresses: a cardigan
+    assert layered.problems(["dress", "top"]) == [] and "top" not in layered.needs(["dress"])
     rare = Structure.fit(LOOKS + [["swimwear", "swimwear"]] * 3)
     assert rare.max_count("swimwear") is None  # 3 looks: too few for a rule
 

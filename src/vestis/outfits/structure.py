@@ -3,19 +3,23 @@ categories do not go together.
 
 :meth:`Structure.fit` counts, over real looks (lists of category values), how many looks hold
 each category, how many hold it 1, 2, 3… times, and how many hold each pair of categories. Rules
-follow from those counts and one threshold, ``min_share``:
+follow from those counts and two thresholds:
 
-* **at most m of a category**: m is the largest count that at least ``min_share`` of the looks
-  holding the category reach (on Mango stylist looks: one pair of shoes, one bottom, one bag,
-  up to two tops, since layering a shirt under a sweater is common);
-* **a and b not together**: fewer than ``min_share`` of the looks holding either also hold the
-  other (a dress with a bottom); a top with outerwear is common, so it is fine.
+* **at most m of a category**: m is the largest count that at least ``min_share`` (0.1) of the
+  looks holding the category reach (on Mango stylist looks: one pair of shoes, one bottom, one
+  bag, up to two tops, since layering a shirt under a sweater is common);
+* **a and b not together**: fewer than ``exclusive_share`` (0.05) of the looks holding the rarer
+  of the two also hold the other (a dress with a bottom); a top with outerwear is common, a coat
+  over a dress common enough, so both are fine.
 
 A category held by fewer than ``min_looks`` looks makes no rule (too little evidence). A look
 that breaks a rule gets a :class:`Problem` naming the items and the share of real looks that do
-the same; :meth:`Structure.factor` multiplies those shares (each at most about ``min_share``),
-which is what a structural problem costs an outfit's probability. The counts are the stored
-data (``to_dict``), the rules are derived from them, so the thresholds can change without refitting.
+the same; :meth:`Structure.factor` multiplies those shares, which is what a structural problem
+costs an outfit's probability. What a look still **needs** (:meth:`Structure.needs`) is stricter
+than what it has room for: a common category it lacks that at least ``min_share`` of the looks
+holding each of its categories also hold (a dress has room for a cardigan, but does not need a
+top). The counts are the stored data (``to_dict``), the rules are derived from them, so the
+thresholds can change without refitting.
 
 >>> looks = [["top", "bottom", "footwear"]] * 30 + [["dress", "footwear"]] * 20
 >>> looks += [["top", "top", "bottom"]] * 5
@@ -73,11 +77,16 @@ class Structure:
     counts: dict[str, dict[int, int]]  # category → {n: looks holding it exactly n times}
     together: dict[tuple[str, str], int]  # sorted pair → looks holding both
     min_share: float = 0.1
+    exclusive_share: float = 0.05
     min_looks: int = 20
 
     @classmethod
     def fit(
-        cls, looks: Iterable[Iterable[str | None]], min_share: float = 0.1, min_looks: int = 20
+        cls,
+        looks: Iterable[Iterable[str | None]],
+        min_share: float = 0.1,
+        exclusive_share: float = 0.05,
+        min_looks: int = 20,
     ) -> Structure:
         """Count the categories of real looks (None categories are ignored)."""
         n = 0
@@ -97,6 +106,7 @@ class Structure:
             {c: dict(sorted(v.items())) for c, v in counts.items()},
             dict(together),
             min_share,
+            exclusive_share,
             min_looks,
         )
 
@@ -123,12 +133,12 @@ class Structure:
 
     def _pair_share(self, a: str, b: str) -> float | None:
         """Smoothed share of the looks holding the rarer of a and b that hold both, when that makes a
-        rule (both held by ``min_looks`` looks, the share below ``min_share``), else None."""
+        rule (both held by ``min_looks`` looks, the share below ``exclusive_share``), else None."""
         pa, pb = self.presence.get(a, 0), self.presence.get(b, 0)
         if a == b or min(pa, pb) < self.min_looks:
             return None
         both = self.together.get((min(a, b), max(a, b)), 0)
-        if both / min(pa, pb) >= self.min_share:
+        if both / min(pa, pb) >= self.exclusive_share:
             return None
         return (both + 0.5) / (min(pa, pb) + 1)
 
@@ -203,13 +213,25 @@ class Structure:
         return None
 
     def needs(self, categories: Sequence[str | None], order: Sequence[str] | None = None) -> list[str]:
-        """The slots (:meth:`slots`) the look lacks and has room for, in ``order`` where given."""
-        have = set(categories)
+        """The slots (:meth:`slots`) the look lacks, has room for, and that at least ``min_share`` of
+        the real looks holding each of its categories also hold; in ``order`` where given."""
+        have = {c for c in categories if c}
+        known = [a for a in have if self.presence.get(a, 0) >= self.min_looks]
         slots = self.slots()
         if order is not None:
             rank = {c: i for i, c in enumerate(order)}
             slots = sorted(slots, key=lambda c: rank.get(c, len(rank)))
-        return [c for c in slots if c not in have and self.blocked(categories, c) is None]
+        return [
+            c
+            for c in slots
+            if c not in have
+            and self.blocked(categories, c) is None
+            and all(self._with(a, c) >= self.min_share * self.presence[a] for a in known)
+        ]
+
+    def _with(self, a: str, b: str) -> int:
+        """Looks holding both a and b."""
+        return self.together.get((min(a, b), max(a, b)), 0)
 
     def spelled(self, canonical: Callable[[str], str | None]) -> Structure | None:
         """The same counts with categories respelled (``canonical``: a category field's); those it
@@ -231,6 +253,7 @@ class Structure:
             {names[c]: v for c, v in self.counts.items() if c in names},
             pairs,
             self.min_share,
+            self.exclusive_share,
             self.min_looks,
         )
 
@@ -239,6 +262,7 @@ class Structure:
         return {
             "looks": self.looks,
             "min_share": self.min_share,
+            "exclusive_share": self.exclusive_share,
             "min_looks": self.min_looks,
             "presence": self.presence,
             "counts": {c: {str(k): n for k, n in v.items()} for c, v in self.counts.items()},
@@ -256,5 +280,6 @@ class Structure:
             {c: {int(k): int(n) for k, n in v.items()} for c, v in data["counts"].items()},
             {(a, b): int(n) for a, b, n in data["together"]},
             float(data.get("min_share", 0.1)),
+            float(data.get("exclusive_share", 0.05)),
             int(data.get("min_looks", 20)),
         )

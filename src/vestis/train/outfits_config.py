@@ -93,8 +93,18 @@ class OutfitsTrainConfig(RecipeConfig):
     structure_min_share: float = field(
         default=0.1,
         metadata={
-            "help": "structure rules: a count or a pair of categories rarer than this share of the real "
-            "looks holding them is a structural problem",
+            "help": "structure: a count of a category reached by fewer than this share of the real looks "
+            "holding the category is a structural problem (and a slot is needed only if this share of "
+            "the looks holding each category of a look also hold it)",
+            "min": 0,
+            "max": 1,
+        },
+    )
+    structure_exclusive_share: float = field(
+        default=0.05,
+        metadata={
+            "help": "structure: two categories that fewer than this share of the real looks holding the "
+            "rarer also hold do not go together (a dress and a bottom)",
             "min": 0,
             "max": 1,
         },

@@ -184,6 +184,7 @@ def train_outfits(
     structure = Structure.fit(
         ([data.categories[i] for i in o] for k, o in sorted(data.outfits.items()) if k not in val.outfits),
         cfg.structure_min_share,
+        cfg.structure_exclusive_share,
     )
     held = len(val.outfits) + (0 if calib is None else len(calib.outfits))
     counts = {
