@@ -330,6 +330,18 @@ def model_card(summary: dict[str, Any]) -> str:
         if summary.get("photo_outfits")
         else ""
     )
+    if scorer_class(cfg["scorer"]).learned:
+        trained = (
+            f"Fitted with `vestis train outfits` on `{cfg['dataset']}`: {summary['train_outfits']} training "
+            f"outfits, {split}. Negatives keep each outfit's category composition.{photos}"
+        )
+        embeddings = "scoring vectors of another model raises an error"
+    else:
+        trained = (
+            f"Not trained (nothing to learn): `vestis train outfits --set scorer={cfg['scorer']}` on "
+            f"`{cfg['dataset']}` calibrated it and counted its structure; {val_part} held out."
+        )
+        embeddings = "on vectors of another model it scores without a calibration (no probability)"
     calibration = (
         f"Probabilities: {cfg['calibration']} calibration fitted on {summary['calibration_outfits']} "
         "held-out looks (their items never trained on) against type-consistent random ones, both "
@@ -346,8 +358,7 @@ the probability that the look is a real outfit), from the items' vestis-lite emb
 ({summary["embedding_model"]}) and coarse categories. Load it with
 `vestis.outfits.load_scorer(DIR)`; use it with `vestis outfits score|complete|complement`.
 
-Fitted with `vestis train outfits` on `{cfg["dataset"]}`: {summary["train_outfits"]} training outfits,
-{split}. Negatives keep each outfit's category composition.{photos}
+{trained}
 
 {calibration}
 
@@ -365,8 +376,8 @@ lowered, `complete` never proposes an item that would break one):
 
 {rules}
 
-Only meaningful on embeddings of the same vestis-lite model: scoring vectors of another model
-raises an error. Config: {json.dumps(cfg)}
+The calibration holds only for embeddings of the same vestis-lite model: {embeddings}.
+Config: {json.dumps(cfg)}
 """
 
 
