@@ -15,7 +15,8 @@ from vestis.train.outfits_config import OutfitsTrainConfig
 from vestis.train.outfits_trainer import Batcher, outfit_loss, train_outfits
 
 
-def config(tmp_path, name: str, scorer: str) -> OutfitsTrainConfig:
+def config(tmp_path, name: str, scorer: str, calibration: str = "none") -> OutfitsTrainConfig:
+    """A tiny run; uncalibrated unless asked (calibrating trains twice, see the refit test)."""
     return OutfitsTrainConfig(
         scorer=scorer,
         scorer_options=TINY[scorer],
@@ -23,6 +24,7 @@ def config(tmp_path, name: str, scorer: str) -> OutfitsTrainConfig:
         batch_size=16,
         lr=5e-3,
         val_fraction=0.2,
+        calibration=calibration,
         threads=1,
         out_dir=str(tmp_path / name),
     )
@@ -50,10 +52,10 @@ def fixed_loss(scorer, cfg) -> float:
 
 
 def training_looks(cfg: OutfitsTrainConfig):
-    """The looks the recipe trains on (validation and calibration looks held out)."""
-    train, _, _ = calibrated_split(
-        synthetic_outfits(), cfg.val_fraction, cfg.calibration_fraction, cfg.keep_partial
-    )
+    """The looks the shipped model trains on (validation looks held out; calibration looks too
+    unless the recipe refits on them)."""
+    fraction = 0.0 if cfg.calibration_refit or cfg.calibration == "none" else cfg.calibration_fraction
+    train, _, _ = calibrated_split(synthetic_outfits(), cfg.val_fraction, fraction, cfg.keep_partial)
     return train
 
 
@@ -114,6 +116,24 @@ def test_a_non_learned_scorer_is_calibrated_and_given_a_structure(tmp_path):
     assert loaded.probability([two_tops])[0] < loaded.calibration(loaded.score([two_tops]))[0]
 
 
+def test_the_calibrated_model_is_retrained_on_every_training_look(tmp_path):
+    import dataclasses
+
+    import torch
+
+    data = synthetic_outfits()
+    cfg = dataclasses.replace(config(tmp_path, "refit", "type-aware", "platt"), epochs=2)
+    refit = train_outfits(cfg, data=data, model_id="vestis-lite@test")
+    plain_cfg = dataclasses.replace(cfg, calibration="none", out_dir=str(tmp_path / "plain"))
+    plain = train_outfits(plain_cfg, data=data, model_id="vestis-lite@test")
+    a, b = load_file(str(refit / "model.safetensors")), load_file(str(plain / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # the same looks, seed and recipe: the same weights
+    report = json.loads((tmp_path / "refit" / "report.json").read_text())
+    assert report["calibration_refit"] and report["calibration_outfits"] > 0
+    assert load_scorer(refit).calibration is not None and load_scorer(plain).calibration is None
+    assert "retrained with the same recipe" in (refit / "README.md").read_text()
+
+
 def test_calibration_looks_share_no_item_with_training_or_validation_looks():
     data = synthetic_outfits(n_outfits=300)
     train, calib, val = calibrated_split(data, 0.2, 0.2, keep_partial=True)
@@ -131,7 +151,7 @@ def test_train_on_shared_keeps_the_validation_outfits_and_trains_on_the_rest(tmp
     report = json.loads((tmp_path / "shared" / "report.json").read_text())
     train_ids, val_ids = disjoint_split(data.outfits, cfg.val_fraction)
     assert report["val_outfits"] == len(val_ids)
-    held = len(val_ids) + report["calibration_outfits"]
+    held = len(val_ids) + (0 if report["calibration_refit"] else report["calibration_outfits"])
     assert report["train_outfits"] == len(data.outfits) - held > len(train_ids)
     card = (tmp_path / "shared" / "model" / "README.md").read_text()
     assert "non-disjoint" in card and report["config"]["keep_partial"] is False

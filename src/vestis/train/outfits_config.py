@@ -90,6 +90,15 @@ class OutfitsTrainConfig(RecipeConfig):
             "max": 0.5,
         },
     )
+    calibration_refit: bool = field(
+        default=True,
+        metadata={
+            "help": "after fitting the calibration on the model trained without the calibration looks, "
+            "retrain on all training looks (them included) with the same recipe and keep that "
+            "calibration, as scikit-learn's CalibratedClassifierCV(ensemble=False) does; false: ship the "
+            "model trained without them"
+        },
+    )
     structure_min_share: float = field(
         default=0.1,
         metadata={

@@ -176,9 +176,8 @@ def train_outfits(
     if data is None:
         data, model_id = load_training_data(cfg)
     fraction = 0.0 if cfg.calibration == "none" else cfg.calibration_fraction
-    train, calib, val = calibrated_split(
-        data, cfg.val_fraction, fraction, cfg.keep_partial, cfg.train_on_shared
-    )
+    split = (cfg.val_fraction, fraction, cfg.keep_partial, cfg.train_on_shared)
+    train, calib, val = calibrated_split(data, *split)
     if not train.outfits or not val.outfits:
         raise DatasetError("training needs outfits in both the train and the validation split")
     structure = Structure.fit(
@@ -186,53 +185,56 @@ def train_outfits(
         cfg.structure_min_share,
         cfg.structure_exclusive_share,
     )
-    held = len(val.outfits) + (0 if calib is None else len(calib.outfits))
+    refit = learned and calib is not None and cfg.calibration_refit
+    final = calibrated_split(data, cfg.val_fraction, 0.0, *split[2:])[0] if refit else train
+    n_calib = 0 if calib is None else len(calib.outfits)
     counts = {
-        "partial_outfits": sum(o != data.outfits[k] for k, o in train.outfits.items()),
-        "calibration_outfits": 0 if calib is None else len(calib.outfits),
+        "partial_outfits": sum(o != data.outfits[k] for k, o in final.outfits.items()),
+        "calibration_outfits": n_calib,
+        "calibration_refit": refit,
         "val_outfits": len(val.outfits),
-        "dropped_outfits": len(data.outfits) - len(train.outfits) - held,
+        "dropped_outfits": len(data.outfits)
+        - len(final.outfits)
+        - len(val.outfits)
+        - (0 if refit else n_calib),
     }
     sources = None
-    if cfg.photo_looks:  # one item table: the dataset's rows, then the photos' (the same indices)
-        photo_data = photos if photos is not None else load_photo_looks(cfg)
-        data = data.extended(photo_data, PHOTO_PREFIX)
-        photo_looks = {k: o for k, o in data.outfits.items() if k.startswith(PHOTO_PREFIX)}
-        train = data.with_outfits({**(train.outfits if cfg.dataset_looks else {}), **photo_looks})
-        val = data.with_outfits(val.outfits)
-        calib = None if calib is None else data.with_outfits(calib.outfits)
-        sources = np.r_[np.zeros(len(data.ids) - len(photo_data.ids), int), np.ones(len(photo_data.ids), int)]
+    if cfg.photo_looks:
+        data, sources, (train, final), (calib, val) = _with_photo_looks(
+            cfg, data, photos, (train, final), (calib, val)
+        )
     log.info(
         "%d training outfits, %d calibration outfits, %d validation outfits (%s)",
         len(train.outfits),
-        counts["calibration_outfits"],
+        n_calib,
         len(val.outfits),
         "sharing items" if cfg.train_on_shared else "item-disjoint",
     )
     history: list[dict[str, Any]] = []
     if learned:
-        # the categories the net indexes: the category-role values the training items carry
-        options = {"categories": sorted({c for c in data.categories if c}), **cfg.scorer_options}
-        scorer = create_scorer(
-            cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **options
-        )
-        assert isinstance(scorer, LearnedScorer)
-        history = _fit_net(scorer, data, train, val, cfg, sources)
+        scorer, history = _trained(cfg, data, train, val, model_id, sources)
     else:
         scorer = create_scorer(cfg.scorer, **cfg.scorer_options)
         scorer.embedding_model = model_id
     if calib is not None:
-        fit_scorer_calibration(scorer, calib, cfg.calibration, seed=cfg.seed)
+        calibration = fit_scorer_calibration(scorer, calib, cfg.calibration, seed=cfg.seed)
+        if (
+            refit
+        ):  # the calibration of the recipe trained without the calibration looks, on the recipe with them
+            log.info("retraining on all %d training outfits (calibration looks included)", len(final.outfits))
+            seed_everything(cfg.seed, cfg.threads)
+            scorer, history = _trained(cfg, data, final, val, model_id, sources)
+            scorer.calibration = calibration
     scorer.structure = structure
-    final, _ = outfit_metrics(scorer, val, seed=cfg.seed, progress=True)
+    metrics, _ = outfit_metrics(scorer, val, seed=cfg.seed, progress=True)
     summary = {
         "config": cfg.to_dict(),
-        "train_outfits": len(train.outfits),
-        "photo_outfits": sum(k.startswith(PHOTO_PREFIX) for k in train.outfits),
+        "train_outfits": len(final.outfits),
+        "photo_outfits": sum(k.startswith(PHOTO_PREFIX) for k in final.outfits),
         **counts,
         "embedding_model": model_id,
         "structure_rules": structure.rules(),
-        "val": final,
+        "val": metrics,
         "history": history,
     }
     out = Path(cfg.out_dir)
@@ -240,6 +242,29 @@ def train_outfits(
     (model_dir / "README.md").write_text(model_card(summary))
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     return model_dir
+
+
+def _with_photo_looks(cfg, data: OutfitData, photos: OutfitData | None, trains, others):
+    """(one item table: the dataset's rows then the photos', each row's source (0 dataset, 1
+    photos), the training sets with the photo looks, the other sets on the new table)."""
+    photo_data = photos if photos is not None else load_photo_looks(cfg)
+    data = data.extended(photo_data, PHOTO_PREFIX)
+    looks = {k: o for k, o in data.outfits.items() if k.startswith(PHOTO_PREFIX)}
+    sources = np.r_[np.zeros(len(data.ids) - len(photo_data.ids), int), np.ones(len(photo_data.ids), int)]
+    trains = [data.with_outfits({**(t.outfits if cfg.dataset_looks else {}), **looks}) for t in trains]
+    others = [None if o is None else data.with_outfits(o.outfits) for o in others]
+    return data, sources, trains, others
+
+
+def _trained(cfg, data: OutfitData, train: OutfitData, val: OutfitData, model_id, sources):
+    """(a new learned scorer trained on ``train``, its per-epoch history)."""
+    # the categories the net indexes: the category-role values the training items carry
+    options = {"categories": sorted({c for c in data.categories if c}), **cfg.scorer_options}
+    scorer = create_scorer(
+        cfg.scorer, embed_dim=int(data.embeddings.shape[1]), embedding_model=model_id, **options
+    )
+    assert isinstance(scorer, LearnedScorer)
+    return scorer, _fit_net(scorer, data, train, val, cfg, sources)
 
 
 def _fit_net(
@@ -342,11 +367,18 @@ def model_card(summary: dict[str, Any]) -> str:
             f"`{cfg['dataset']}` calibrated it and counted its structure; {val_part} held out."
         )
         embeddings = "on vectors of another model it scores without a calibration (no probability)"
+    refit = (
+        " scored by the recipe trained without them; the model was then retrained with the same recipe "
+        "and seed on all training looks, them included (as scikit-learn's "
+        "CalibratedClassifierCV(ensemble=False) does)"
+        if summary.get("calibration_refit")
+        else ""
+    )
     calibration = (
         f"Probabilities: {cfg['calibration']} calibration fitted on {summary['calibration_outfits']} "
-        "held-out looks (their items never trained on) against type-consistent random ones, both "
-        "classes weighted equally; times the share of real looks that break a structure rule the same "
-        "way, for each rule a look breaks."
+        f"held-out looks (their items never trained on){refit}, against type-consistent random ones, "
+        "both classes weighted equally; times the share of real looks that break a structure rule the "
+        "same way, for each rule a look breaks."
         if summary.get("calibration_outfits")
         else "Not calibrated: the score has no stated range and `probability` is null."
     )
