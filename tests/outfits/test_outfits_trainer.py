@@ -168,3 +168,18 @@ def test_partial_outfits_add_training_looks_without_validation_items():
     assert set(train_ids) < set(train.outfits) and not set(val_ids) & set(train.outfits)
     assert all(len(o) >= 2 for o in train.outfits.values())
     assert all(train.outfits[k] == data.outfits[k] for k in train_ids)
+
+
+def test_photo_looks_train_beside_or_instead_of_the_dataset_looks(tmp_path):
+    import dataclasses
+
+    data, photos = synthetic_outfits(), synthetic_outfits(n_outfits=40, seed=1)
+    cfg = dataclasses.replace(config(tmp_path, "both", "type-aware"), epochs=1, photo_looks="given below")
+    train_outfits(cfg, data=data, model_id="vestis-lite@test", photos=photos)
+    both = json.loads((tmp_path / "both" / "report.json").read_text())
+    assert both["photo_outfits"] == 40 and both["train_outfits"] == len(training_looks(cfg).outfits) + 40
+    alone = dataclasses.replace(cfg, dataset_looks=False, out_dir=str(tmp_path / "alone"))
+    train_outfits(alone, data=data, model_id="vestis-lite@test", photos=photos)
+    report = json.loads((tmp_path / "alone" / "report.json").read_text())
+    assert report["train_outfits"] == report["photo_outfits"] == 40
+    assert report["val_outfits"] == both["val_outfits"]  # validated on the dataset's looks either way

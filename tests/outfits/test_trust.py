@@ -179,3 +179,46 @@ def test_the_cli_json_carries_the_probability(shop, tmp_path, capsys):
     uncalibrated = ["--catalog", str(catalog.directory), "--scorer", "cooccurrence", "--json"]
     assert main(["outfits", "score", str(query), *uncalibrated]) == 0
     assert json.loads(capsys.readouterr().out)["probability"] is None
+
+
+def test_photo_looks_are_the_garments_the_tags_name(tmp_path):
+    from vestis.embed import load_embedder
+    from vestis.extract.base import load_extractor
+    from vestis.outfits.features import photo_looks
+
+    shop = people_shop(tmp_path / "shop")
+    photos = [
+        ("a", shop / "people" / "red-navy.png", ("blouse", "skirt")),  # the shoes are not named
+        ("b", shop / "people" / "green-yellow.png", ("t-shirt", "jeans", "sneakers")),
+        ("c", shop / "products" / "navy-top.png", ()),  # a product shot: no look
+    ]
+
+    def looks():
+        extractor, embedder = load_extractor("majority"), load_embedder("test-random", dim=8)
+        return photo_looks(photos, extractor, embedder, "test-figure", tmp_path / "cache", progress=False)
+
+    data = looks()
+    assert {k: [data.categories[i] for i in o] for k, o in data.outfits.items()} == {
+        "a": ["top", "bottom"],
+        "b": ["top", "bottom", "footwear"],
+    }
+    assert data.ids[data.outfits["b"][2]] == "b#2" and data.embeddings.shape[1] == 8
+    assert np.array_equal(looks().embeddings, data.embeddings)  # read back from the cache
+
+
+def test_aligned_photo_looks_share_the_dataset_category_means():
+    from tests.outfits.conftest import synthetic_outfits
+    from vestis.outfits.data import align_means
+
+    data = synthetic_outfits()
+    photos = synthetic_outfits(n_outfits=60, seed=1)
+    photos.embeddings = photos.embeddings + np.float32(3.0)  # worn crops: another look overall
+    aligned = align_means(photos, data)
+
+    def mean(d, c):
+        rows = sorted({i for o in d.outfits.values() for i in o if d.categories[i] == c})
+        return d.embeddings[rows].mean(0)
+
+    for c in ("top", "footwear"):
+        assert np.allclose(mean(aligned, c), mean(data, c), atol=1e-5)
+        assert not np.allclose(mean(photos, c), mean(data, c), atol=1e-2)

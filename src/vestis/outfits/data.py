@@ -168,6 +168,39 @@ def training_split(
     return data.subset(train_ids), val
 
 
+def align_means(data: OutfitData, reference: OutfitData) -> OutfitData:
+    """``data`` with each category's mean embedding (over its outfits' items) moved onto that of
+    ``reference``'s outfits' items; a category ``reference`` lacks moves with the overall means.
+
+    Garments cropped from photos of people and product shots differ as a whole (pose, light,
+    background), which is not what makes a look; the scorers centre items on their category's
+    mean, so aligning the means lets looks of both kinds train one scorer.
+    """
+
+    def means(d: OutfitData) -> tuple[dict[str | None, np.ndarray], np.ndarray]:
+        rows = sorted({i for o in d.outfits.values() for i in o})
+        emb = d.embeddings[rows].astype(np.float64)
+        cats = np.array([str(d.categories[i]) for i in rows])
+        return {c: emb[cats == c].mean(0) for c in set(cats)}, emb.mean(0)
+
+    ours, our_mean = means(data)
+    theirs, their_mean = means(reference)
+    shift = np.stack(
+        [
+            theirs[c] - ours[c] if c in theirs and c in ours else their_mean - our_mean
+            for c in map(str, data.categories)
+        ]
+    )
+    return OutfitData(
+        data.ids,
+        (data.embeddings + shift).astype(data.embeddings.dtype),
+        data.categories,
+        data.outfits,
+        data.images,
+        data.attributes,
+    )
+
+
 def calibrated_split(
     data: OutfitData,
     val_fraction: float = 0.15,

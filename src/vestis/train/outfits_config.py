@@ -126,6 +126,13 @@ class OutfitsTrainConfig(RecipeConfig):
         },
     )
     photo_parser: str = field(default="lite-parser", metadata={"help": "parser of the photo looks' garments"})
+    align_photo_looks: bool = field(
+        default=True,
+        metadata={
+            "help": "move each category's mean embedding of the photo looks' garments onto that of the "
+            "dataset's training items (worn crops and product shots differ as a whole)"
+        },
+    )
     dataset_looks: bool = field(
         default=True,
         metadata={

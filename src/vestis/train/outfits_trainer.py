@@ -50,6 +50,7 @@ from vestis.data import DatasetError
 from vestis.outfits.base import create_scorer, scorer_class
 from vestis.outfits.data import (
     OutfitData,
+    align_means,
     calibrated_split,
     sub_outfit,
     swap_one,
@@ -248,6 +249,8 @@ def _with_photo_looks(cfg, data: OutfitData, photos: OutfitData | None, trains, 
     """(one item table: the dataset's rows then the photos', each row's source (0 dataset, 1
     photos), the training sets with the photo looks, the other sets on the new table)."""
     photo_data = photos if photos is not None else load_photo_looks(cfg)
+    if cfg.align_photo_looks:
+        photo_data = align_means(photo_data, trains[0])
     data = data.extended(photo_data, PHOTO_PREFIX)
     looks = {k: o for k, o in data.outfits.items() if k.startswith(PHOTO_PREFIX)}
     sources = np.r_[np.zeros(len(data.ids) - len(photo_data.ids), int), np.ones(len(photo_data.ids), int)]
