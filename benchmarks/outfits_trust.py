@@ -4,9 +4,11 @@ On Mango's item-disjoint validation looks (the same 523 as benchmarks/outfits.py
 seen in training), for the ``type-aware`` recipe trained on each source of looks and for the
 calibrated ``cooccurrence`` baseline:
 
-* **sources**: Mango stylist looks (training side, calibration looks held out), street photos of
-  people (``street/``, train split by photo; garments found by ``lite-parser``, kept where the
-  photo's tags name their class), and both;
+* **shipped**: the recipe's defaults (calibration fitted on held-out looks with the model trained
+  without them, then the model retrained on every training look);
+* **sources**: Mango stylist looks (training side, calibration looks held out, no refit), street
+  photos of people (``street/``, train split by photo; garments found by ``lite-parser``, kept
+  where the photo's tags name their class, their category means aligned onto Mango's), and both;
 * **metrics**: compatibility AUC and FITB (uniform protocol), and, from the calibrated
   probabilities on the same real and random looks weighted equally, accuracy and F1 at 0.5 and
   the expected calibration error (ECE; platt, the recipe's default, and isotonic refitted on the
@@ -19,7 +21,7 @@ calibrated ``cooccurrence`` baseline:
 Prints a table and writes ``benchmarks/results/outfits_trust.json``::
 
     nice .venv/bin/python benchmarks/outfits_trust.py --threads 2 \\
-        [--trained mango=runs/ta-mango street=runs/ta-street mango+street=runs/ta-both]
+        [--trained shipped=runs/ta-ship mango=runs/ta-mango ...]   # reuse `vestis train outfits` runs
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ from vestis.schema import load_schema
 from vestis.train.outfits_config import OutfitsTrainConfig
 from vestis.train.outfits_trainer import load_photo_looks, train_outfits
 
-# row → (scorer, config overrides)
+# row → (scorer, config overrides). The source rows keep the model trained without the
+# calibration looks (no refit), so that the three differ only in their training looks.
 ROWS = {
-    "mango": ("type-aware", {}),
-    "street": ("type-aware", {"photo_looks": "street", "dataset_looks": False}),
-    "mango+street": ("type-aware", {"photo_looks": "street"}),
+    "shipped": ("type-aware", {}),
+    "mango": ("type-aware", {"calibration_refit": False}),
+    "street": ("type-aware", {"photo_looks": "street", "dataset_looks": False, "calibration_refit": False}),
+    "mango+street": ("type-aware", {"photo_looks": "street", "calibration_refit": False}),
     "cooccurrence": ("cooccurrence", {}),
 }
 TARGETS = {"auc": 0.85, "fitb": 0.55, "ece": 0.05}
@@ -133,10 +137,12 @@ def main() -> None:
         scorer = load_scorer(run / "model")
         _, calib, val = calibrated_split(data, cfg.val_fraction, cfg.calibration_fraction, cfg.keep_partial)
         val_metrics, _ = outfit_metrics(scorer, val, seed=args.seed)
-        platt = scorer.calibration
-        fit_scorer_calibration(scorer, calib, "isotonic", seed=args.seed)
-        iso, _ = outfit_metrics(scorer, val, seed=args.seed, recall=False)
-        scorer.calibration = platt
+        iso = None
+        if not report.get("calibration_refit"):  # a refit model trained on the calibration looks
+            platt = scorer.calibration
+            fit_scorer_calibration(scorer, calib, "isotonic", seed=args.seed)
+            iso, _ = outfit_metrics(scorer, val, seed=args.seed, recall=False)
+            scorer.calibration = platt
         results[row] = {
             "scorer": name,
             "train_outfits": report["train_outfits"],
@@ -146,7 +152,8 @@ def main() -> None:
             "ece_with_structure": val_metrics["ece_with_structure"],
             "real_with_problems": val_metrics["real_with_problems"],
             "reliability": val_metrics["reliability"],
-            "isotonic": {k: iso[k] for k in ("ece", "accuracy", "f1")},
+            "calibration_refit": report.get("calibration_refit", False),
+            "isotonic": None if iso is None else {k: iso[k] for k in ("ece", "accuracy", "f1")},
             "complete": {
                 "with structure": completion_check(scorer, val, scorer.structure, args.seed),
                 "fixed main slots, no structure": completion_check(scorer, val, None, args.seed),
@@ -164,7 +171,8 @@ def main() -> None:
         done, fixed = c["with structure"], c["fixed main slots, no structure"]
         print(
             f"{row:<16}{r['auc']:>7.3f}{r['fitb']:>7.3f}{r['accuracy']:>7.3f}{r['f1']:>7.3f}{r['ece']:>7.3f}"
-            f"{r['isotonic']['ece']:>9.3f}{done['invalid']:>9}/{done['looks_shown']}"
+            f"{'—' if r['isotonic'] is None else format(r['isotonic']['ece'], '.3f'):>9}"
+            f"{done['invalid']:>9}/{done['looks_shown']}"
             f" (no structure: {fixed['invalid']}/{fixed['looks_shown']})"
         )
     print(f"targets: AUC ≥ {TARGETS['auc']}, FITB ≥ {TARGETS['fitb']}, ECE ≤ {TARGETS['ece']}")
