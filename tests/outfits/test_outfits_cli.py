@@ -87,14 +87,14 @@ def test_complete_fills_slots_with_filtered_varied_items(catalog, capsys):
     outfit = [i for i in cats if cats[i] != slot][:2]
     args = ["outfits", "complete", *map(str, outfit), "--catalog", str(catalog), "--slots", slot, "--k", "3"]
     out = run_json(capsys, *args, "--json")
-    picks = out[slot]
+    picks = out[slot]["suggestions"]
     assert len(picks) == min(3, list(cats.values()).count(slot))
     assert all(p["attributes"]["category"] == slot and p["id"] not in outfit for p in picks)
     assert len({p["id"] for p in picks}) == len(picks)
     colour = picks[0]["attributes"].get("colour")
     if colour:
         filtered = run_json(capsys, *args, "--where", f"colour != {colour}", "--json")[slot]
-        assert all(p["attributes"].get("colour") != colour for p in filtered)
+        assert all(p["attributes"].get("colour") != colour for p in filtered["suggestions"])
     default = run_json(capsys, "outfits", "complete", *map(str, outfit), "--catalog", str(catalog), "--json")
     assert set(default) == set(missing_slots(cats[i] for i in outfit))
     assert main(["outfits", "complete", "1", "--catalog", str(catalog), "--slots", "spaceship"]) == 2
@@ -105,8 +105,8 @@ def test_complement_suggests_other_categories(catalog, capsys):
     out = run_json(capsys, "outfits", "complement", "1", "--catalog", str(catalog), "--k", "2", "--json")
     assert cats[1] not in out
     for slot, picks in out.items():
-        assert slot in MAIN_SLOTS and len(picks) <= 2
-        assert all(p["attributes"]["category"] == slot for p in picks)
+        assert slot in MAIN_SLOTS and len(picks["suggestions"]) <= 2
+        assert all(p["attributes"]["category"] == slot for p in picks["suggestions"])
     assert main(["outfits", "complement", "1", "--catalog", str(catalog)]) == 0
 
 

@@ -81,7 +81,8 @@ def test_the_cli_scores_and_completes_a_photo(shop, capsys, monkeypatch):
     assert f"outfit from {query}: 0 top (20,30,80,100), 1 bottom (30,100,70,190)" in out
     assert "weakest pair" in out
     assert main(["outfits", "complete", str(query), *base, "--slots", "shoes", "--json"]) == 0
-    [shoes] = json.loads(capsys.readouterr().out).values()
+    [slot] = json.loads(capsys.readouterr().out).values()
+    shoes = slot["suggestions"]
     assert {s["id"] for s in shoes} == garment_ids(catalog, "footwear")
     assert all(s["box"] == [30, 190, 70, 200] for s in shoes)
     assert main(["outfits", "complete", str(query), *base, "--slots", "shoes"]) == 0

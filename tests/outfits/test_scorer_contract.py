@@ -54,6 +54,26 @@ def test_learned_scorers_save_load_and_refuse_other_embeddings(name, tmp_path):
         again.check_embeddings("vestis-lite@bbbb")
 
 
+@pytest.mark.parametrize("name", list_scorers())
+def test_every_scorer_keeps_its_calibration_and_structure(name, tmp_path):
+    from vestis.outfits.calibration import fit_calibration
+    from vestis.outfits.structure import Structure
+
+    scorer = make(name, **({"embed_dim": 12} if scorer_is_learned(name) else {}))
+    items = random_items(6, dim=12)
+    scorer.adapt(items)
+    assert scorer.probability([items]) is None  # not calibrated: no probability
+    raw = scorer.score([items[:k] for k in range(2, 7)])
+    scorer.calibration = fit_calibration(raw, [0, 1, 0, 1, 1])
+    scorer.structure = Structure.fit([["top", "bottom", "footwear"]] * 30, min_looks=10)
+    again = load_scorer(scorer.save(tmp_path / "m"))
+    again.adapt(items)
+    looks = [items[:3], [items[0], items[0]]]  # the second: two tops, a structural problem
+    p = again.probability(looks)
+    assert np.allclose(p, scorer.probability(looks), atol=1e-5) and ((p >= 0) & (p <= 1)).all()
+    assert p[1] < again.calibration(again.score(looks[1:]))[0]
+
+
 def test_load_scorer_defaults_and_names(tmp_path, monkeypatch):
     import vestis.outfits.base as base
 

@@ -312,6 +312,9 @@ def outfits_cmd(
     table = Table("metric", "value", "chance", title=f"{outfit_scorer.name} on {m['dataset']} ({split})")
     for key in ("auc", "fitb", "recall@10"):
         table.add_row(key, _fmt(m.get(key)), _fmt(m["chance"].get(key)))
+    for key in ("ece", "accuracy", "f1"):  # a calibrated scorer's probabilities
+        if key in m:
+            table.add_row(key, _fmt(m[key]), "0.5" if key == "accuracy" else "")
     console.print(table)
     console.print(
         f"{m['outfits']} outfits, {m['fitb_questions']} questions; wrote {out}/metrics.json and report.html"

@@ -53,16 +53,27 @@ def _outfit(cat, items: list[str], parser: str | None, show: bool) -> list:
 
 
 def _slots_table(title: str, suggestions: dict, shown: tuple[str, ...]) -> None:
-    """One table per slot; ``shown``: the attribute columns (the schema's listing role)."""
+    """One table per slot, best first; ``shown``: the attribute columns (the schema's listing role).
+    A slot without suggestions says why."""
     for slot, items in suggestions.items():
-        table = Table("#", "id", "score", *shown, path_column(), title=f"{title}: {slot}")
+        if not items:
+            console.print(
+                f"[bold]{escape(title)}: {escape(slot)}[/]: nothing to suggest ({escape(items.reason)})"
+            )
+            continue
+        calibrated = items[0].probability is not None
+        columns = ("probability", "score") if calibrated else ("score",)
+        table = Table("#", "id", *columns, *shown, path_column(), title=f"{title}: {slot}")
         for rank, s in enumerate(items, 1):
             attrs = [str(s.attributes.get(f) or "") for f in shown]
-            table.add_row(str(rank), str(s.id), f"{s.score:.3f}", *attrs, escape(item_place(s.path, s.box)))
-        if not items:
-            message = ["no matching items", *[""] * (len(shown) - 1)] if shown else []
-            table.add_row("", "", "", *message, "")
+            values = (f"{s.probability:.2f}", f"{s.score:.3f}") if calibrated else (f"{s.score:.3f}",)
+            table.add_row(str(rank), str(s.id), *values, *attrs, escape(item_place(s.path, s.box)))
         console.print(table)
+
+
+MIN_PROBABILITY_HELP = (
+    "Only items whose completed look is at least this likely a real outfit (calibrated scorers)."
+)
 
 
 @app.command("score")
@@ -73,7 +84,8 @@ def score_cmd(
     parser: str = typer.Option(None, "--parser", help=PARSER_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
-    """Compatibility score of an outfit (higher = better), with its weakest pair named.
+    """The probability that an outfit is a real, wearable look, and why: its weakest pair, any
+    structural problem (two pairs of shoes), what it still needs.
 
     A photo of a person is the outfit its garments make ("how well does what I'm wearing go").
     """
@@ -84,11 +96,22 @@ def score_cmd(
     if json_out:
         print_json({"scorer": s.name, **result.to_dict()})
         return 0
-    console.print(f"outfit score [bold]{result.score:.3f}[/] ({s.name})")
+    if result.probability is None:
+        console.print(f"outfit score [bold]{result.score:.3f}[/] ({s.name}; not calibrated: no probability)")
+    else:
+        console.print(
+            f"probability of a real outfit [bold]{result.probability:.2f}[/] "
+            f"({s.name}; raw score {result.score:.3f})"
+        )
     a, b, v = result.weakest_pair
-    console.print(f"weakest pair: items {a} and {b} ({v:.3f})")
+    console.print(f"weakest pair: items {a} and {b} (pair score {v:.3f})")
     worst = min(zip(result.item_fit, result.ids, strict=True), key=lambda fit: fit[0])
     console.print(f"item that fits least: {worst[1]} (mean pair score {worst[0]:.3f})")
+    for problem in result.problems:
+        named = ", ".join(str(result.ids[i]) for i in problem.items)
+        console.print(f"structural problem (items {escape(named)}): {escape(problem.message)}")
+    if result.needs:
+        console.print(f"still needs: {', '.join(result.needs)}")
     return 0
 
 
@@ -104,22 +127,26 @@ def complete_cmd(
     k: int = typer.Option(5, "--k", "-k", help="Suggestions per slot."),
     where: str = typer.Option(None, "--where", "-w", help='Filter on suggestions, e.g. "colour != black".'),
     diversity: float = typer.Option(0.3, "--diversity", help="0 = pure score; higher = more varied."),
+    min_probability: float = typer.Option(0.5, "--min-probability", help=MIN_PROBABILITY_HELP),
     scorer: str = typer.Option(None, "--scorer", help=SCORER_HELP),
     parser: str = typer.Option(None, "--parser", help=PARSER_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
-    """For each missing slot, the catalog items that best complete the outfit.
+    """For each slot the outfit still needs, the catalog items that best complete it, best first.
 
-    A photo of a person brings the garments it shows ("what shoes go with what I'm wearing").
+    Never an item the look has no room for (a second pair of shoes); a slot without suggestions
+    says why. A photo of a person brings the garments it shows ("what shoes go with what I'm wearing").
     """
     from vestis.outfits.complete import complete_outfit
 
     cat, s = _open(catalog, scorer)
     wanted = [x.strip() for x in slots.split(",") if x.strip()] if slots else None
     outfit = _outfit(cat, items, parser, not json_out)
-    result = complete_outfit(cat, outfit, s, slots=wanted, k=k, where=where, diversity=diversity)
+    result = complete_outfit(
+        cat, outfit, s, slots=wanted, k=k, where=where, diversity=diversity, min_probability=min_probability
+    )
     if json_out:
-        print_json({slot: [x.to_dict() for x in v] for slot, v in result.items()})
+        print_json({slot: v.to_dict() for slot, v in result.items()})
     elif not result:
         console.print("the outfit has every main category; name slots with --slots")
     else:
@@ -134,6 +161,7 @@ def complement_cmd(
     k: int = typer.Option(5, "--k", "-k", help="Suggestions per category."),
     where: str = typer.Option(None, "--where", "-w", help="Filter on suggestions."),
     diversity: float = typer.Option(0.3, "--diversity", help="0 = pure score; higher = more varied."),
+    min_probability: float = typer.Option(0.5, "--min-probability", help=MIN_PROBABILITY_HELP),
     scorer: str = typer.Option(None, "--scorer", help=SCORER_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
@@ -141,9 +169,9 @@ def complement_cmd(
     from vestis.outfits.complete import complement
 
     cat, s = _open(catalog, scorer)
-    result = complement(cat, item, s, k=k, where=where, diversity=diversity)
+    result = complement(cat, item, s, k=k, where=where, diversity=diversity, min_probability=min_probability)
     if json_out:
-        print_json({slot: [x.to_dict() for x in v] for slot, v in result.items()})
+        print_json({slot: v.to_dict() for slot, v in result.items()})
     else:
         _slots_table(f"goes with {item}", result, cat.schema.roles.listing)
     return 0

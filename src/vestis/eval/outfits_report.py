@@ -51,6 +51,19 @@ def write_outfits_report(metrics: dict[str, Any], records: list[dict], data: Out
         f"<tr><td>{escape(c)}</td><td>{m['accuracy']:.3f}</td><td>{m['questions']}</td></tr>"
         for c, m in metrics.get("fitb_by_category", {}).items()
     )
+    calibration = ""
+    if metrics.get("reliability"):
+        bins = "".join(
+            f"<tr><td>{r['low']:.1f}–{r['high']:.1f}</td><td>{r['looks']}</td><td>{r['mean_probability']:.3f}</td>"
+            f"<td>{r['share_real']:.3f}</td></tr>"
+            for r in metrics["reliability"]
+        )
+        calibration = f"""<h2>Calibration ({escape(str(metrics.get("calibration")))})</h2>
+<p>Probabilities of the real and random outfits above (the two classes weighted equally): expected
+calibration error {metrics["ece"]:.3f}, accuracy {metrics["accuracy"]:.3f} and F1 {metrics["f1"]:.3f}
+at probability 0.5. A calibrated scorer's mean probability matches the share of real outfits in each bin.</p>
+<table><tr><th>probability</th><th>outfits</th><th>mean probability</th><th>share real</th></tr>
+{bins}</table>"""
     right = [r for r in records if int(np.argmax(r["scores"])) == r["answer"]][:EXAMPLES]
     wrong = [r for r in records if int(np.argmax(r["scores"])) != r["answer"]][:EXAMPLES]
     html = f"""<!doctype html><html><head><meta charset="utf-8"><title>vestis outfits report</title><style>
@@ -68,6 +81,7 @@ scorer {escape(str(metrics.get("scorer", "")))}</h1>
 <p>{metrics.get("outfits", 0)} outfits, {metrics.get("items", 0)} items, {metrics.get("fitb_questions", 0)}
 fill-in-the-blank questions; seed {metrics.get("seed", 0)}.</p>
 <table><tr><th>metric</th><th>value</th><th>chance</th></tr>{rows}</table>
+{calibration}
 <h2>FITB accuracy by hidden item's category</h2>
 <table><tr><th>category</th><th>accuracy</th><th>questions</th></tr>{cats}</table>
 <h2>Fill in the blank: right answers</h2>

@@ -15,6 +15,14 @@ Learned scorers are trained on the embeddings of one vestis-lite model: ``embedd
 records which (``vestis-lite@<hash>``), and :meth:`OutfitScorer.check_embeddings` refuses
 vectors from another model instead of returning meaningless scores.
 
+A fitted scorer (``vestis train outfits``, for any scorer) also carries a ``calibration``
+(:mod:`vestis.outfits.calibration`: raw score → probability that the look is a real outfit, fitted
+on held-out looks) and a ``structure`` (:mod:`vestis.outfits.structure`: what a wearable look may
+contain, learned from the real looks). :meth:`OutfitScorer.probability` combines them: the
+calibrated probability times what the look's structural problems leave of it; None without a
+calibration (the raw score then has no stated range). Both are stored in the model directory's
+``config.json`` and read back by :func:`load_scorer`.
+
 >>> import numpy as np
 >>> from vestis.outfits import ItemFeatures, create_scorer
 >>> top = ItemFeatures(np.array([1.0, 0.0]), "top")
@@ -37,7 +45,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vestis.errors import OptionsError
-from vestis.models.registry import ModelNotFound
+from vestis.models.registry import ModelError, ModelNotFound
+from vestis.outfits.calibration import Calibration
+from vestis.outfits.structure import Structure
 from vestis.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -61,11 +71,30 @@ class OutfitScorer(ABC):
 
     name: ClassVar[str] = ""
     learned: ClassVar[bool] = False
-    embedding_model: str | None = None  # vestis-lite id the weights were trained on; None = any
+    embedding_model: str | None = None  # vestis-lite id of the weights (or calibration); None = any
+    calibration: Calibration | None = None  # raw score → probability of a real look
+    structure: Structure | None = None  # what a wearable look may contain
 
     @abstractmethod
     def score(self, outfits: Sequence[Sequence[ItemFeatures]]) -> np.ndarray:
         """Compatibility of each outfit, float64 [len(outfits)], higher = more compatible."""
+
+    def probability(
+        self, outfits: Sequence[Sequence[ItemFeatures]], raw: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """Probability that each outfit is a real, wearable look (None without a calibration):
+        the calibrated score times :meth:`Structure.factor` of its categories. ``raw``: the
+        outfits' scores, when already computed."""
+        if self.calibration is None:
+            return None
+        p = self.calibration(self.score(outfits) if raw is None else raw)
+        if self.structure is not None:
+            p = p * np.array([self.structure.factor([it.category for it in o]) for o in outfits])
+        return p
+
+    def options(self) -> dict[str, Any]:
+        """The constructor options that rebuild this scorer (what :meth:`save` records)."""
+        return {}
 
     def adapt(self, items: Sequence[ItemFeatures]) -> OutfitScorer:
         """See the pool of items about to be scored (no outfits); the default ignores it."""
@@ -93,21 +122,59 @@ class OutfitScorer(ABC):
         return out
 
     def check_embeddings(self, embedding_model: str | None) -> None:
-        """Raise when the vectors come from another model than the one this scorer was trained on."""
+        """Raise when the vectors come from another model than the one this scorer was trained on.
+
+        A non-learned scorer only had its calibration fitted on those vectors: it drops the
+        calibration instead (its probabilities become None) and scores on.
+        """
         if self.embedding_model and embedding_model and embedding_model != self.embedding_model:
+            if not self.learned:
+                log.warning(
+                    "the %s outfit scorer was calibrated on %s embeddings, not %s: no probabilities",
+                    self.name,
+                    self.embedding_model,
+                    embedding_model,
+                )
+                self.calibration, self.embedding_model = None, None
+                return
             raise OptionsError(
                 f"the {self.name} outfit scorer was trained on {self.embedding_model} embeddings, but these "
                 f"come from {embedding_model}; retrain it (`vestis train outfits --set model=...`) "
                 "or use --scorer cooccurrence"
             )
 
-    def save(self, directory: str | Path) -> Path:
-        """Write a model directory (``config.json`` + weights); only learned scorers have weights."""
-        raise NotImplementedError(f"the {self.name} scorer has no weights to save")
+    def fitted(self) -> dict[str, Any]:
+        """What fitting added (embedding model, calibration, structure), as ``config.json`` keys."""
+        return {
+            "embedding_model": self.embedding_model,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "structure": None if self.structure is None else self.structure.to_dict(),
+        }
+
+    def read_fitted(self, data: dict[str, Any]) -> OutfitScorer:
+        """Set what :meth:`fitted` wrote (missing keys: left unset)."""
+        self.embedding_model = data.get("embedding_model", self.embedding_model)
+        self.calibration = Calibration.from_dict(data.get("calibration"))
+        self.structure = Structure.from_dict(data.get("structure"))
+        return self
+
+    def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write a model directory: ``config.json`` (the scorer's name, options, calibration and
+        structure, + ``extra``); learned scorers add their weights."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = {"scorer": self.name, **self.options(), **self.fitted(), **(extra or {})}
+        (directory / "config.json").write_text(json.dumps(data, indent=1))
+        return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> OutfitScorer:
-        raise NotImplementedError(f"the {cls.name} scorer has no weights to load")
+        """The scorer :meth:`save` wrote (options, calibration, structure)."""
+        data = json.loads((Path(directory) / "config.json").read_text())
+        if data.get("scorer") != cls.name:
+            raise ModelError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
+        known = cls().options()
+        return cls(**{k: data[k] for k in known if k in data}).read_fitted(data)
 
 
 SCORERS: Registry[type[OutfitScorer]] = Registry(
@@ -142,9 +209,17 @@ def create_scorer(name: str, **options: Any) -> OutfitScorer:
 
 
 def shipped_dir() -> Path:
+    """The shipped outfit model (learned), the default scorer."""
     from vestis.models.registry import WEIGHTS_DIR
 
     return WEIGHTS_DIR / "outfits"
+
+
+def shipped_fit(name: str) -> Path:
+    """Where a non-learned scorer's shipped fit (calibration and structure) lives."""
+    from vestis.models.registry import WEIGHTS_DIR
+
+    return WEIGHTS_DIR / f"outfits-{name}"
 
 
 def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | None = None) -> OutfitScorer:
@@ -153,6 +228,8 @@ def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | No
     None gives the shipped model (``vestis/models/weights/outfits``), or the non-learned
     ``cooccurrence`` baseline when none is shipped or when the shipped one was trained on
     other embeddings than ``embedding_model`` (a catalog built with another vestis-lite).
+    A non-learned scorer's name gives it with its shipped fit (``weights/outfits-<name>``:
+    calibration and structure; the calibration dropped for other embeddings), if any.
     A learned scorer's name gives the shipped model when it is of that kind, else an error
     (it needs weights: pass their directory).
     """
@@ -168,10 +245,10 @@ def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | No
                     scorer.embedding_model,
                     embedding_model,
                 )
-                return create_scorer("cooccurrence")
+                return _baseline("cooccurrence", embedding_model)
             return scorer
         log.info("no outfit model shipped in %s: using the cooccurrence baseline", shipped)
-        return create_scorer("cooccurrence")
+        return _baseline("cooccurrence", embedding_model)
     path = Path(spec)
     if (path / "config.json").is_file():
         return _load_dir(path)
@@ -180,13 +257,23 @@ def load_scorer(spec: str | os.PathLike | None = None, embedding_model: str | No
     name = str(spec)
     cls = SCORERS.get(name)
     if not cls.learned:
-        return cls()
+        return _baseline(name, embedding_model)
     if has_shipped and _scorer_name(shipped) == name:
         return _load_dir(shipped)
     raise ModelNotFound(
         f"no trained {name!r} outfit model is shipped; train one with "
         f"`vestis train outfits --set scorer={name}` and pass its directory"
     )
+
+
+def _baseline(name: str, embedding_model: str | None) -> OutfitScorer:
+    """A non-learned scorer with its shipped fit where there is one."""
+    directory = shipped_fit(name)
+    if not (directory / "config.json").is_file():
+        return create_scorer(name)
+    scorer = _load_dir(directory)
+    scorer.check_embeddings(embedding_model)
+    return scorer
 
 
 def _scorer_name(directory: Path) -> str:

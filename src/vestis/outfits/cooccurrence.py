@@ -30,6 +30,9 @@ class CooccurrenceScorer(OutfitScorer):
         self.centre = centre
         self.means: dict[str | None, np.ndarray] = {}
 
+    def options(self) -> dict[str, bool]:
+        return {"centre": self.centre}
+
     def adapt(self, items: Sequence[ItemFeatures]) -> CooccurrenceScorer:
         if not self.centre or not items:
             return self

@@ -52,13 +52,24 @@ class OutfitData:
 
     def subset(self, outfit_ids: Sequence[str]) -> OutfitData:
         """The same item table with only the given outfits."""
+        return self.with_outfits({k: self.outfits[k] for k in outfit_ids})
+
+    def with_outfits(self, outfits: dict[str, list[int]]) -> OutfitData:
+        """The same item table with these outfits (lists of its rows)."""
+        return OutfitData(self.ids, self.embeddings, self.categories, outfits, self.images, self.attributes)
+
+    def extended(self, other: OutfitData, prefix: str) -> OutfitData:
+        """This item table with ``other``'s rows appended (rows of this one keep their indices) and
+        ``other``'s outfits, keyed ``prefix + id``, added to these."""
+        shift = len(self.ids)
+        attributes = [*self.attributes, *other.attributes] if self.attributes and other.attributes else []
         return OutfitData(
-            self.ids,
-            self.embeddings,
-            self.categories,
-            {k: self.outfits[k] for k in outfit_ids},
-            self.images,
-            self.attributes,
+            [*self.ids, *(prefix + i for i in other.ids)],
+            np.concatenate([self.embeddings, other.embeddings.astype(self.embeddings.dtype)]),
+            [*self.categories, *other.categories],
+            {**self.outfits, **{prefix + k: [i + shift for i in o] for k, o in other.outfits.items()}},
+            [*self.images, *other.images] if self.images and other.images else [],
+            attributes,
         )
 
     def pool(self, by_occurrence: bool = False) -> dict[str | None, np.ndarray]:
@@ -137,7 +148,7 @@ def with_partial_outfits(data: OutfitData, train_ids: list[str], val_ids: list[s
         rest = [i for i in data.outfits[k] if i not in held_out]
         if len(rest) >= 2:
             outfits[k] = rest
-    return OutfitData(data.ids, data.embeddings, data.categories, outfits, data.images, data.attributes)
+    return data.with_outfits(outfits)
 
 
 def training_split(
@@ -155,6 +166,66 @@ def training_split(
     if keep_partial:
         return with_partial_outfits(data, train_ids, val_ids), val
     return data.subset(train_ids), val
+
+
+def align_means(data: OutfitData, reference: OutfitData) -> OutfitData:
+    """``data`` with each category's mean embedding (over its outfits' items) moved onto that of
+    ``reference``'s outfits' items; a category ``reference`` lacks moves with the overall means.
+
+    Garments cropped from photos of people and product shots differ as a whole (pose, light,
+    background), which is not what makes a look; the scorers centre items on their category's
+    mean, so aligning the means lets looks of both kinds train one scorer.
+    """
+
+    def means(d: OutfitData) -> tuple[dict[str | None, np.ndarray], np.ndarray]:
+        rows = sorted({i for o in d.outfits.values() for i in o})
+        emb = d.embeddings[rows].astype(np.float64)
+        cats = np.array([str(d.categories[i]) for i in rows])
+        return {c: emb[cats == c].mean(0) for c in set(cats)}, emb.mean(0)
+
+    ours, our_mean = means(data)
+    theirs, their_mean = means(reference)
+    shift = np.stack(
+        [
+            theirs[c] - ours[c] if c in theirs and c in ours else their_mean - our_mean
+            for c in map(str, data.categories)
+        ]
+    )
+    return OutfitData(
+        data.ids,
+        (data.embeddings + shift).astype(data.embeddings.dtype),
+        data.categories,
+        data.outfits,
+        data.images,
+        data.attributes,
+    )
+
+
+def calibrated_split(
+    data: OutfitData,
+    val_fraction: float = 0.15,
+    calibration_fraction: float = 0.15,
+    keep_partial: bool = False,
+    train_on_shared: bool = False,
+) -> tuple[OutfitData, OutfitData | None, OutfitData]:
+    """(train, calibration, val): :func:`training_split`'s val (the same outfits), and a
+    calibration split carved item-disjointly out of the training side the same way, so that a
+    scorer's calibration is fitted on looks whose items it never trained on. ``keep_partial``
+    keeps what is left of the other outfits without validation and calibration items;
+    ``train_on_shared`` trains on the other outfits whole. ``calibration_fraction`` 0: no
+    calibration split (None)."""
+    train_ids, val_ids = disjoint_split(data.outfits, val_fraction)
+    calib_ids: list[str] = []
+    if calibration_fraction > 0:
+        train_ids, calib_ids = disjoint_split({k: data.outfits[k] for k in train_ids}, calibration_fraction)
+    held = [*val_ids, *calib_ids]
+    if train_on_shared:
+        train = data.subset(sorted(set(data.outfits) - set(held)))
+    elif keep_partial:
+        train = with_partial_outfits(data, train_ids, held)
+    else:
+        train = data.subset(train_ids)
+    return train, (data.subset(calib_ids) if calib_ids else None), data.subset(val_ids)
 
 
 def shared_items(data: OutfitData, a: Sequence[str], b: Sequence[str]) -> set[int]:

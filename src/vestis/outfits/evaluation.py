@@ -10,6 +10,19 @@ the outfit recipes validate with (so both import it from here, below ``train`` a
 
 Chance levels are reported beside each metric. The scorer first sees the items
 (:meth:`~vestis.outfits.base.OutfitScorer.adapt`), never the outfits.
+
+A calibrated scorer's probabilities are measured on the same real and random outfits, the two
+classes weighted equally (as the calibration was fitted): expected calibration error (ECE, 10
+equal-width bins), the reliability table, Brier score, and accuracy / precision / recall / F1
+of "real when the probability is at least 0.5", as the complementary-item literature reports
+them. These are of the calibrated score, which is the probability
+(:meth:`~vestis.outfits.base.OutfitScorer.probability`) of every look without a structural
+problem. A look with one is multiplied down on purpose, and this protocol cannot judge that
+part (a random outfit has its real one's categories, so the same problems): ``ece_with_structure``
+is the ECE of the probability itself, ``real_with_problems`` the share of the real outfits with
+a structural problem (on Mango: a stylist listing a second pair of shoes as an alternative).
+:func:`fit_scorer_calibration` fits a scorer's calibration the same way on looks it was not
+trained on.
 """
 
 from __future__ import annotations
@@ -21,6 +34,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vestis.errors import OptionsError
+from vestis.outfits.calibration import (
+    Calibration,
+    balanced_weights,
+    classification_metrics,
+    expected_calibration_error,
+    fit_calibration,
+    reliability,
+)
 from vestis.outfits.data import OutfitData, disjoint_split, fitb_questions, type_consistent_negative
 from vestis.outfits.metrics import auc, fitb_accuracy, rank_of
 from vestis.progress import progress_bar
@@ -56,8 +77,9 @@ def outfit_metrics(
         for key in keys
         for _ in range(negatives)
     ]
-    pos = scorer.score([data.items(data.outfits[key]) for key in keys])
-    neg = scorer.score([data.items(o) for o in fakes])
+    real_looks = [data.items(data.outfits[key]) for key in keys]
+    fake_looks = [data.items(o) for o in fakes]
+    pos, neg = scorer.score(real_looks), scorer.score(fake_looks)
     questions = fitb_questions(data, seed=seed, by_occurrence=by_occurrence)
     records: list[dict[str, Any]] = []
     with progress_bar(disable=not progress) as bar:
@@ -92,6 +114,10 @@ def outfit_metrics(
         "fitb_questions": len(records),
         "chance": {"auc": 0.5, "fitb": 0.25},
     }
+    if scorer.calibration is not None:
+        metrics.update(
+            probability_metrics(scorer, real_looks + fake_looks, np.concatenate([pos, neg]), len(pos))
+        )
     if metrics["fitb"] is not None:  # the noise between two scorers' accuracies
         metrics["fitb_stderr"] = float(np.sqrt(metrics["fitb"] * (1 - metrics["fitb"]) / len(records)))
     by_cat: dict[str, list[dict]] = defaultdict(list)
@@ -111,7 +137,54 @@ def outfit_metrics(
     return metrics, records
 
 
-__all__ = ["outfit_metrics"]
+def probability_metrics(scorer: OutfitScorer, looks: list, raw: np.ndarray, n_real: int) -> dict[str, Any]:
+    """ECE, reliability, Brier, accuracy and F1 of ``scorer``'s probabilities on ``looks`` (the first
+    ``n_real`` real, the rest random; ``raw``: their scores), both classes weighted equally."""
+    labels = np.arange(len(looks)) < n_real
+    weights = balanced_weights(labels)
+    p = scorer.probability(looks, raw)
+    assert p is not None and scorer.calibration is not None
+    calibrated = scorer.calibration(raw)
+    out = {
+        "ece": expected_calibration_error(calibrated, labels, weights=weights),
+        "ece_with_structure": expected_calibration_error(p, labels, weights=weights),
+        "brier": float(np.average((calibrated - labels) ** 2, weights=weights)),
+        **classification_metrics(calibrated, labels, weights),
+        "reliability": reliability(calibrated, labels, weights=weights),
+        "calibration": scorer.calibration.method,
+    }
+    if scorer.structure is not None:
+        flawed = [bool(scorer.structure.problems([it.category for it in look])) for look in looks[:n_real]]
+        out["real_with_problems"] = float(np.mean(flawed))
+    return out
+
+
+def calibration_looks(
+    data: OutfitData, seed: int = 0, negatives: int = 5
+) -> tuple[list[list[int]], np.ndarray]:
+    """(looks, labels): every outfit of ``data`` (1) and ``negatives`` type-consistent random
+    outfits per outfit (0), their items drawn uniformly from the outfits' items."""
+    rng = np.random.default_rng(seed)
+    pool = data.pool()
+    real = [data.outfits[k] for k in sorted(data.outfits)]
+    fake = [type_consistent_negative(o, data.categories, pool, rng) for o in real for _ in range(negatives)]
+    return real + fake, np.r_[np.ones(len(real)), np.zeros(len(fake))]
+
+
+def fit_scorer_calibration(
+    scorer: OutfitScorer, data: OutfitData, method: str = "platt", seed: int = 0, negatives: int = 5
+) -> Calibration:
+    """Fit ``scorer``'s calibration on the outfits of ``data`` (looks it never trained on) against
+    type-consistent random ones (:func:`calibration_looks`); sets and returns it."""
+    looks, labels = calibration_looks(data, seed, negatives)
+    scorer.adapt(data.items(sorted({i for o in data.outfits.values() for i in o})))
+    raw = scorer.score([data.items(o) for o in looks])
+    fitted_on = {"outfits": len(data.outfits), "negatives_per_outfit": negatives, "seed": seed}
+    scorer.calibration = fit_calibration(raw, labels, method, fitted_on=fitted_on)
+    return scorer.calibration
+
+
+__all__ = ["fit_scorer_calibration", "outfit_metrics", "probability_metrics"]
 
 
 def split_outfits(data: OutfitData, split: str = "val", val_fraction: float = 0.15) -> OutfitData:

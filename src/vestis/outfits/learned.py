@@ -4,7 +4,8 @@ A learned scorer wraps a torch module ``net(emb [B, L, D], cat [B, L], mask [B, 
 (``cat`` holds 1 + the index of the item's category in ``config.categories``, 0 for unknown;
 the categories are values of the training schema's ``category`` role, recorded in the config;
 ``mask`` is True for real items, False for padding). Its model directory holds ``config.json``
-(the config, with ``scorer`` naming the backend) and ``model.safetensors``. torch is imported
+(the config, with ``scorer`` naming the backend, and the calibration and structure) and
+``model.safetensors``. torch is imported
 only when a learned scorer is created.
 """
 
@@ -117,12 +118,13 @@ class LearnedScorer(OutfitScorer):
 
     # ---- model directory -------------------------------------------------------------------------
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
-        """Write ``config.json`` (+ ``extra``, such as metrics) and ``model.safetensors``."""
+        """Write ``config.json`` (config, calibration, structure + ``extra``, such as metrics) and
+        ``model.safetensors``."""
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        data = {"scorer": self.name, **asdict(self.config), **(extra or {})}
+        data = {"scorer": self.name, **asdict(self.config), **self.fitted(), **(extra or {})}
         (directory / "config.json").write_text(json.dumps(data, indent=1))
         state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(directory / "model.safetensors"))
@@ -139,4 +141,5 @@ class LearnedScorer(OutfitScorer):
         scorer = cls(cls.config_class.from_dict(data))
         scorer.net.load_state_dict(load_file(str(directory / "model.safetensors")))
         scorer.net.eval()
+        scorer.read_fitted(data)
         return scorer

@@ -101,12 +101,18 @@ class LLMScorer(OutfitScorer):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> LLMScorer:
-        """The fine-tuned scorer in a model directory written by ``vestis train outfits-llm``."""
+        """The scorer in a model directory: written by ``vestis train outfits-llm`` (with its LoRA
+        adapter), or by :meth:`save` (zero-shot, with a calibration and structure if fitted)."""
         directory = Path(directory)
         data = json.loads((directory / "config.json").read_text())
         if data.get("scorer") != cls.name:
             raise ModelError(f"{directory} holds a {data.get('scorer')!r} model, not {cls.name!r}")
-        return cls(model=data.get("model"), adapter=directory, chat=bool(data.get("chat", False)))
+        adapter = directory if (directory / "adapter_config.json").is_file() else None  # else zero-shot
+        scorer = cls(model=data.get("model"), adapter=adapter, chat=bool(data.get("chat", False)))
+        return scorer.read_fitted(data)
+
+    def options(self) -> dict[str, Any]:
+        return {"model": self.model_spec, "chat": self.chat}
 
     # ---- the language model ----------------------------------------------------------------------
     def language_model(self) -> tuple[Any, Any]:

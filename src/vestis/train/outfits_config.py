@@ -19,7 +19,11 @@ class OutfitsTrainConfig(RecipeConfig):
         metadata={"help": "vestis-lite directory whose embeddings to learn on (default: shipped)"},
     )
     scorer: str = field(
-        default="type-aware", metadata={"help": "learned scorer: type-aware, set-transformer"}
+        default="type-aware",
+        metadata={
+            "help": "scorer: type-aware, set-transformer (trained), or cooccurrence (only calibrated and "
+            "given a structure)"
+        },
     )
     scorer_options: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "architecture fields of the scorer, e.g. {layers: 3}"}
@@ -74,6 +78,68 @@ class OutfitsTrainConfig(RecipeConfig):
             "split, as in published non-disjoint results: items seen in training get scored again)"
         },
     )
+    calibration: str = field(
+        default="platt",
+        metadata={"help": "raw score → probability: platt, isotonic, or none (no calibration split)"},
+    )
+    calibration_fraction: float = field(
+        default=0.15,
+        metadata={
+            "help": "share of the training-side outfits held out (item-disjointly) to fit the calibration on",
+            "min": 0,
+            "max": 0.5,
+        },
+    )
+    calibration_refit: bool = field(
+        default=True,
+        metadata={
+            "help": "after fitting the calibration on the model trained without the calibration looks, "
+            "retrain on all training looks (them included) with the same recipe and keep that "
+            "calibration, as scikit-learn's CalibratedClassifierCV(ensemble=False) does; false: ship the "
+            "model trained without them"
+        },
+    )
+    structure_min_share: float = field(
+        default=0.1,
+        metadata={
+            "help": "structure: a count of a category reached by fewer than this share of the real looks "
+            "holding the category is a structural problem (and a slot is needed only if this share of "
+            "the looks holding each category of a look also hold it)",
+            "min": 0,
+            "max": 1,
+        },
+    )
+    structure_exclusive_share: float = field(
+        default=0.05,
+        metadata={
+            "help": "structure: two categories that fewer than this share of the real looks holding the "
+            "rarer also hold do not go together (a dress and a bottom)",
+            "min": 0,
+            "max": 1,
+        },
+    )
+    photo_looks: str | None = field(
+        default=None,
+        metadata={
+            "help": "folder of photos of people in the street format (items.csv: image, tags): the garments "
+            "of its train-split photos (found by photo_parser) become extra training looks"
+        },
+    )
+    photo_parser: str = field(default="lite-parser", metadata={"help": "parser of the photo looks' garments"})
+    align_photo_looks: bool = field(
+        default=True,
+        metadata={
+            "help": "move each category's mean embedding of the photo looks' garments onto that of the "
+            "dataset's training items (worn crops and product shots differ as a whole)"
+        },
+    )
+    dataset_looks: bool = field(
+        default=True,
+        metadata={
+            "help": "train on the dataset's training looks (false: on the photo looks alone; the dataset "
+            "still gives the calibration and validation looks)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "random seed (init, order, negatives)", "min": 0})
     threads: int | None = field(
         default=None, metadata={"help": "torch threads (default: torch's choice)", "min": 1}
@@ -88,3 +154,7 @@ class OutfitsTrainConfig(RecipeConfig):
             raise OptionsError("uniform_negative_share must be in [0, 1]")
         if self.epochs < 1 or self.batch_size < 1:
             raise OptionsError("epochs and batch_size must be positive")
+        if self.calibration not in ("platt", "isotonic", "none"):
+            raise OptionsError(f"calibration must be platt, isotonic or none, not {self.calibration!r}")
+        if not self.dataset_looks and not self.photo_looks:
+            raise OptionsError("dataset_looks=false needs photo_looks: there would be nothing to train on")

@@ -74,7 +74,8 @@ for _recipe in (
     ),
     Recipe(
         "outfits",
-        "Train an outfit-compatibility scorer (type-aware or set-transformer) on a dataset's outfits.",
+        "Fit an outfit scorer on a dataset's outfits: train it (type-aware, set-transformer), calibrate it, "
+        "learn the structure of real looks.",
         "vestis.train.outfits_config:OutfitsTrainConfig",
         "vestis.train.outfits_trainer:train_outfits",
     ),
