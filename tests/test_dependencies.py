@@ -28,6 +28,7 @@ IMPORT_NAMES = {
 # declared but not imported by vestis itself, and why
 USED_INDIRECTLY = {
     "onnx": "torch.onnx.export writes the model through it",
+    "gguf": "transformers reads SmolLM2's GGUF weights through it (vestis-vlm-tiny)",
     "pytest": "runs the tests",
     "ruff": "lints",
 }

@@ -2,7 +2,9 @@
 
 Any checkpoint ``AutoProcessor`` + ``AutoModelForImageTextToText`` load, by hub id or local
 directory (``model``): SmolVLM/Idefics3, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-style, PaliGemma
-and Florence-2 (an encoder-decoder, prompted with the plain text: it has no chat template). The
+and Florence-2 (an encoder-decoder, prompted with the plain text: it has no chat template); with
+none named, the shipped vestis-vlm-tiny (vestis-lite's image tower and SmolLM2-135M-Instruct,
+:mod:`vestis.models.vlm_tiny`), which runs offline. The
 prompt is :meth:`Schema.prompt` (fields, allowed values, null policy, descriptions) in the
 processor's chat template where there is one. Several photos of one item go into one prompt,
 except for Florence-2, which takes one image per prompt (its per-photo answers are fused per field).
@@ -20,7 +22,7 @@ that validation had to find elsewhere than as written (a repaired key) gets 1.0.
 
 bf16 on GPU, float32 on CPU; ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only.
 
->>> ex = load_extractor("vlm", model="HuggingFaceTB/SmolVLM-256M-Instruct")  # doctest: +SKIP
+>>> ex = load_extractor("vlm")  # doctest: +SKIP
 >>> ex.extract("photo.jpg").attributes  # doctest: +SKIP
 """
 
@@ -42,16 +44,11 @@ from vestis.extract.grammar import (
     GrammarLogitsProcessor,
     get_engine,
 )
-from vestis.models.registry import ModelNotFound, resolve_hub
+from vestis.models.registry import DEFAULT_VLM, ModelNotFound, resolve_vlm
 from vestis.schema import Schema
 
 # Families whose processors take one image per prompt; their photos of one item are fused instead.
 SINGLE_IMAGE = frozenset({"florence2"})
-WHERE_TO_GET_ONE = (
-    "the vlm backend needs a vision-language model (--model ID_OR_DIR): any transformers VLM on "
-    "the Hugging Face hub (e.g. HuggingFaceTB/SmolVLM-256M-Instruct, Qwen/Qwen2.5-VL-3B-Instruct) or "
-    "a local checkpoint directory; vestis-vlm-tiny will come from `vestis train`"
-)
 
 
 @EXTRACTORS.register("vlm")
@@ -77,8 +74,6 @@ class VLMExtractor(Extractor):
         prompt: str | None = None,
     ) -> None:
         super().__init__(schema)
-        if not model:
-            raise OptionsError(WHERE_TO_GET_ONE)
         if engine not in ENGINES:
             raise OptionsError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         for name, value in (
@@ -96,7 +91,7 @@ class VLMExtractor(Extractor):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
             raise OptionsError(f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU")
-        self.model_id = model
+        self.model_id = model or DEFAULT_VLM
         self.device = device
         self.constrained = constrained
         self.engine_name = engine
@@ -107,7 +102,7 @@ class VLMExtractor(Extractor):
         self.max_side = max_side
         self.instructions = prompt or schema.prompt()
         self.last_stats: dict[str, float] = {}
-        self._load(resolve_hub(model), quantization)
+        self._load(resolve_vlm(self.model_id), quantization)
 
     # ---- loading -----------------------------------------------------------------------------
     def _load(self, path: str, quantization: str | None) -> None:
