@@ -135,3 +135,29 @@ def test_missing_model_errors_say_what_to_do(tmp_path: Path, tiny_vlm_dir):
             load_extractor("vlm", model=str(tiny_vlm_dir), quantization="4bit")
     with pytest.raises(OptionsError, match="engine"):
         load_extractor("vlm", model=str(tiny_vlm_dir), engine="outlines")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms):
+    from vestis.extract.backends import vlm_decode
+
+    schema = load_schema("vestis")
+    runs = {}
+    for fast_forward in (False, True):
+        ex = load_extractor(
+            "vlm", schema, model=str(tiny_vlms[family]), max_new_tokens=300, fast_forward=fast_forward
+        )
+        results = ex.extract(photos())
+        runs[fast_forward] = (
+            [r.raw for r in results],
+            [r.confidence for r in results],
+            ex.last_stats["steps"],
+        )
+    assert runs[True][0] == runs[False][0]
+    for fast, slow in zip(runs[True][1], runs[False][1], strict=True):
+        assert fast == pytest.approx(slow, abs=1e-6)
+    if vlm_decode.supported(ex.model):  # decoder-only, 1-D positions
+        assert runs[True][2] < 0.6 * runs[False][2]  # keys and pinned-down values take no step
+    else:
+        assert runs[True][2] == runs[False][2]
+    assert vlm_decode.supported(ex.model) == (family in ("idefics3", "vestis_vlm"))

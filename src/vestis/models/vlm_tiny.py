@@ -1,10 +1,11 @@
 """vestis-vlm-tiny: vestis-lite's image tower, a projector, and SmolLM2-135M-Instruct, LLaVA-style.
 
 The image tower is EfficientNet-Lite0 as vestis-lite fine-tuned it (the VLM keeps its own copy
-of the weights); its last feature map, a ``grid × grid`` of 1280-d vectors (7 × 7 at 224 px), is
-projected (MLP, plus a learned position per cell) into the language model's embedding space, and
-the projected grid replaces the ``<image>`` placeholders of the prompt. The language model is any
-transformers causal LM (``text_config``); the shipped one is SmolLM2-135M-Instruct.
+of the weights); its last feature map, a ``grid × grid`` of 1280-d vectors (5 × 5 at 160 px, the
+resolution vestis-lite was fine-tuned at), is projected (MLP, plus a learned position per cell)
+into the language model's embedding space, and the projected grid replaces the ``<image>``
+placeholders of the prompt. The language model is any transformers causal LM (``text_config``);
+the shipped one is SmolLM2-135M-Instruct.
 
 The classes are transformers' own kinds (config, ``PreTrainedModel`` with ``generate``, processor)
 registered with the Auto classes by :func:`register`, so everything that loads a transformers VLM
@@ -16,7 +17,7 @@ package, not stored) is assembled into a full checkpoint on first load
 >>> register()
 >>> from transformers import AutoConfig
 >>> AutoConfig.for_model("vestis_vlm").image_seq_length
-49
+25
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class VestisVLMConfig(PretrainedConfig):
     def __init__(
         self,
         text_config: dict | PretrainedConfig | None = None,
-        image_size: int = 224,
+        image_size: int = 160,
         vision_split: int = 11,
         image_token_id: int | None = None,
         projector_hidden_act: str = "gelu",

@@ -52,7 +52,7 @@ def is_compact(directory: str | os.PathLike) -> bool:
 
 
 # ---- a new model from the parts --------------------------------------------------------------------
-def new_model(lite: str | os.PathLike | None = None, image_size: int = 224, seed: int = 0):
+def new_model(lite: str | os.PathLike | None = None, image_size: int = 160, seed: int = 0):
     """An untrained vestis-vlm-tiny (random projector) and its processor.
 
     Tower: the lower blocks from ImageNet EfficientNet-Lite0, the upper blocks and head copied

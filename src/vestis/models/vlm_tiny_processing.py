@@ -54,7 +54,7 @@ class VestisVLMImageProcessor(BaseImageProcessor):
 
     model_input_names = ["pixel_values"]  # noqa: RUF012 (transformers' class attribute)
 
-    def __init__(self, image_size: int = 224, **kwargs: Any) -> None:
+    def __init__(self, image_size: int = 160, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.image_size = image_size
 
@@ -78,7 +78,7 @@ class VestisVLMProcessor(ProcessorMixin):
         image_processor: VestisVLMImageProcessor | None = None,
         tokenizer: Any = None,
         chat_template: str | None = None,
-        image_seq_length: int = 49,
+        image_seq_length: int = 25,
         **kwargs: Any,
     ) -> None:
         self.image_seq_length = image_seq_length
