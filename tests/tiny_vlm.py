@@ -303,7 +303,7 @@ def tiny_vestis_vlm(image_size: int = 64):
         text_config=text,
         image_size=image_size,
         image_token_id=ids["<image>"],
-        language_model={"package": "tiny-lm", "file": "tiny.gguf", "sha256": "0" * 64},
+        language_model_source={"package": "tiny-lm", "file": "tiny.gguf", "sha256": "0" * 64},
     )
     torch.manual_seed(0)
     model = VestisVLMForConditionalGeneration(config).eval()
@@ -321,6 +321,5 @@ def tiny_vestis_vlm(image_size: int = 64):
 
 def _vestis_vlm(path: Path) -> None:
     model, processor = tiny_vestis_vlm()
-    model.config.language_model = None  # a full checkpoint: the language model is in it
     model.save_pretrained(path)
     processor.save_pretrained(path)

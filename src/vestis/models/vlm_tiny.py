@@ -48,9 +48,10 @@ MIN_SHARED_PREFIX = 16
 class VestisVLMConfig(PretrainedConfig):
     """Architecture of a vestis VLM; ``text_config`` is the language model's own config.
 
-    ``language_model``: in a compact directory, where the language model's weights come from
-    (``{"package": ..., "file": ..., "sha256": ...}``); absent in a full checkpoint.
-    ``vision_lower``: likewise for the frozen lower blocks of the image tower.
+    ``language_model_source``: the package the language model's weights came from
+    (``{"package": ..., "file": ..., "sha256": ...}``); ``vision_lower_source`` likewise for the
+    frozen lower blocks of the image tower. ``compact``: the directory holds neither (they are
+    read from the sources when it is assembled).
     """
 
     model_type = MODEL_TYPE
@@ -63,8 +64,9 @@ class VestisVLMConfig(PretrainedConfig):
         vision_split: int = 11,
         image_token_id: int | None = None,
         projector_hidden_act: str = "gelu",
-        language_model: dict | None = None,
-        vision_lower: dict | None = None,
+        language_model_source: dict | None = None,
+        vision_lower_source: dict | None = None,
+        compact: bool = False,
         **kwargs: Any,
     ) -> None:
         from transformers import CONFIG_MAPPING
@@ -76,8 +78,9 @@ class VestisVLMConfig(PretrainedConfig):
         self.vision_split = vision_split
         self.image_token_id = image_token_id
         self.projector_hidden_act = projector_hidden_act
-        self.language_model = language_model
-        self.vision_lower = vision_lower
+        self.language_model_source = language_model_source
+        self.vision_lower_source = vision_lower_source
+        self.compact = compact
         kwargs.setdefault("tie_word_embeddings", getattr(self.text_config, "tie_word_embeddings", False))
         super().__init__(**kwargs)
 

