@@ -29,6 +29,7 @@ IMPORT_NAMES = {
 USED_INDIRECTLY = {
     "onnx": "torch.onnx.export writes the model through it",
     "python-multipart": "FastAPI parses the service's photo uploads with it",
+    "gguf": "transformers reads SmolLM2's GGUF weights through it (vestis-vlm-tiny)",
     "pytest": "runs the tests",
     "ruff": "lints",
 }

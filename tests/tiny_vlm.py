@@ -1,4 +1,4 @@
-"""Tiny random vision-language checkpoints (Idefics3/SmolVLM, Qwen2-VL, Florence-2) built in-process.
+"""Tiny random vision-language checkpoints (SmolVLM, Qwen2-VL, Florence-2, vestis-vlm-tiny) built in-process.
 
 Each builder writes a directory that ``AutoProcessor`` and the model's auto class load like a hub
 checkpoint: config, random weights, a byte-level BPE tokenizer trained here on a few sentences
@@ -14,7 +14,7 @@ from pathlib import Path
 from vestis.extract.backends.vlm_loading import without_video
 from vestis.schema import list_schemas, load_schema
 
-FAMILIES = ("idefics3", "qwen2_vl", "florence2")
+FAMILIES = ("idefics3", "qwen2_vl", "florence2", "vestis_vlm")
 
 _QWEN_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
@@ -75,7 +75,9 @@ def tiny_vlm(family: str, path: Path, hidden: int = 32, layers: int = 1) -> Path
     path.mkdir(parents=True, exist_ok=True)
     _SIZE.update(hidden=hidden, layers=layers)
     try:
-        {"idefics3": _idefics3, "qwen2_vl": _qwen2_vl, "florence2": _florence2}[family](path)
+        builders = {"idefics3": _idefics3, "qwen2_vl": _qwen2_vl, "florence2": _florence2}
+        builders["vestis_vlm"] = _vestis_vlm
+        builders[family](path)
     finally:
         _SIZE.update(hidden=32, layers=1)
     return path
@@ -265,5 +267,59 @@ def _florence2(path: Path) -> None:
         image_std=[0.229, 0.224, 0.225],
     )
     processor = Florence2Processor(image_processor, tok)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+
+
+def tiny_vestis_vlm(image_size: int = 64):
+    """A random vestis-vlm-tiny (real EfficientNet-Lite0 tower at ``image_size``, tiny Llama) + processor.
+
+    Its config names a stand-in language-model package, so it can be saved compact (the tests
+    put the stand-in where the real SmolLM2 would come from).
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig
+
+    from vestis.models.vlm_tiny import VestisVLMConfig, VestisVLMForConditionalGeneration
+    from vestis.models.vlm_tiny_processing import VestisVLMImageProcessor, VestisVLMProcessor
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>"]
+    tok = byte_bpe_tokenizer(
+        special,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+    )
+    ids = {t: tok.convert_tokens_to_ids(t) for t in special}
+    text = LlamaConfig(
+        **_text(len(tok)),
+        tie_word_embeddings=True,
+        bos_token_id=ids["<|im_start|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|im_end|>"],
+    )
+    config = VestisVLMConfig(
+        text_config=text,
+        image_size=image_size,
+        image_token_id=ids["<image>"],
+        language_model_source={"package": "tiny-lm", "file": "tiny.gguf", "sha256": "0" * 64},
+    )
+    torch.manual_seed(0)
+    model = VestisVLMForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<|im_start|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|im_end|>"],
+        suppress_tokens=[ids["<image>"]],
+    )
+    processor = VestisVLMProcessor(
+        VestisVLMImageProcessor(image_size=image_size), tok, image_seq_length=config.image_seq_length
+    )
+    return model, processor
+
+
+def _vestis_vlm(path: Path) -> None:
+    model, processor = tiny_vestis_vlm()
     model.save_pretrained(path)
     processor.save_pretrained(path)

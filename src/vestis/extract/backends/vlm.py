@@ -2,14 +2,18 @@
 
 Any checkpoint ``AutoProcessor`` + ``AutoModelForImageTextToText`` load, by hub id or local
 directory (``model``): SmolVLM/Idefics3, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-style, PaliGemma
-and Florence-2 (an encoder-decoder, prompted with the plain text: it has no chat template). The
+and Florence-2 (an encoder-decoder, prompted with the plain text: it has no chat template); with
+none named, the shipped vestis-vlm-tiny (vestis-lite's image tower and SmolLM2-135M-Instruct,
+:mod:`vestis.models.vlm_tiny`), which runs offline. The
 prompt is :meth:`Schema.prompt` (fields, allowed values, null policy, descriptions) in the
 processor's chat template where there is one. Several photos of one item go into one prompt,
 except for Florence-2, which takes one image per prompt (its per-photo answers are fused per field).
 
 Decoding is greedy by default, batched with left padding, and constrained by the schema's grammar
 (:mod:`vestis.extract.grammar`, llguidance by default, ``engine=xgrammar`` the alternative), so
-every answer parses and validates as written; ``constrained=false`` lets the model write freely
+every answer parses and validates as written. Tokens the grammar forces (keys, the rest of a value
+it has singled out) skip their decoding step (``fast_forward``, on by default where the model
+allows: :mod:`vestis.extract.backends.vlm_decode`). ``constrained=false`` lets the model write freely
 (the answer is then repaired or nulled field by field, with the raw text and the error kept), so
 the harness can report both, as the papers do.
 
@@ -20,7 +24,7 @@ that validation had to find elsewhere than as written (a repaired key) gets 1.0.
 
 bf16 on GPU, float32 on CPU; ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only.
 
->>> ex = load_extractor("vlm", model="HuggingFaceTB/SmolVLM-256M-Instruct")  # doctest: +SKIP
+>>> ex = load_extractor("vlm")  # doctest: +SKIP
 >>> ex.extract("photo.jpg").attributes  # doctest: +SKIP
 """
 
@@ -34,6 +38,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from vestis.errors import OptionsError
+from vestis.extract.backends import vlm_decode
 from vestis.extract.base import EXTRACTORS, Extraction, Extractor
 from vestis.extract.grammar import (
     DEFAULT_ENGINE,
@@ -42,16 +47,11 @@ from vestis.extract.grammar import (
     GrammarLogitsProcessor,
     get_engine,
 )
-from vestis.models.registry import ModelNotFound, resolve_hub
+from vestis.models.registry import DEFAULT_VLM, ModelNotFound, resolve_vlm
 from vestis.schema import Schema
 
 # Families whose processors take one image per prompt; their photos of one item are fused instead.
 SINGLE_IMAGE = frozenset({"florence2"})
-WHERE_TO_GET_ONE = (
-    "the vlm backend needs a vision-language model (--model ID_OR_DIR): any transformers VLM on "
-    "the Hugging Face hub (e.g. HuggingFaceTB/SmolVLM-256M-Instruct, Qwen/Qwen2.5-VL-3B-Instruct) or "
-    "a local checkpoint directory; vestis-vlm-tiny will come from `vestis train`"
-)
 
 
 @EXTRACTORS.register("vlm")
@@ -75,10 +75,9 @@ class VLMExtractor(Extractor):
         batch_size: int = 8,
         max_side: int = 1024,
         prompt: str | None = None,
+        fast_forward: bool = True,
     ) -> None:
         super().__init__(schema)
-        if not model:
-            raise OptionsError(WHERE_TO_GET_ONE)
         if engine not in ENGINES:
             raise OptionsError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         for name, value in (
@@ -96,7 +95,7 @@ class VLMExtractor(Extractor):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
             raise OptionsError(f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU")
-        self.model_id = model
+        self.model_id = model or DEFAULT_VLM
         self.device = device
         self.constrained = constrained
         self.engine_name = engine
@@ -105,11 +104,12 @@ class VLMExtractor(Extractor):
         self.temperature = temperature
         self.batch_size = batch_size
         self.max_side = max_side
+        self.fast_forward = fast_forward
         self.instructions = prompt or schema.prompt()
         self.last_stats: dict[str, float] = {}
         given = self.__dict__.pop("_given", None)
         if given is None:
-            self._load(resolve_hub(model), quantization)
+            self._load(resolve_vlm(self.model_id), quantization)
         else:
             self._attach(*given, placed=True)
 
@@ -216,7 +216,6 @@ class VLMExtractor(Extractor):
     # ---- generation --------------------------------------------------------------------------
     def _generate(self, items: list[list[Image.Image]]) -> list[Extraction]:
         import torch
-        from transformers import LogitsProcessorList
 
         inputs = self.model_inputs(items)
         grammar = (
@@ -224,27 +223,23 @@ class VLMExtractor(Extractor):
             if self.constrained
             else None
         )
-        recorder = ChosenTokenLogprobs()
-        sampling = (
-            {"do_sample": True, "temperature": self.temperature} if self.do_sample else {"do_sample": False}
-        )
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = self.model.generate(
-                **inputs,
-                logits_processor=LogitsProcessorList([p for p in (grammar, recorder) if p is not None]),
-                max_new_tokens=self.max_new_tokens,
-                eos_token_id=self.eos_ids,
-                pad_token_id=self.pad_id,
-                **sampling,
-            )
-        seconds = time.perf_counter() - t0
-        sequences = out if isinstance(out, torch.Tensor) else out.sequences
-        logprobs = recorder.finish(sequences[:, -1])
-        generated = sequences[:, sequences.shape[1] - logprobs.shape[1] :].cpu()
-        steps = logprobs.shape[1]
+            if grammar is not None and self.fast_forward and vlm_decode.supported(self.model):
+                generated, logprobs, steps = vlm_decode.generate(
+                    self.model,
+                    inputs,
+                    grammar,
+                    self.eos_ids,
+                    self.pad_id,
+                    self.max_new_tokens,
+                    self.do_sample,
+                    self.temperature,
+                )
+            else:
+                generated, logprobs, steps = self._generate_stepwise(inputs, grammar)
         self.last_stats = {
-            "generate_seconds": seconds,
+            "generate_seconds": time.perf_counter() - t0,
             "steps": steps,
             "mask_seconds": grammar.seconds if grammar else 0.0,
         }
@@ -252,10 +247,10 @@ class VLMExtractor(Extractor):
         grammar_errors = grammar.errors() if grammar else [None] * len(items)
         results = []
         for row in range(len(items)):
-            tokens = generated[row].tolist()
+            tokens = generated[row]
             ended = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
             tokens = tokens[: ended if ended is not None else len(tokens)]
-            res = self._result(tokens, logprobs[row, : len(tokens)].tolist())
+            res = self._result(tokens, logprobs[row][: len(tokens)])
             res.usage = {"prompt_tokens": int(prompt_tokens[row]), "completion_tokens": len(tokens)}
             notes = [res.error, "answer cut at max_new_tokens" if ended is None else None]
             if grammar_errors[row]:
@@ -263,6 +258,28 @@ class VLMExtractor(Extractor):
             res.error = "; ".join(x for x in notes if x) or None
             results.append(res)
         return results
+
+    def _generate_stepwise(self, inputs: Any, grammar: GrammarLogitsProcessor | None):
+        """transformers' ``generate``, one decoding step per token: (tokens, log-probabilities, steps)."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        recorder = ChosenTokenLogprobs()
+        sampling = (
+            {"do_sample": True, "temperature": self.temperature} if self.do_sample else {"do_sample": False}
+        )
+        out = self.model.generate(
+            **inputs,
+            logits_processor=LogitsProcessorList([p for p in (grammar, recorder) if p is not None]),
+            max_new_tokens=self.max_new_tokens,
+            eos_token_id=self.eos_ids,
+            pad_token_id=self.pad_id,
+            **sampling,
+        )
+        sequences = out if isinstance(out, torch.Tensor) else out.sequences
+        logprobs = recorder.finish(sequences[:, -1])
+        generated = sequences[:, sequences.shape[1] - logprobs.shape[1] :].cpu()
+        return generated.tolist(), logprobs.tolist(), logprobs.shape[1]
 
     def _result(self, tokens: list[int], logprobs: list[float]) -> Extraction:
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)

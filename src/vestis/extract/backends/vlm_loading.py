@@ -28,12 +28,25 @@ def without_video(processor_cls: type) -> type:
     return ImageOnly
 
 
+def register_architectures() -> None:
+    """vestis's own VLM architecture (vestis-vlm-tiny) becomes loadable through the Auto classes."""
+    from vestis.models.vlm_tiny import register
+
+    register()
+
+
 def load_processor(path: str) -> Any:
-    """``AutoProcessor`` for ``path``; without torchvision, the image-only form of its processor class."""
+    """``AutoProcessor`` for ``path``; without torchvision, the image-only form of its processor class.
+
+    vestis's own architectures are registered first, so ``AutoModelForImageTextToText`` loads
+    them afterwards too.
+    """
     import importlib.util
 
     import transformers
     from transformers import AutoProcessor
+
+    register_architectures()
 
     try:
         return AutoProcessor.from_pretrained(path)

