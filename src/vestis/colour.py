@@ -52,8 +52,12 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
 
-def garment_pixels(lab: np.ndarray) -> np.ndarray:
-    """Lab pixels (n, 3) of the garment: those far from a uniform border, else a centre crop."""
+UNIFORM_BORDER = 15.0  # Lab spread of the border below which it is a studio backdrop
+
+
+def border_background(lab: np.ndarray) -> tuple[np.ndarray, float]:
+    """The median Lab colour of an image's border ring and the border's median distance from it
+    (small: a plain backdrop)."""
     h, w, _ = lab.shape
     ring = max(2, round(0.04 * min(h, w)))
     border = np.concatenate(
@@ -65,8 +69,14 @@ def garment_pixels(lab: np.ndarray) -> np.ndarray:
         ]
     )
     background = np.median(border, axis=0)
-    spread = float(np.median(np.linalg.norm(border - background, axis=1)))
-    if spread < 15:
+    return background, float(np.median(np.linalg.norm(border - background, axis=1)))
+
+
+def garment_pixels(lab: np.ndarray) -> np.ndarray:
+    """Lab pixels (n, 3) of the garment: those far from a uniform border, else a centre crop."""
+    h, w, _ = lab.shape
+    background, spread = border_background(lab)
+    if spread < UNIFORM_BORDER:
         distance = np.linalg.norm(lab - background, axis=-1)
         mask = _erode(distance > max(12.0, 2.5 * spread))
         if mask.mean() >= 0.03:

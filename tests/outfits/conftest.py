@@ -51,3 +51,20 @@ def random_items(n: int, dim: int = 256, seed: int = 0) -> list[ItemFeatures]:
         v = rng.normal(size=dim).astype(np.float32)
         out.append(ItemFeatures(v / np.linalg.norm(v), cats[i % len(cats)], {}, i))
     return out
+
+
+@pytest.fixture
+def shop(tmp_path):
+    """The people shop (tops, bottoms and shoes) in a catalog, and a photo of a person in a red top
+    and navy bottom, no shoes."""
+    from tests.helpers import COLOURS, people_config, people_shop
+    from vestis.catalog.catalog import Catalog
+    from vestis.catalog.ingest import ingest
+    from vestis.parse.backends.test_figure import figure
+
+    catalog = Catalog.create(tmp_path / "cat", people_config())
+    ingest(catalog, str(people_shop(tmp_path / "shop")), progress=False)
+    query = tmp_path / "me" / "me.png"
+    query.parent.mkdir()
+    figure(COLOURS["red"], COLOURS["navy"]).save(query)
+    return catalog, query

@@ -6,26 +6,11 @@ import hashlib
 import json
 
 import numpy as np
-import pytest
 
-from tests.helpers import COLOURS, people_config, people_shop
-from vestis.catalog.catalog import Catalog
 from vestis.catalog.ingest import ingest
 from vestis.cli.main import main
 from vestis.outfits import create_scorer
 from vestis.outfits.complete import complete_outfit, photo_outfit, score_outfit
-from vestis.parse.backends.test_figure import figure
-
-
-@pytest.fixture
-def shop(tmp_path):
-    """The people shop in a catalog, and a photo of a person in a red top and navy bottom, no shoes."""
-    catalog = Catalog.create(tmp_path / "cat", people_config())
-    ingest(catalog, str(people_shop(tmp_path / "shop")), progress=False)
-    query = tmp_path / "me" / "me.png"
-    query.parent.mkdir()
-    figure(COLOURS["red"], COLOURS["navy"]).save(query)
-    return catalog, query
 
 
 def garment_ids(catalog, category: str) -> set[int]:

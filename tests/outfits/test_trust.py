@@ -8,9 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.helpers import COLOURS, people_config, people_shop
-from vestis.catalog.catalog import Catalog
-from vestis.catalog.ingest import ingest
+from tests.helpers import people_shop
 from vestis.cli.main import main
 from vestis.outfits import create_scorer, load_scorer
 from vestis.outfits.calibration import (
@@ -22,7 +20,6 @@ from vestis.outfits.calibration import (
 )
 from vestis.outfits.complete import complete_outfit, photo_outfit, score_outfit
 from vestis.outfits.structure import Structure
-from vestis.parse.backends.test_figure import figure
 
 # Hand-made real looks: separates with shoes, dresses with shoes, sometimes a coat over a top,
 # sometimes two tops layered; never two bottoms, two pairs of shoes or a dress with a bottom.
@@ -101,17 +98,6 @@ def test_structure_rules_learned_from_hand_made_looks():
     assert layered.problems(["dress", "top"]) == [] and "top" not in layered.needs(["dress"])
     rare = Structure.fit(LOOKS + [["swimwear", "swimwear"]] * 3)
     assert rare.max_count("swimwear") is None  # 3 looks: too few for a rule
-
-
-@pytest.fixture
-def shop(tmp_path):
-    """The people shop (tops, bottoms and shoes) and a photo of a person in a red top and navy bottom."""
-    catalog = Catalog.create(tmp_path / "cat", people_config())
-    ingest(catalog, str(people_shop(tmp_path / "shop")), progress=False)
-    query = tmp_path / "me" / "me.png"
-    query.parent.mkdir()
-    figure(COLOURS["red"], COLOURS["navy"]).save(query)
-    return catalog, query
 
 
 def fitted_scorer(catalog):

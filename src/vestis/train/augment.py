@@ -30,9 +30,8 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter
 
-from vestis.colour import srgb_to_lab
+from vestis.colour import UNIFORM_BORDER, border_background, srgb_to_lab
 
-UNIFORM_BORDER = 15.0  # Lab spread of the border below which it is a studio backdrop
 MIN_FOREGROUND = 0.1  # a smaller garment mask is a pale garment on a pale backdrop: left alone
 SKIN_TONES = ((241, 194, 167), (224, 172, 138), (198, 134, 99), (141, 85, 54), (92, 58, 40))
 
@@ -45,17 +44,7 @@ def seed_for(seed: int, key: str) -> int:
 def foreground(rgb: np.ndarray) -> np.ndarray | None:
     """Bool mask of the garment on a plain backdrop, or None when the border is not uniform."""
     lab = srgb_to_lab(rgb / 255.0)
-    ring = max(2, round(0.04 * min(rgb.shape[:2])))
-    border = np.concatenate(
-        [
-            lab[:ring].reshape(-1, 3),
-            lab[-ring:].reshape(-1, 3),
-            lab[:, :ring].reshape(-1, 3),
-            lab[:, -ring:].reshape(-1, 3),
-        ]
-    )
-    background = np.median(border, axis=0)
-    spread = float(np.median(np.linalg.norm(border - background, axis=1)))
+    background, spread = border_background(lab)
     if spread >= UNIFORM_BORDER:
         return None
     from scipy import ndimage
