@@ -5,7 +5,8 @@ seen in training), for the ``type-aware`` recipe trained on each source of looks
 calibrated ``cooccurrence`` baseline:
 
 * **shipped**: the recipe's defaults (calibration fitted on held-out looks with the model trained
-  without them, then the model retrained on every training look);
+  without them, then the model retrained on every training look); **shipped+street**: the same
+  with the street looks added;
 * **sources**: Mango stylist looks (training side, calibration looks held out, no refit), street
   photos of people (``street/``, train split by photo; garments found by ``lite-parser``, kept
   where the photo's tags name their class, their category means aligned onto Mango's), and both;
@@ -50,13 +51,14 @@ from vestis.train.outfits_trainer import load_photo_looks, train_outfits
 # calibration looks (no refit), so that the three differ only in their training looks.
 ROWS = {
     "shipped": ("type-aware", {}),
+    "shipped+street": ("type-aware", {"photo_looks": "street"}),
     "mango": ("type-aware", {"calibration_refit": False}),
     "street": ("type-aware", {"photo_looks": "street", "dataset_looks": False, "calibration_refit": False}),
     "mango+street": ("type-aware", {"photo_looks": "street", "calibration_refit": False}),
     "cooccurrence": ("cooccurrence", {}),
 }
 TARGETS = {"auc": 0.85, "fitb": 0.55, "ece": 0.05}
-COMPLETE_ROWS = ("shipped", "cooccurrence")  # the structure is the same for every row
+COMPLETE_ROWS = ("shipped", "shipped+street", "cooccurrence")  # one structure for every row
 
 
 def completion_check(scorer, val, structure: Structure | None, seed: int, k: int = 10) -> dict:
