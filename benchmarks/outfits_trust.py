@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/outfits_trust.json")
+    ap.add_argument("--add", action="store_true", help="keep the other rows already in --out")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -122,6 +123,10 @@ def main() -> None:
     trained = dict(pair.split("=", 1) for pair in args.trained)
     photos = None
     results: dict[str, dict] = {}
+    if args.add and Path(args.out).is_file():
+        results = {
+            k: v for k, v in json.loads(Path(args.out).read_text())["results"].items() if k not in args.rows
+        }
     for row in args.rows:
         name, overrides = ROWS[row]
         overrides = {k: (street if v == "street" else v) for k, v in overrides.items()}
@@ -166,9 +171,7 @@ def main() -> None:
             },
             "seconds": round(time.perf_counter() - t0, 1),
         }
-    print(
-        f"\n{args.dataset} item-disjoint val looks: {report['val_outfits']}; embeddings {embedder.model_id}"
-    )
+    print(f"\n{args.dataset} item-disjoint val looks: {len(val.outfits)}; embeddings {embedder.model_id}")
     header = f"{'trained on':<16}{'AUC':>7}{'FITB':>7}{'acc':>7}{'F1':>7}{'ECE':>7}{'ECE iso':>9}"
     header += f"{'invalid in top 10':>20}"
     print(header + "\n" + "─" * len(header))
@@ -187,7 +190,7 @@ def main() -> None:
     print(f"targets: AUC ≥ {TARGETS['auc']}, FITB ≥ {TARGETS['fitb']}, ECE ≤ {TARGETS['ece']}")
     out = {
         "dataset": args.dataset,
-        "val_outfits": report["val_outfits"],
+        "val_outfits": len(val.outfits),
         "embedding_model": embedder.model_id,
         "seed": args.seed,
         "targets": TARGETS,
