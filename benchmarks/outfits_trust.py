@@ -5,7 +5,8 @@ seen in training), for the ``type-aware`` recipe trained on each source of looks
 calibrated ``cooccurrence`` baseline:
 
 * **shipped**: the recipe's defaults (calibration fitted on held-out looks with the model trained
-  without them, then the model retrained on every training look);
+  without them, then the model retrained on every training look); **shipped+street**: the same
+  with the street looks added;
 * **sources**: Mango stylist looks (training side, calibration looks held out, no refit), street
   photos of people (``street/``, train split by photo; garments found by ``lite-parser``, kept
   where the photo's tags name their class, their category means aligned onto Mango's), and both;
@@ -13,10 +14,10 @@ calibrated ``cooccurrence`` baseline:
   probabilities on the same real and random looks weighted equally, accuracy and F1 at 0.5 and
   the expected calibration error (ECE; platt, the recipe's default, and isotonic refitted on the
   same calibration looks);
-* **complete**: every validation look with one item hidden is completed over the validation
-  items: the slots the look needs and the top 10 of each, with the structure (what
-  ``vestis outfits complete`` does) and without (the fixed main slots); counted: completed looks
-  that break a structure rule.
+* **complete** (shipped and cooccurrence rows): every validation look with one item hidden is
+  completed over the validation items: the slots the look needs and the top 10 of each, with the
+  structure (what ``vestis outfits complete`` does) and without (the fixed main slots); counted:
+  suggestions that break a structure rule the look did not already break.
 
 Prints a table and writes ``benchmarks/results/outfits_trust.json``::
 
@@ -50,17 +51,20 @@ from vestis.train.outfits_trainer import load_photo_looks, train_outfits
 # calibration looks (no refit), so that the three differ only in their training looks.
 ROWS = {
     "shipped": ("type-aware", {}),
+    "shipped+street": ("type-aware", {"photo_looks": "street"}),
     "mango": ("type-aware", {"calibration_refit": False}),
     "street": ("type-aware", {"photo_looks": "street", "dataset_looks": False, "calibration_refit": False}),
     "mango+street": ("type-aware", {"photo_looks": "street", "calibration_refit": False}),
     "cooccurrence": ("cooccurrence", {}),
 }
 TARGETS = {"auc": 0.85, "fitb": 0.55, "ece": 0.05}
+COMPLETE_ROWS = ("shipped", "shipped+street", "cooccurrence")  # one structure for every row
 
 
 def completion_check(scorer, val, structure: Structure | None, seed: int, k: int = 10) -> dict:
     """Complete each validation look with one item hidden over the validation items; count the
-    completed looks among each slot's top ``k`` that break a rule of the reference structure."""
+    completed looks among each slot's top ``k`` in which the suggestion breaks a rule of the
+    reference structure (a rule the look already broke without it is not counted)."""
     reference = scorer.structure
     items = sorted({i for o in val.outfits.values() for i in o})
     pool = val.items(items)
@@ -81,7 +85,7 @@ def completion_check(scorer, val, structure: Structure | None, seed: int, k: int
             ranked = rank_candidates(scorer, given, candidates, structure, slot, k, 0.3, 0.0)
             for c in ranked.items:
                 shown += 1
-                invalid += bool(reference.problems([*have, c.category]))
+                invalid += reference.blocked(have, c.category) is not None
     return {
         "looks_shown": shown,
         "invalid": invalid,
@@ -100,6 +104,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/outfits_trust.json")
+    ap.add_argument("--add", action="store_true", help="keep the other rows already in --out")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -118,6 +123,10 @@ def main() -> None:
     trained = dict(pair.split("=", 1) for pair in args.trained)
     photos = None
     results: dict[str, dict] = {}
+    if args.add and Path(args.out).is_file():
+        results = {
+            k: v for k, v in json.loads(Path(args.out).read_text())["results"].items() if k not in args.rows
+        }
     for row in args.rows:
         name, overrides = ROWS[row]
         overrides = {k: (street if v == "street" else v) for k, v in overrides.items()}
@@ -154,31 +163,34 @@ def main() -> None:
             "reliability": val_metrics["reliability"],
             "calibration_refit": report.get("calibration_refit", False),
             "isotonic": None if iso is None else {k: iso[k] for k in ("ece", "accuracy", "f1")},
-            "complete": {
+            "complete": None
+            if row not in COMPLETE_ROWS
+            else {
                 "with structure": completion_check(scorer, val, scorer.structure, args.seed),
                 "fixed main slots, no structure": completion_check(scorer, val, None, args.seed),
             },
             "seconds": round(time.perf_counter() - t0, 1),
         }
-    print(
-        f"\n{args.dataset} item-disjoint val looks: {report['val_outfits']}; embeddings {embedder.model_id}"
-    )
+    print(f"\n{args.dataset} item-disjoint val looks: {len(val.outfits)}; embeddings {embedder.model_id}")
     header = f"{'trained on':<16}{'AUC':>7}{'FITB':>7}{'acc':>7}{'F1':>7}{'ECE':>7}{'ECE iso':>9}"
     header += f"{'invalid in top 10':>20}"
     print(header + "\n" + "─" * len(header))
     for row, r in results.items():
         c = r["complete"]
-        done, fixed = c["with structure"], c["fixed main slots, no structure"]
+        iso = "—" if r["isotonic"] is None else format(r["isotonic"]["ece"], ".3f")
+        shown = ""
+        if c is not None:
+            done, fixed = c["with structure"], c["fixed main slots, no structure"]
+            shown = f"{done['invalid']:>9}/{done['looks_shown']}"
+            shown += f" (no structure: {fixed['invalid']}/{fixed['looks_shown']})"
         print(
             f"{row:<16}{r['auc']:>7.3f}{r['fitb']:>7.3f}{r['accuracy']:>7.3f}{r['f1']:>7.3f}{r['ece']:>7.3f}"
-            f"{'—' if r['isotonic'] is None else format(r['isotonic']['ece'], '.3f'):>9}"
-            f"{done['invalid']:>9}/{done['looks_shown']}"
-            f" (no structure: {fixed['invalid']}/{fixed['looks_shown']})"
+            f"{iso:>9}{shown}"
         )
     print(f"targets: AUC ≥ {TARGETS['auc']}, FITB ≥ {TARGETS['fitb']}, ECE ≤ {TARGETS['ece']}")
     out = {
         "dataset": args.dataset,
-        "val_outfits": report["val_outfits"],
+        "val_outfits": len(val.outfits),
         "embedding_model": embedder.model_id,
         "seed": args.seed,
         "targets": TARGETS,

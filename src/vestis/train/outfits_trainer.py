@@ -371,17 +371,16 @@ def model_card(summary: dict[str, Any]) -> str:
         )
         embeddings = "on vectors of another model it scores without a calibration (no probability)"
     refit = (
-        " scored by the recipe trained without them; the model was then retrained with the same recipe "
-        "and seed on all training looks, them included (as scikit-learn's "
-        "CalibratedClassifierCV(ensemble=False) does)"
+        " The calibration looks were scored by the recipe trained without them; the model was then "
+        "retrained with the same recipe and seed on every training look, them included (as "
+        "scikit-learn's CalibratedClassifierCV(ensemble=False) does)."
         if summary.get("calibration_refit")
         else ""
     )
     calibration = (
         f"Probabilities: {cfg['calibration']} calibration fitted on {summary['calibration_outfits']} "
-        f"held-out looks (their items never trained on){refit}, against type-consistent random ones, "
-        "both classes weighted equally; times the share of real looks that break a structure rule the "
-        "same way, for each rule a look breaks."
+        "held-out looks against type-consistent random ones, both classes weighted equally, times the "
+        f"share of real looks that break a structure rule the same way, for each rule a look breaks.{refit}"
         if summary.get("calibration_outfits")
         else "Not calibrated: the score has no stated range and `probability` is null."
     )
