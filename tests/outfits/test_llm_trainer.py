@@ -110,7 +110,7 @@ def test_interrupted_run_resumes_to_the_same_adapter(
 def test_lora_adapts_only_the_top_layers(monkeypatch):
     from vestis.outfits.llm import _tiny_model
 
-    monkeypatch.setattr(outfits_llm, "load_base", lambda spec: _tiny_model(layers=3))
+    monkeypatch.setattr(outfits_llm, "load_base", lambda spec, quantize=None: _tiny_model(layers=3))
     lm, _ = outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", lora_layers=2))
     names = [n for n, p in lm.named_parameters() if p.requires_grad]
     layers = {int(n.split(".layers.")[1].split(".")[0]) for n in names}
@@ -134,3 +134,64 @@ def test_config_rejects_bad_values():
         OutfitsLLMTrainConfig.from_dict({"target_modules": []})
     with pytest.raises(ValueError):
         OutfitsLLMTrainConfig.from_dict({"lora_layers": -1})
+
+
+class RedTeacher:
+    """A calibrated teacher with a rule the real looks do not follow: a look with a red item is real."""
+
+    calibration = True
+
+    def probability(self, outfits):
+        return np.array(
+            [0.95 if any(it.attributes.get("colour") == "red" for it in o) else 0.05 for o in outfits]
+        )
+
+
+def teacher_loss(scorer: LLMScorer, seed: int = 5) -> float:
+    """The distillation loss of ``scorer`` on fixed looks labelled by :class:`RedTeacher`."""
+    data = outfits_with_attributes()
+    train = data.subset(disjoint_split(data.outfits, 0.2)[0])
+    outfits = [train.outfits[k] for k in sorted(train.outfits)]
+    looks = outfits_llm.teacher_batch(
+        outfits, 48, train, (train.pool(True), train.pool()), 0.5, np.random.default_rng(seed)
+    )
+    lm, _ = scorer.language_model()
+    with torch.no_grad():
+        return float(outfits_llm.distill_loss(lm, scorer, train, looks, RedTeacher()))
+
+
+def test_a_teacher_distils_its_probabilities_into_the_adapter(tmp_path, monkeypatch):
+    """Trained with the teacher, the model follows the teacher's rule on looks it never saw; without, not."""
+    monkeypatch.setattr(outfits_llm, "load_teacher", lambda cfg, model: RedTeacher() if cfg.teacher else None)
+    data = outfits_with_attributes()
+    plain = load_scorer(train_outfits_llm(config(tmp_path, "plain", epochs=3), data=data))
+    taught = load_scorer(
+        train_outfits_llm(config(tmp_path, "taught", epochs=3, teacher="red", teacher_looks=2.0), data=data)
+    )
+    assert teacher_loss(taught) < teacher_loss(plain) - 0.05
+    card = (tmp_path / "taught" / "model" / "README.md").read_text()
+    assert "Distilled: 2.0 looks per real look" in card
+    saved = json.loads((tmp_path / "taught" / "model" / "config.json").read_text())
+    assert saved["trained"]["teacher"]["spec"] == "red"
+
+
+def test_the_teacher_is_a_calibrated_scorer(tmp_path):
+    from vestis.outfits import create_scorer
+
+    shipped = outfits_llm.load_teacher(OutfitsLLMTrainConfig(llm="test-tiny", teacher="shipped"), None)
+    assert shipped.calibration is not None
+    create_scorer("cooccurrence").save(tmp_path / "plain")
+    cfg = OutfitsLLMTrainConfig(llm="test-tiny", teacher=str(tmp_path / "plain"))
+    with pytest.raises(ValueError, match="no calibration"):
+        outfits_llm.load_teacher(cfg, None)
+
+
+def test_quantized_loading_is_refused_clearly_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: quantized loading may work here")
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", quantize="4bit"))
+    with pytest.raises(ValueError, match="needs a CUDA GPU"):
+        LLMScorer(model="test-tiny", quantize="8bit").language_model()
+    with pytest.raises(ValueError, match="quantize must be one of"):
+        OutfitsLLMTrainConfig.from_dict({"quantize": "3bit"})

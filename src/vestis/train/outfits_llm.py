@@ -9,6 +9,14 @@ cross-entropy. Only LoRA matrices are trained, on the attention projections of t
 ``lora_layers`` layers: gradients then stop there, which makes a step on CPU about three times
 cheaper than adapting every layer.
 
+Where real looks are scarce, a ``teacher`` (a calibrated embedding scorer, e.g. the shipped
+type-aware model) labels more looks: each step adds ``teacher_looks`` × ``batch_size`` looks
+made from the training items (a training look with one item swapped for another of its
+category, or all of them), and the model fits the teacher's probability that each is a real
+look (binary cross-entropy on soft labels, weighted by ``teacher_weight``): the complementary-
+item recipe's distillation. ``quantize`` ("4bit") loads the base model with bitsandbytes on a
+CUDA GPU and trains the adapter over it (QLoRA); on CPU it is refused with a clear message.
+
 The run checkpoints every ``checkpoint_every`` steps (adapter, optimiser, scheduler and the
 random state of the epoch) to ``out_dir/checkpoint.pt`` and resumes from it exactly; the same
 seed gives the same adapter. At the end it scores the first ``eval_outfits`` validation outfits
@@ -39,7 +47,7 @@ from vestis.outfits.data import (
     type_consistent_negative,
 )
 from vestis.outfits.evaluation import outfit_metrics
-from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
+from vestis.outfits.llm import LLMScorer, check_quantize, load_base, yes_no_margin
 from vestis.progress import progress_bar
 from vestis.train.config import RecipeConfig, save_checkpoint, seed_everything
 
@@ -57,6 +65,21 @@ class OutfitsLLMTrainConfig(RecipeConfig):
     llm: str | None = field(
         default=None, metadata={"help": "base language model: None = SmolLM2-135M-Instruct, or a directory"}
     )
+    quantize: str | None = field(
+        default=None,
+        metadata={"help": "load the base model quantized (4bit, 8bit; needs CUDA + bitsandbytes): QLoRA"},
+    )
+    teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "calibrated outfit scorer whose probabilities label extra looks: a model "
+            "directory, or 'shipped' (distillation where real looks are scarce)"
+        },
+    )
+    teacher_looks: float = field(
+        default=1.0, metadata={"help": "teacher-labelled looks per real look in a step", "min": 0}
+    )
+    teacher_weight: float = field(default=1.0, metadata={"help": "weight of the distillation loss", "min": 0})
     chat: bool = field(
         default=False,
         metadata={"help": "wrap prompts in the chat template (longer: SmolLM2 adds a system prompt)"},
@@ -123,13 +146,20 @@ class OutfitsLLMTrainConfig(RecipeConfig):
             raise OptionsError("lora_dropout must be in [0, 1)")
         if not self.target_modules:
             raise OptionsError("target_modules must name at least one projection")
+        check_quantize(self.quantize)
+        if self.teacher_looks < 0 or self.teacher_weight < 0:
+            raise OptionsError("teacher_looks and teacher_weight must be >= 0")
 
 
 def lora_model(cfg: OutfitsLLMTrainConfig):
     """(peft model with fresh LoRA matrices, tokenizer) for the config's base model."""
     from peft import LoraConfig, get_peft_model
 
-    lm, tok = load_base(cfg.llm)
+    lm, tok = load_base(cfg.llm, cfg.quantize)
+    if cfg.quantize is not None:
+        from peft import prepare_model_for_kbit_training
+
+        lm = prepare_model_for_kbit_training(lm)
     n = lm.config.num_hidden_layers
     layers = list(range(max(0, n - cfg.lora_layers), n)) if cfg.lora_layers else None
     lora = LoraConfig(
@@ -155,16 +185,65 @@ def llm_loss(lm, scorer: LLMScorer, data: OutfitData, batch: list[list[int]], ne
     return F.softplus(-pos).mean() + F.softplus(neg).mean()
 
 
+def load_teacher(cfg: OutfitsLLMTrainConfig, embedding_model: str | None):
+    """The calibrated scorer of ``cfg.teacher`` (None without one), checked against the items' vectors."""
+    if not cfg.teacher:
+        return None
+    from vestis.outfits import load_scorer
+
+    teacher = load_scorer(None if cfg.teacher == "shipped" else cfg.teacher, embedding_model=embedding_model)
+    teacher.check_embeddings(embedding_model)
+    if teacher.calibration is None:
+        raise OptionsError(
+            f"the teacher {cfg.teacher!r} has no calibration: its scores are not probabilities to distil "
+            "(train it with `vestis train outfits`, which calibrates by default)"
+        )
+    return teacher
+
+
+def teacher_batch(
+    outfits: list[list[int]],
+    n: int,
+    data: OutfitData,
+    pools: tuple[dict, dict],
+    share: float,
+    rng: np.random.Generator,
+) -> list[list[int]]:
+    """``n`` looks for the teacher to label: training looks with one item swapped for another of its
+    category (half; near misses and near copies) or every item swapped (half)."""
+    looks = []
+    for _ in range(n):
+        base = outfits[int(rng.integers(len(outfits)))]
+        pool = pools[rng.random() < share]
+        if rng.random() < 0.5:
+            swapped = type_consistent_negative(base, data.categories, pool, rng)
+            j = int(rng.integers(len(base)))
+            looks.append([swapped[k] if k == j else i for k, i in enumerate(base)])
+        else:
+            looks.append(type_consistent_negative(base, data.categories, pool, rng))
+    return looks
+
+
+def distill_loss(lm, scorer: LLMScorer, data: OutfitData, looks: list[list[int]], teacher) -> torch.Tensor:
+    """Binary cross-entropy of the Yes/No margin against the teacher's probability of each look."""
+    items = [data.items(o) for o in looks]
+    target = torch.as_tensor(np.clip(teacher.probability(items), 0.0, 1.0), dtype=torch.float32)
+    margin = yes_no_margin(lm, scorer.language_model()[1], [scorer.text(o) for o in items])
+    return F.binary_cross_entropy_with_logits(margin.float(), target.to(margin.device))
+
+
 def train_outfits_llm(
     cfg: OutfitsLLMTrainConfig, data: OutfitData | None = None, fresh: bool = False
 ) -> Path:
     """Fine-tune, evaluate and save; returns the model directory. ``data`` skips the extraction pass."""
     seed_everything(cfg.seed, cfg.threads)
     lm, tok = lora_model(cfg)  # before the extraction pass: a missing peft or SmolLM2 fails fast
+    embedding_model = None
     if data is None:
         from vestis.train.outfits_trainer import load_training_data
 
-        data, _ = load_training_data(cfg)  # type: ignore[arg-type]
+        data, embedding_model = load_training_data(cfg)  # type: ignore[arg-type]
+    teacher = load_teacher(cfg, embedding_model)
     train, val = training_split(data, cfg.val_fraction, cfg.keep_partial)
     outfits = [train.outfits[k] for k in sorted(train.outfits)][: cfg.max_train_outfits]
     if not outfits or not val.outfits:
@@ -214,6 +293,10 @@ def train_outfits_llm(
                     for o in batch
                 ]
                 loss = llm_loss(lm, scorer, train, batch, negatives)
+                n_teacher = round(cfg.teacher_looks * len(batch)) if teacher is not None else 0
+                if n_teacher and cfg.teacher_weight > 0:
+                    looks = teacher_batch(outfits, n_teacher, train, pools, share, rng)
+                    loss = loss + cfg.teacher_weight * distill_loss(lm, scorer, train, looks, teacher)
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 optim.step()
@@ -241,6 +324,8 @@ def train_outfits_llm(
     model_dir = out / "model"
     lm.save_pretrained(str(model_dir))
     note = {"dataset": cfg.dataset, "train_outfits": len(outfits), "scored_val_outfits": len(scored.outfits)}
+    if teacher is not None:
+        note["teacher"] = {"spec": cfg.teacher, "looks_per_real_look": cfg.teacher_looks}
     note["val"] = {k: final[k] for k in ("auc", "fitb")}
     (model_dir / "config.json").write_text(
         json.dumps({"scorer": "llm", "model": cfg.llm, "chat": cfg.chat, "trained": note}, indent=1)
@@ -248,6 +333,15 @@ def train_outfits_llm(
     (model_dir / "README.md").write_text(_model_card(summary))
     (out / "report.json").write_text(json.dumps(summary, indent=1))
     return model_dir
+
+
+def _teacher_line(cfg: dict[str, Any]) -> str:
+    if not cfg.get("teacher"):
+        return ""
+    return (
+        f"\nDistilled: {cfg['teacher_looks']} looks per real look labelled by the calibrated "
+        f"probabilities of `{cfg['teacher']}` (weight {cfg['teacher_weight']})."
+    )
 
 
 # Settings that do not change what is trained: a run may resume with other values of these.
@@ -288,7 +382,7 @@ vestis-lite attributes as text; the score is logit(Yes) − logit(No). Load it w
 
 Trained with `vestis train outfits-llm` on `{cfg["dataset"]}`: {summary["train_outfits"]} training
 outfits against type-consistent random outfits; rank {cfg["lora_r"]} on {", ".join(cfg["target_modules"])} of
-{f"the top {cfg['lora_layers']} layers" if cfg["lora_layers"] else "every layer"}.
+{f"the top {cfg['lora_layers']} layers" if cfg["lora_layers"] else "every layer"}.{_teacher_line(cfg)}
 
 | first {summary["scored_val_outfits"]} item-disjoint validation outfits | value | chance |
 |---|---|---|
