@@ -94,7 +94,9 @@ async def drive(url: str, clients: int, seconds: float, extract_share: float, ph
     latencies: dict[str, list[float]] = {"search": [], "extract": []}
     errors: dict[str, int] = {}
     rng = random.Random(seed)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # idle connections expire on the client first (the server keeps them keep_alive_s, 75 s): a request
+    # never goes out on a connection the server is closing at that moment
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=30)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
         stop = time.perf_counter() + seconds
 

@@ -81,3 +81,17 @@ def test_the_command_refuses_to_start_writable_without_a_token(tmp_path, monkeyp
     config.write_text(json.dumps({"max_k": -1}))
     assert main(["serve", "--catalog", str(tmp_path), "--read-only", "--config", str(config)]) == 2
     assert "max_k must be at least 1" in capsys.readouterr().err
+
+
+def test_the_server_keeps_idle_connections_longer_than_clients_do(catalog_dir, monkeypatch):
+    """uvicorn's own keep-alive (5 s) equals httpx's and many proxies' idle expiry: a client could send
+    on a connection the server is closing. The service keeps them ``keep_alive_s`` (75 s by default)."""
+    import uvicorn
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
+    assert main(["serve", "--catalog", str(catalog_dir), "--read-only"]) == 0
+    assert seen["timeout_keep_alive"] == 75.0
+    monkeypatch.setenv("VESTIS_SERVE_KEEP_ALIVE_S", "20")
+    assert main(["serve", "--catalog", str(catalog_dir), "--read-only"]) == 0
+    assert seen["timeout_keep_alive"] == 20.0

@@ -75,5 +75,6 @@ def serve_cmd(
         workers=settings.workers,
         log_level=log_level,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_s,
     )
     return 0

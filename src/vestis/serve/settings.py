@@ -71,6 +71,13 @@ class ServeSettings:
     extractor: str | None = _f(None, "Extractor backend for /api/extract (default: the catalog's).")
     scorer: str | None = _f(None, "Outfit scorer: a model directory or name (default: the shipped one).")
     index_refresh_s: float = _f(1.0, "How often a worker looks for items other workers wrote.", min=0)
+    keep_alive_s: float = _f(
+        75.0,
+        "How long an idle keep-alive connection stays open; longer than the clients' and proxies' "
+        "own idle timeouts, so a client never reuses a connection the server is closing.",
+        min=1,
+        max=3600,
+    )
     token: str | None = field(default=None, repr=False, compare=False, metadata={"help": "(never a setting)"})
 
     def public(self) -> dict[str, Any]:
