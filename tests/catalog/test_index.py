@@ -279,3 +279,23 @@ def test_qdrant_in_memory_cannot_be_saved_and_path_is_relative(data, tmp_path: P
     (tmp_path / "cat").rename(moved)
     with load_index(moved) as loaded:
         assert len(loaded) == 5
+
+
+def test_stored_ids_and_vectors_read_back_what_was_added(full, data) -> None:
+    """What ``vestis catalog check`` compares with the database: a backend either reads back exactly
+    what it holds, or says it cannot (None)."""
+    ids, vectors, _ = data
+    stored = full.stored_ids()
+    if stored is None:
+        assert full.stored_vectors(ids[:3]) is None
+        return
+    assert stored.dtype == np.int64 and stored.tolist() == sorted(ids.tolist())
+    full.remove(ids[:5])
+    assert full.stored_ids().tolist() == sorted(ids[5:].tolist())
+    wanted = np.array([ids[7], 99_999, ids[3], ids[7]])  # a repeat, an unknown id and a removed one
+    rows = full.stored_vectors(wanted)
+    assert rows.shape == (4, DIM) and rows.dtype == np.float32
+    np.testing.assert_allclose(rows[0], vectors[7], atol=1e-5)
+    np.testing.assert_allclose(rows[3], vectors[7], atol=1e-5)
+    assert np.isnan(rows[1]).all() and np.isnan(rows[2]).all()
+    assert full.stored_vectors([]).shape == (0, DIM)

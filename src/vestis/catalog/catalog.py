@@ -236,6 +236,11 @@ class Catalog:
         return self._store
 
     @property
+    def index_folder(self) -> IndexFolder:
+        """The ``index/`` folder: its manifest, generations and writer lock."""
+        return self._index_folder
+
+    @property
     def index(self):
         """The vector index, in line with the database (None until something is ingested)."""
         if self._index is None:
@@ -367,6 +372,31 @@ class Catalog:
                 return False
             self._index_folder.save(self._index, self._index_state)
         return True
+
+    def rebuild_index(self) -> int | None:
+        """Rebuild the vector index from the database alone, whatever the saved one holds, and save it
+        as a new generation (what ``vestis catalog check --repair`` does to a damaged index). Returns
+        how many vectors it holds, or None when another process holds the writer lock (then nothing
+        changes). A backend whose points outside the index folder survive a rebuild (qdrant) loses
+        the ids the database no longer has."""
+        with self._index_folder.lock() as held:
+            if not held:
+                return None
+            if self._index is not None:
+                self._index.close()  # qdrant local mode: one client per folder
+                self._index = None
+            index, state, _ = self._catch_up(None, None)
+            if index is None:  # no embedding in the database
+                dim = self.store.embedding_dim()
+                if dim is None:
+                    return 0
+                index = self._new_index(dim)
+            stored = index.stored_ids()
+            if stored is not None:
+                index.remove(np.setdiff1d(stored, self.store.embedded_ids()))
+            self._index, self._index_state = index, state
+            self._index_folder.save(index, state)
+            return len(index)
 
     def payload(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """What the index stores per item for filters pushed down to it (the same as a rebuild)."""

@@ -149,6 +149,45 @@ class IndexFolder:
             keep.add(previous["generation"])
         self._clean(keep)
 
+    def manifest(self) -> dict | None:
+        """What ``CURRENT.json`` says (``generation``, ``count``, ``seq``); None when nothing was saved
+        in generations. Raises ValueError when it is unreadable or not a manifest."""
+        return self._manifest()
+
+    def leftovers(self) -> list[Path]:
+        """What the next save would remove: generations other than the current one and the newest
+        complete other one (a reader may still be loading it), files of killed saves and, once
+        generations exist, old-layout files. Without a manifest no generation is called a leftover
+        (none is current). Raises ValueError when the manifest is unreadable."""
+        if not self.folder.is_dir():
+            return []
+        manifest = self._manifest()
+        current = manifest["generation"] if manifest is not None else None
+        others = [
+            p
+            for p in self.folder.iterdir()
+            if p.name.startswith("gen-") and p.name != current and (p / INDEX_FILE).is_file()
+        ]
+        keep = {MANIFEST, LOCK_FILE}
+        if current is None:
+            keep.update(p.name for p in self.folder.glob("gen-*"))
+        else:
+            keep.add(current)
+            if others:
+                keep.add(max(others, key=_made_at).name)
+        legacy = current is not None  # without a manifest, old-layout files are the index itself
+        return sorted(p for p in self.folder.iterdir() if self._removable(p.name, keep, legacy))
+
+    def clean(self) -> list[Path]:
+        """Remove :meth:`leftovers` now (the caller holds the lock: a save in progress writes a
+        generation that is not current yet); returns what was removed."""
+        if not self.locked:
+            raise RuntimeError(f"cleaning the index folder {self.folder} needs its writer lock")
+        found = self.leftovers()
+        for entry in found:
+            _remove(entry)
+        return found
+
     def _manifest(self) -> dict | None:
         try:
             data = json.loads((self.folder / MANIFEST).read_text())
@@ -165,12 +204,27 @@ class IndexFolder:
     def _clean(self, keep: set[str]) -> None:
         """Remove older generations, leftovers of killed saves and old-layout files."""
         for entry in self.folder.iterdir():
-            name = entry.name
-            if name in keep:
-                continue
-            if name.startswith(("gen-", f".{MANIFEST}.")) or name in _LEGACY_FILES:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    with contextlib.suppress(OSError):
-                        entry.unlink()
+            if self._removable(entry.name, keep):
+                _remove(entry)
+
+    @staticmethod
+    def _removable(name: str, keep: set[str], legacy: bool = True) -> bool:
+        if name in keep:
+            return False
+        return name.startswith(("gen-", f".{MANIFEST}.")) or (legacy and name in _LEGACY_FILES)
+
+
+def _made_at(generation: Path) -> int:
+    """When a generation was saved: the nanosecond clock its name starts with (else its mtime)."""
+    try:
+        return int(generation.name.split("-")[1], 16)
+    except (IndexError, ValueError):
+        return generation.stat().st_mtime_ns
+
+
+def _remove(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            entry.unlink()

@@ -482,6 +482,20 @@ class CatalogStore:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT id FROM items ORDER BY id")]
 
+    def embedded_ids(self) -> np.ndarray:
+        """Ids of the items with an embedding, sorted int64: the ids a complete vector index holds."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM items WHERE embedding IS NOT NULL ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def set_thumbnails(self, thumbnails: dict[int, bytes]) -> int:
+        """Replace items' thumbnails (JPEG bytes) in one transaction; returns how many items exist."""
+        with self._transaction() as db:
+            return sum(
+                db.execute("UPDATE items SET thumbnail = ? WHERE id = ?", (data, int(i))).rowcount
+                for i, data in thumbnails.items()
+            )
+
     def embedding_state(self) -> EmbeddingState:
         """(items with an embedding, highest id ever given): any insert or delete changes it."""
         with self._lock:

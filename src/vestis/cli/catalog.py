@@ -1,4 +1,5 @@
-"""``vestis catalog stats|dedup``: what a catalog holds, and its near-duplicates."""
+"""``vestis catalog stats|dedup|check``: what a catalog holds, its near-duplicates, and whether a crash
+left it damaged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vestis.catalog.dedup import DEFAULT_THRESHOLD
-from vestis.cli.common import console, item_place, print_json
+from vestis.cli.common import console, item_place, path_column, print_json
 
 app = typer.Typer(help="Inspect and maintain catalogs.", no_args_is_help=True)
 
@@ -79,3 +80,44 @@ def dedup_cmd(
     for n, group in enumerate(found.groups[:50], 1):
         places = (f"#{x['id']} {escape(item_place(x['path'], x.get('box')))}" for x in group)
         console.print(f"[bold]{n}[/] " + "  ".join(places))
+
+
+@app.command("check")
+def check_cmd(
+    catalog: Path = typer.Option(..., "--catalog", "-c", help="Catalog directory."),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Rebuild the index, remake thumbnails, finish or clear uploads (never rewrites the database).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> int:
+    """Check the database, vector index, thumbnails and uploads of a catalog (after a crash, say);
+    exit 1 when errors remain."""
+    from vestis.catalog.check import check_catalog
+
+    report = check_catalog(catalog, repair=repair)
+    if json_out:
+        print_json(report.to_dict())
+        return 0 if report.ok else 1
+    if report.findings:
+        table = Table("part", "severity", "count", path_column("finding"), "state")
+        for f in report.findings:
+            colour = "red" if f.severity == "error" else "yellow"
+            table.add_row(
+                f.part, f"[{colour}]{f.severity}[/]", str(f.count), escape(f.message), _state(f, repair)
+            )
+        console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]{escape(note)}[/]")
+    colour = "green" if report.ok else "red"
+    console.print(f"[bold {colour}]{escape(report.verdict())}[/] in {report.seconds:.1f} s", highlight=False)
+    return 0 if report.ok else 1
+
+
+def _state(finding, repair: bool) -> str:
+    if finding.repaired:
+        return "[green]repaired[/]"
+    if finding.repairable and not repair:
+        return "--repair fixes"
+    return "[red]needs you[/]" if finding.severity == "error" else ""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,10 +11,10 @@ from typing import Any
 from fastapi import Header, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from vestis.catalog.uploads import UploadFolder
 from vestis.serve.guards import RequestError, bearer, check_photo, decode_photo, token_matches
 from vestis.serve.runtime import Service
 from vestis.serve.settings import ServeSettings
-from vestis.serve.uploads import UploadFolder
 
 log = logging.getLogger(__name__)
 UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="vestis"'}
@@ -90,7 +89,7 @@ class Context:
         ]
 
     async def resume_uploads(self) -> None:
-        """Ingest the accepted uploads a killed server had not finished (see :mod:`vestis.serve.uploads`)."""
+        """Ingest the accepted uploads a killed server had not finished (:mod:`vestis.catalog.uploads`)."""
         removed = await run_in_threadpool(self.uploads.clean_unfinished)
         if removed:
             log.warning("deleted %d unfinished upload folders (their requests were never answered)", removed)
@@ -100,13 +99,7 @@ class Context:
 
     def ingest_folder(self, folder: Path) -> tuple[Any, list[int]]:
         """Ingest one accepted upload folder (on the model pool, holding the catalog for writing)."""
-        from vestis.catalog.ingest import ingest
-        from vestis.images import path_text
-
-        summary = ingest(self.service.catalog, str(folder), progress=False)
-        held = self.service.catalog.store.locations(under=path_text(os.path.abspath(folder)))
-        self.uploads.mark_done(folder)
-        return summary, sorted(i for i, _, _ in held)
+        return self.uploads.ingest(self.service.catalog, folder)
 
     # ---- library results → API bodies ---------------------------------------------------
     @staticmethod

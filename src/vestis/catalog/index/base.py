@@ -14,6 +14,9 @@ anything besides ``index.json``, ``_save`` and ``_load``. They may assume what t
 methods check here: ids are unique non-negative int64, vectors are C-contiguous float32
 ``[n, dim]``, queries are ``[q, dim]`` (at least one), ``k >= 1`` and an ``allowed_ids``
 filter is a non-empty sorted unique int64 array. An empty index must answer ``[]`` per query.
+A backend that can read back what it holds also implements ``_stored_ids`` and
+``_stored_vectors``: ``vestis catalog check`` then compares every id and vector with the
+database (without them it samples self-searches instead).
 
 >>> import numpy as np
 >>> index = create_index("exact", dim=2)
@@ -133,6 +136,15 @@ class VectorIndex(ABC):
     def close(self) -> None:  # noqa: B027  (an optional hook: most backends hold nothing)
         """Release files, locks or connections (qdrant local mode locks its folder)."""
 
+    def _stored_ids(self) -> np.ndarray | None:
+        """Every stored id (any order), or None when the backend cannot list them."""
+        return None
+
+    def _stored_vectors(self, ids: np.ndarray) -> np.ndarray | None:
+        """``[n, dim]`` float32 rows of unique ``ids``, NaN rows for ids not stored; or None when the
+        backend cannot read its vectors back."""
+        return None
+
     # -- the public contract -------------------------------------------------------------------
     def add(
         self,
@@ -175,6 +187,22 @@ class VectorIndex(ABC):
         if filter is not None and filter.allowed_array is not None and filter.allowed_array.size == 0:
             return empty
         return self._search(np.ascontiguousarray(matrix), k, filter)
+
+    def stored_ids(self) -> np.ndarray | None:
+        """Every id the index holds, sorted int64; None when this backend cannot list them (then a
+        check compares by searching instead)."""
+        ids = self._stored_ids()
+        return None if ids is None else np.unique(np.asarray(ids, dtype=np.int64))
+
+    def stored_vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray | None:
+        """The vectors stored for ``ids`` (``[n, dim]`` float32, a NaN row for an id not stored), as the
+        backend keeps them (qdrant normalises); None when this backend cannot read them back."""
+        id_array = _check_ids(ids)
+        unique, inverse = np.unique(id_array, return_inverse=True)
+        if unique.size == 0:
+            return np.empty((0, self.dim), dtype=np.float32)
+        rows = self._stored_vectors(unique)
+        return None if rows is None else np.asarray(rows, dtype=np.float32)[inverse]
 
     def save(self, directory: str | Path) -> None:
         """Write the index into ``directory``: the backend's files, then ``index.json``."""

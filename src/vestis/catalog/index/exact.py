@@ -88,6 +88,16 @@ class ExactIndex(VectorIndex):
             list(zip(row_ids[c].tolist(), s.tolist(), strict=True)) for c, s in zip(cols, best, strict=True)
         ]
 
+    def _stored_ids(self) -> np.ndarray:
+        return self._ids[: len(self)].copy()
+
+    def _stored_vectors(self, ids: np.ndarray) -> np.ndarray:
+        rows = np.fromiter((self._row.get(i, -1) for i in ids.tolist()), dtype=np.int64, count=ids.size)
+        out = np.full((ids.size, self.dim), np.nan, dtype=np.float32)
+        found = rows >= 0
+        out[found] = self._vectors[rows[found]]
+        return out
+
     def _save(self, directory: Path) -> dict[str, Any]:
         n = len(self)
         np.save(directory / "vectors.npy", self._vectors[:n])

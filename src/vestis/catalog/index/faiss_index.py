@@ -322,6 +322,16 @@ class FaissIndex(VectorIndex):
             hits.append(list(zip(row_ids[keep].tolist(), row_scores[keep].tolist(), strict=True)))
         return hits
 
+    def _stored_ids(self) -> np.ndarray:
+        return self._row_ids[self._row_ids >= 0]
+
+    def _stored_vectors(self, ids: np.ndarray) -> np.ndarray:
+        rows = self._rows.get(ids)
+        out = np.full((ids.size, self.dim), np.nan, dtype=np.float32)
+        found = rows >= 0
+        out[found] = self._vectors()[rows[found]]
+        return out
+
     def _save(self, directory: Path) -> dict[str, Any]:
         if self._dead > DEAD_FRACTION * self._index.ntotal:
             self._compact()

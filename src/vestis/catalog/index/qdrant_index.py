@@ -140,6 +140,31 @@ class QdrantIndex(VectorIndex):
             selector = self._models.PointIdsList(points=ids[start : start + self.batch_size].tolist())
             self.client.delete(self.collection, points_selector=selector, wait=True)
 
+    def _stored_ids(self) -> np.ndarray:
+        ids: list[int] = []
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=self.batch_size, offset=offset, with_payload=False, with_vectors=False
+            )
+            ids.extend(int(p.id) for p in points)
+            if offset is None:
+                return np.asarray(ids, dtype=np.int64)
+
+    def _stored_vectors(self, ids: np.ndarray) -> np.ndarray:
+        out = np.full((ids.size, self.dim), np.nan, dtype=np.float32)
+        row = {int(i): n for n, i in enumerate(ids.tolist())}
+        for start in range(0, ids.size, self.batch_size):
+            points = self.client.retrieve(
+                self.collection,
+                ids=ids[start : start + self.batch_size].tolist(),
+                with_payload=False,
+                with_vectors=True,
+            )
+            for p in points:
+                out[row[int(p.id)]] = p.vector
+        return out
+
     def _search(self, queries: np.ndarray, k: int, filter: Filter | None) -> Hits:
         query_filter = self._query_filter(filter)
         requests = [

@@ -1,4 +1,5 @@
-"""Photos uploaded for ingest: kept in the catalog directory, ingested by the library's own ingest.
+"""Photos uploaded to ``vestis serve`` for ingest: kept in the catalog directory, ingested by the
+library's own ingest (here, below the server, so that ``vestis catalog check`` uses the same calls).
 
 Each ingest request's photos are written (and fsynced) to ``<catalog>/uploads/.tmp-<id>/``, the
 folder is renamed to ``uploads/<id>/`` (atomic: the request is now accepted), the folder is
@@ -16,8 +17,10 @@ import logging
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 UPLOADS = "uploads"
@@ -64,6 +67,19 @@ class UploadFolder:
     def mark_done(self, folder: Path) -> None:
         (folder / DONE).touch()
 
+    def ingest(self, catalog: Any, folder: Path) -> tuple[Any, list[int]]:
+        """Ingest one accepted folder into ``catalog`` with :func:`vestis.catalog.ingest.ingest`, then
+        mark it done; returns the ingest summary and the ids of the items the folder holds. What the
+        server does for each request and at start, and ``vestis catalog check --repair`` for the
+        folders a killed server left."""
+        from vestis.catalog.ingest import ingest
+        from vestis.images import path_text
+
+        summary = ingest(catalog, str(folder), progress=False)
+        held = catalog.store.locations(under=path_text(os.path.abspath(folder)))
+        self.mark_done(folder)
+        return summary, sorted(i for i, _, _ in held)
+
     def pending(self) -> list[Path]:
         """Accepted folders not yet wholly ingested (oldest first)."""
         if not self.root.is_dir():
@@ -71,11 +87,18 @@ class UploadFolder:
         folders = [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
         return sorted((p for p in folders if not (p / DONE).exists()), key=lambda p: p.stat().st_mtime)
 
-    def clean_unfinished(self) -> int:
-        """Delete ``.tmp-*`` folders of requests that were never accepted; returns how many."""
+    def unfinished(self) -> list[Path]:
+        """The ``.tmp-*`` folders of requests not (yet) accepted."""
         if not self.root.is_dir():
-            return 0
-        stale = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(".tmp-")]
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(".tmp-"))
+
+    def clean_unfinished(self, older_than_s: float = 0.0) -> int:
+        """Delete the ``.tmp-*`` folders of requests that were never accepted (with ``older_than_s``,
+        only those untouched for that long: a running server may be writing a younger one); returns
+        how many."""
+        now = time.time()
+        stale = [p for p in self.unfinished() if now - p.stat().st_mtime >= older_than_s]
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
         return len(stale)
