@@ -128,7 +128,7 @@ def blend(
     base_state, tuned_state = states if states is not None else (a.state(), b.state())
     state = interpolate(base_state, tuned_state, alpha, extrapolate)
     out = Path(out_dir)
-    _check_replaceable(out)
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -148,7 +148,8 @@ def blend(
     return out
 
 
-def _check_replaceable(out: Path) -> None:
+def check_replaceable(out: Path) -> None:
+    """Refuse to write a blend over a file or a directory that is not empty and not a blend."""
     if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / PROVENANCE).is_file()):
         raise OptionsError(f"{out} exists and is not an earlier WiseFT blend; choose another directory")
 
@@ -332,6 +333,7 @@ __all__ = [
     "alpha_name",
     "blend",
     "check_alpha",
+    "check_replaceable",
     "choose_alpha",
     "interpolate",
     "model_card",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vestis.errors import OptionsError
-from vestis.train.wiseft import blend, choose_alpha, sweep
+from vestis.train.wiseft import blend, check_replaceable, choose_alpha, sweep
 from vestis.train.wiseft_checkpoints import LiteCheckpoint, open_pair, provenance
 from vestis.train.wiseft_config import WiseFTConfig
 
@@ -183,6 +183,7 @@ def train_wiseft(
 
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
+    check_replaceable(out / "model")  # refused now, not after the sweep
     out.mkdir(parents=True, exist_ok=True)
     with progress_bar() as bar:
         task_id = bar.add_task("wiseft: α sweep", total=len(alphas))
