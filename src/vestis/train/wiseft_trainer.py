@@ -242,9 +242,9 @@ def plot_curve(report: Mapping[str, Any], path: Path) -> Path:
     ax.axvline(chosen, color="k", linestyle=":", linewidth=1)
     ax.annotate(
         f"chosen α = {chosen:g}",
-        (chosen, 1.0),
+        (chosen, 0.02),
         xycoords=("data", "axes fraction"),
-        xytext=(4, -12),
+        xytext=(4, 0),
         textcoords="offset points",
         fontsize=8,
     )
