@@ -93,6 +93,8 @@ def recipe_command(recipe: Recipe):
             print_json(cfg.to_dict())
             return
         model_dir = recipe.train(cfg, fresh=kwargs.get("fresh", False))
+        if (summary := recipe.summarise(cfg)) is not None:
+            console.print(summary)
         console.print(f"model written to {model_dir}; report: {Path(cfg.out_dir) / recipe.report}")
 
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -48,6 +48,18 @@ def lite_runtime(model: Any = None, runtime: str = "auto", threads: int | None =
     return _CACHE[key]
 
 
+def release_runtime(model: Any) -> int:
+    """Drop the shared runtimes of a model directory (one about to be deleted or rewritten, such as
+    a temporary blend); returns how many were dropped. Objects already holding one keep it."""
+    from vestis.models.registry import resolve_lite
+
+    path = str(resolve_lite(model))
+    stale = [key for key in _CACHE if key[0] == path]
+    for key in stale:
+        del _CACHE[key]
+    return len(stale)
+
+
 def _is_location(model: Any) -> bool:
     return isinstance(model, (str, os.PathLike, type(None)))
 

@@ -6,7 +6,7 @@ recipe is used.
 
 >>> from vestis.train.recipes import RECIPES
 >>> RECIPES.names()
-['composer', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser']
+['composer', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser', 'wiseft']
 >>> cfg = RECIPES.get("lite").load_config(overrides={"epochs": 2})
 >>> cfg.epochs
 2
@@ -33,6 +33,7 @@ class Recipe:
     trainer: str
     report: str = "report.json"  # the report file the trainer writes in ``out_dir``
     resumable: bool = False  # the trainer resumes from a checkpoint in ``out_dir`` (and takes ``fresh``)
+    summary: str | None = None  # ``module:function(cfg)`` → what the CLI prints when training is done
 
     def config_class(self) -> type[RecipeConfig]:
         return _resolve(self.config)
@@ -47,6 +48,10 @@ class Recipe:
         """Run the trainer; returns the model directory it wrote."""
         trainer = _resolve(self.trainer)
         return trainer(cfg, fresh=fresh) if self.resumable else trainer(cfg)
+
+    def summarise(self, cfg: RecipeConfig) -> Any:
+        """What the CLI prints after :meth:`train` (a rich renderable), or None."""
+        return _resolve(self.summary)(cfg) if self.summary else None
 
 
 def _resolve(target: str) -> Any:
@@ -111,6 +116,14 @@ for _recipe in (
         "vestis.train.parser_config:ParserTrainConfig",
         "vestis.train.parser_trainer:train_parser",
         resumable=True,
+    ),
+    Recipe(
+        "wiseft",
+        "WiseFT: blend a base and a fine-tuned model (same architecture) over an α sweep, evaluate each α "
+        "in-domain and out of domain, write the chosen blend, the α curve and a report.",
+        "vestis.train.wiseft_config:WiseFTConfig",
+        "vestis.train.wiseft_trainer:train_wiseft",
+        summary="vestis.train.wiseft_trainer:summary",
     ),
 ):
     RECIPES.register(_recipe.name)(_recipe)
