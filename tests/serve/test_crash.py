@@ -234,6 +234,10 @@ def test_kill_9_during_api_ingest_loses_and_doubles_nothing(catalog_dir, tmp_pat
 
     sent = {hashlib.sha256(data).hexdigest() for batch in batches for data in batch}
     from vestis.catalog.catalog import Catalog
+    from vestis.catalog.check import check_catalog
+
+    report = check_catalog(catalog_dir)  # the database, the index and the thumbnails agree
+    assert report.ok and not [f for f in report.findings if f.severity == "error"], report.to_dict()
 
     catalog = Catalog.open(catalog_dir)
     try:
@@ -247,6 +251,6 @@ def test_kill_9_during_api_ingest_loses_and_doubles_nothing(catalog_dir, tmp_pat
     print(
         f"crash: {kills} kills, {len(batches)} requests of {PHOTOS_PER_REQUEST} photos, "
         f"{len(resent)} sent again, {resumed} accepted uploads ingested again at a restart, "
-        f"{dropped} restarts deleted unaccepted uploads"
+        f"{dropped} restarts deleted unaccepted uploads; catalog check: {report.verdict()}"
     )
     assert resumed >= 1  # a kill landed between accepting an upload and finishing its ingest
