@@ -75,7 +75,14 @@ def test_a_failing_batch_fails_its_requests_and_the_next_batch_runs():
 @pytest.fixture
 def service(catalog_dir):
     s = Service(
-        ServeSettings(catalog=str(catalog_dir), token=TOKEN, parsers=["whole"], batch_max=8, batch_wait_ms=30)
+        ServeSettings(
+            catalog=str(catalog_dir),
+            token=TOKEN,
+            parsers=["whole"],
+            batch_max=8,
+            search_batch_max=8,
+            batch_wait_ms=30,
+        )
     )
     yield s
     asyncio.run(s.close())
@@ -180,3 +187,28 @@ def test_concurrent_searches_share_one_call_and_a_bad_one_fails_alone(service):
     )
     assert calls[:2] == [3, 1]  # the three with one filter in one call; the bad filter on its own
     assert service.metrics.search_batches.count == 1 and service.metrics.search_batches.sum == 4
+
+
+def test_searches_are_not_batched_by_default_while_extracts_are(catalog_dir):
+    """By default (``search_batch_max`` 1) each search is its own call; extracts still share one."""
+    from vestis.search.searcher import Query
+    from vestis.serve.runtime import SearchJob
+
+    settings = ServeSettings(catalog=str(catalog_dir), token=TOKEN, parsers=["whole"], batch_wait_ms=30)
+    service = Service(settings)
+    try:
+        calls = []
+        search_many = service.searcher.search_many
+        service.searcher.search_many = lambda queries, **kw: (
+            calls.append(len(queries)) or search_many(queries, **kw)
+        )
+        jobs = [SearchJob(Query(text=t), None, 3) for t in ("red", "navy", "green")]
+
+        async def main():
+            return await asyncio.gather(*(service.search(j) for j in jobs))
+
+        assert all(len(hits) == 3 for hits in run(main()))
+        assert calls == [1, 1, 1]
+        assert service.settings.batch_max == 16
+    finally:
+        asyncio.run(service.close())

@@ -238,7 +238,7 @@ class Service:
         if self._search_batcher is None:
             self._search_batcher = MicroBatcher(
                 partial(self.call, self._search_many),
-                max_batch=self.settings.batch_max,
+                max_batch=self.settings.search_batch_max,
                 max_wait_s=self.settings.batch_wait_ms / 1000,
                 on_batch=self.metrics.observe_search_batch,
             )

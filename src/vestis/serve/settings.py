@@ -64,6 +64,9 @@ class ServeSettings:
     max_queue: int = _f(256, "Model calls waiting before requests get 503.", min=1)
     batch_max: int = _f(16, "Most photos in one micro-batch of extract requests (1: no batching).", min=1)
     batch_wait_ms: float = _f(2.0, "How long a micro-batch waits for more requests.", min=0, max=1000)
+    search_batch_max: int = _f(
+        1, "Most searches in one micro-batch (1: none; see docs/serve.md for when it pays).", min=1
+    )
     parsers: list[str] = field(
         default_factory=lambda: ["whole", "lite-parser"],
         metadata={"help": "Parsers an extract request may ask for."},
