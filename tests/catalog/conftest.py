@@ -17,6 +17,20 @@ def write_photo(path: Path, seed: int, size: tuple[int, int] = (48, 64)) -> Path
     return path
 
 
+def ingested_catalog(tmp_path: Path, config, n: int, seed: int) -> Path:
+    """A catalog at ``tmp_path/cat`` holding ``n`` random photos (seeds from ``seed``), closed."""
+    from vestis.catalog.catalog import Catalog
+    from vestis.catalog.ingest import ingest
+
+    src = tmp_path / "src"
+    for i in range(n):
+        write_photo(src / f"{i}.png", seed + i)
+    catalog = Catalog.create(tmp_path / "cat", config)
+    ingest(catalog, str(src), progress=False)
+    catalog.close()
+    return tmp_path / "cat"
+
+
 @pytest.fixture
 def fast_config():
     """CatalogConfig factory: majority extractor + test-random embedder (no weights)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.catalog.conftest import write_photo
+from tests.catalog.conftest import ingested_catalog, write_photo
 from tests.cli.test_errors_cli import one_line_error
 from tests.helpers import people_config, people_shop
 from vestis.catalog.catalog import DB_NAME, INDEX_DIR, Catalog
@@ -28,13 +28,7 @@ N = 6
 
 
 def build(tmp_path: Path, config, n: int = N) -> Path:
-    src = tmp_path / "src"
-    for i in range(n):
-        write_photo(src / f"{i}.png", 700 + i)
-    catalog = Catalog.create(tmp_path / "cat", config)
-    ingest(catalog, str(src), progress=False)
-    catalog.close()
-    return tmp_path / "cat"
+    return ingested_catalog(tmp_path, config, n, seed=700)
 
 
 def generation(directory: Path) -> Path:

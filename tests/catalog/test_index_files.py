@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.catalog.conftest import write_photo
+from tests.catalog.conftest import ingested_catalog, write_photo
 from vestis.catalog.catalog import INDEX_DIR, Catalog, CatalogConfig
 from vestis.catalog.index_folder import MANIFEST, IndexFolder
 from vestis.catalog.ingest import ingest
@@ -23,13 +23,7 @@ BACKENDS = {
 
 
 def build(tmp_path: Path, config, n: int = 6) -> Catalog:
-    src = tmp_path / "src"
-    for i in range(n):
-        write_photo(src / f"{i}.png", 500 + i)
-    catalog = Catalog.create(tmp_path / "cat", config)
-    ingest(catalog, str(src), progress=False)
-    catalog.close()
-    return catalog
+    return Catalog.open(ingested_catalog(tmp_path, config, n, seed=500))
 
 
 def generation(catalog_dir: Path) -> Path:
@@ -93,7 +87,6 @@ def test_a_lagging_reader_catches_up_in_memory_while_a_writer_holds_the_lock(tmp
 # ---- concurrency: one writer ingesting, two readers searching ---------------------------------
 def _writer(directory: str, src: str, rounds: int, seconds: float) -> None:
     from vestis.catalog.catalog import Catalog
-    from vestis.catalog.ingest import ingest
 
     end = time.monotonic() + seconds
     for r in range(rounds):
