@@ -203,6 +203,12 @@ def retrieve_cmd(
         None, "--limit", "-n", help="Use at most N examples of the split as the gallery."
     ),
     split: str = SPLIT,
+    exclude: Path = typer.Option(
+        None,
+        "--exclude",
+        help="metrics.json of `vestis eval hygiene` (same dataset, split, limit): also report "
+        "<task>-clean metrics without its flagged queries.",
+    ),
 ) -> None:
     """Search through the Searcher: titles/descriptions → image, image → colour variants, composed.
 
@@ -220,7 +226,15 @@ def retrieve_cmd(
         embedder=embedder,
         embedder_options=_embedder_options(embedder, embedder_model, backend, model),
     )
-    evaluator = RetrieveEvaluator(dataset, split, limit, out, schema=load_schema(schema), catalog_dir=catalog)
+    evaluator = RetrieveEvaluator(
+        dataset,
+        split,
+        limit,
+        out,
+        schema=load_schema(schema),
+        catalog_dir=catalog,
+        exclude=_flagged(exclude) if exclude is not None else None,
+    )
     evaluator(config)
     r = evaluator.result
     metric_names = ("R@1", "R@5", "R@10", "R@50", "MRR@50", "nDCG@10")
@@ -231,6 +245,19 @@ def retrieve_cmd(
         table.add_row(task, *[_fmt(m.get(k)) for k in metric_names], str(m.get("queries", 0)))
     console.print(table)
     console.print(f"primary {evaluator.primary_metric}; wrote {out}/metrics.json and report.html")
+
+
+def _flagged(path: Path) -> dict[str, list[str]]:
+    """The ``flagged`` query ids of a hygiene run's metrics.json (a clear error when it has none)."""
+    import json
+
+    from vestis.errors import UserError
+
+    try:
+        flagged = json.loads(path.read_text(encoding="utf-8"))["flagged"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not the metrics.json of a `vestis eval hygiene` run ({e})") from None
+    return flagged
 
 
 @app.command("hygiene")
@@ -260,6 +287,15 @@ def hygiene_cmd(
         f"{r['val_with_train_near_duplicate']} of {r['val']} validation images have a near-duplicate "
         f"in train ({100 * r['leak_rate']:.1f}%); {r['val_near_duplicate_pairs']} pairs within val; "
         f"{r['likely_label_noise']} likely label errors {r['noise_by_field']}"
+    )
+    d = r["duplicates_across_products"]
+    console.print(
+        f"{d['pairs']} near-duplicate pairs under different products ({d['examples']} examples); "
+        + "; ".join(
+            f"{a['queries']} of {a['of']} {task} queries ambiguous "
+            f"({a['texts']} texts, {a['products']} products)"
+            for task, a in r["ambiguous"].items()
+        )
     )
     console.print(f"wrote {out}/metrics.json and report.html")
 

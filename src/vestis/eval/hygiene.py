@@ -5,12 +5,25 @@
 * **duplicates within a split**;
 * **label noise**: examples whose label the model contradicts with high confidence, the
   usual sign of a wrong label (or of a model blind spot: a person decides which), checked on
-  the closed fields of the schema's ``listing`` role (its main attributes).
+  the closed fields of the schema's ``listing`` role (its main attributes);
+* **ambiguous queries** (structural biases of the text→image benchmark, after ZooClaw-FashionSigLIP2):
+  title or description queries of the retrieval evaluator whose text, case and whitespace
+  normalised, is the same for different products (groups), so the ground truth names one product
+  the query cannot tell from another;
+* **duplicate images under different ids**: near-duplicate validation photos filed under
+  different products; every query of those products has a ground truth that looks like a wrong
+  answer.
+
+``flagged`` lists, per text task, the example ids of both kinds: give it to the retrieval
+evaluator (``exclude=``, ``vestis eval retrieve --exclude``) for metrics with and without them.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections import defaultdict
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -19,6 +32,9 @@ from vestis.catalog.dedup import DEFAULT_THRESHOLD, neighbour_pairs
 from vestis.data import Dataset
 from vestis.eval.base import EVALUATORS, Evaluator, Metrics, flatten
 from vestis.eval.report import thumbnail
+from vestis.eval.retrieve import text_queries
+
+EXAMPLES_SHOWN = 20
 
 
 @EVALUATORS.register("hygiene")
@@ -50,7 +66,7 @@ class HygieneEvaluator(Evaluator):
         self.extractor = extractor
         self.threshold = threshold
         self.noise_confidence = noise_confidence
-        self._shown: tuple[list, list] = ([], [])
+        self._shown: tuple[list, list, list] = ([], [], [])
 
     def evaluate(self, target: Any) -> dict[str, Any]:
         embedder = target
@@ -66,7 +82,13 @@ class HygieneEvaluator(Evaluator):
             (val[i], val[j], s) for i, j, s in neighbour_pairs(vv, self.threshold, k=5) if vok[i] and vok[j]
         ]
         noise = self._noise(val) if self.extractor is not None else None
-        self._shown = (leaks[:40], (noise or [])[:60])
+        product = [e.group or e.id for e in val]
+        cross = [(a, b, s) for a, b, s in within if (a.group or a.id) != (b.group or b.id)]
+        dup_products = {a.group or a.id for a, _, _ in cross} | {b.group or b.id for _, b, _ in cross}
+        dup_ids = {e.id for e, p in zip(val, product, strict=True) if p in dup_products}
+        texts = text_queries(val)
+        ambiguous = {task: ambiguous_queries(queries, product) for task, queries in texts.items()}
+        self._shown = (leaks[:40], (noise or [])[:60], cross[:EXAMPLES_SHOWN])
         leaked = len({p[0].id for p in leaks})
         return {
             "dataset": self.dataset.name,
@@ -87,6 +109,31 @@ class HygieneEvaluator(Evaluator):
                 {"id": ex.id, "field": f, "label": g, "model": p, "confidence": round(c, 3)}
                 for ex, f, g, p, c in (noise or [])[:500]
             ],
+            "duplicates_across_products": {
+                "pairs": len(cross),
+                "products": len(dup_products),
+                "examples": len(dup_ids),
+                "shown": [
+                    {"a": a.id, "b": b.id, "similarity": round(s, 4)} for a, b, s in cross[:EXAMPLES_SHOWN]
+                ],
+            },
+            "ambiguous": {
+                task: {
+                    "queries": sum(len(m) for m in groups.values()),
+                    "of": len(texts[task]),
+                    "texts": len(groups),
+                    "products": len({product[i] for m in groups.values() for i in m}),
+                    "shown": [
+                        {"text": text, "ids": [val[i].id for i in m][:6]}
+                        for text, m in list(groups.items())[:EXAMPLES_SHOWN]
+                    ],
+                }
+                for task, groups in ambiguous.items()
+            },
+            "flagged": {
+                task: sorted({val[i].id for m in groups.values() for i in m} | dup_ids)
+                for task, groups in ambiguous.items()
+            },
         }
 
     def flat_metrics(self, result: dict[str, Any]) -> Metrics:
@@ -116,12 +163,25 @@ class HygieneEvaluator(Evaluator):
         return noise
 
 
+def ambiguous_queries(queries: Sequence[tuple[int, str]], product: Sequence[str]) -> dict[str, list[int]]:
+    """Query texts shared by different products: normalised text → the example indices asking it.
+
+    Texts match after lower-casing and collapsing whitespace; a text asked only by one product
+    (colour variants of one product share a title) is not ambiguous. Largest groups first.
+    """
+    by_text: dict[str, list[int]] = defaultdict(list)
+    for i, text in queries:
+        by_text[re.sub(r"\s+", " ", text).strip().lower()].append(i)
+    shared = {t: m for t, m in by_text.items() if len({product[i] for i in m}) > 1}
+    return dict(sorted(shared.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
 def _img(path: str) -> str:
     src = thumbnail(path)
     return f'<img src="data:image/jpeg;base64,{src}">' if src else "?"
 
 
-def _write_html(report: dict[str, Any], leaks, noise, path: Path) -> None:
+def _write_html(report: dict[str, Any], leaks, noise, cross, path: Path) -> None:
     leak_rows = "".join(
         f"<tr><td>{_img(a.image)}</td><td>{_img(b.image)}</td><td>{s:.3f}<br>{escape(a.id)} ↔ "
         f"{escape(b.id)}</td></tr>"
@@ -131,6 +191,18 @@ def _write_html(report: dict[str, Any], leaks, noise, path: Path) -> None:
         f"<tr><td>{_img(ex.image)}</td><td>{escape(f)}</td><td>{escape(g)}</td><td>{escape(p)}</td>"
         f"<td>{c:.2f}</td></tr>"
         for ex, f, g, p, c in noise
+    )
+    cross_rows = "".join(
+        f"<tr><td>{_img(a.image)}</td><td>{_img(b.image)}</td><td>{s:.3f}<br>{escape(a.id)} ↔ "
+        f"{escape(b.id)}</td></tr>"
+        for a, b, s in cross
+    )
+    ambiguous = "".join(
+        f"<h3>{escape(task)}: {a['queries']} of {a['of']} queries, {a['texts']} texts shared by "
+        f"{a['products']} products</h3><ul>"
+        + "".join(f"<li>{escape(r['text'])}: {escape(', '.join(r['ids']))}</li>" for r in a["shown"])
+        + "</ul>"
+        for task, a in report["ambiguous"].items()
     )
     html = f"""<!doctype html><html><head><meta charset="utf-8"><title>vestis hygiene</title><style>
 body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto}}
@@ -142,6 +214,8 @@ img{{height:96px}}</style></head><body><h1>Benchmark hygiene: {escape(report["da
 {report["val_near_duplicate_pairs"]} near-duplicate pairs inside the validation split;
 {_noise_line(report)}</p>
 <h2>Leaks (validation ↔ training)</h2><table>{leak_rows}</table>
+<h2>Near-duplicate photos under different products (validation)</h2><table>{cross_rows}</table>
+<h2>Ambiguous queries (one text, several products)</h2>{ambiguous}
 <h2>Likely label noise</h2>
 <table><tr><th></th><th>field</th><th>label</th><th>model</th><th>confidence</th></tr>
 {noise_rows}</table></body></html>"""

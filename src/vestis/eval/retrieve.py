@@ -21,6 +21,11 @@ relevance). Keys: ``retrieve/<query>/<ranking>/<relevance>/<metric>``, e.g.
 ``retrieve/title/hybrid/product/R@10`` (the primary metric; without titles the first of
 description, image, composed that was measured).
 
+``exclude`` (task → example ids, e.g. the ``flagged`` lists of ``vestis eval hygiene``) adds
+``<task>-clean/...`` metrics: the same rankings scored without those examples' queries (their
+photos stay in the gallery), so a number can be read with and without queries whose ground
+truth is ambiguous.
+
 Items map back to gallery examples by file content: two examples with byte-identical photos are
 one catalog item (ingest deduplicates), and finding it finds both.
 
@@ -38,7 +43,7 @@ import math
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +116,10 @@ class RetrieveEvaluator(Evaluator):
         catalog_dir: str | os.PathLike | None = None,
         batch: int = 256,
         progress: bool = True,
+        exclude: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         super().__init__(dataset, split, limit, out_dir, name, schema)
+        self.exclude = {task: set(ids) for task, ids in (exclude or {}).items()}
         if catalog_dir is None and self.out_dir is not None:
             catalog_dir = self.out_dir / "catalog"
         self.catalog_dir = Path(catalog_dir) if catalog_dir is not None else None
@@ -163,7 +170,6 @@ class RetrieveEvaluator(Evaluator):
         keys = self._ingest(catalog, examples)
         ok = [key is not None for key in keys]
         self._examples, self._grids = examples, {}
-        titles = [title(ex) if ok[i] else None for i, ex in enumerate(examples)]
         members: dict[str, set[int]] = defaultdict(set)
         for i, ex in enumerate(examples):
             if ok[i]:
@@ -171,23 +177,26 @@ class RetrieveEvaluator(Evaluator):
         group = [members[ex.group or ex.id] for ex in examples]
 
         tasks: dict[str, dict[str, Any]] = {}
-        title_q = [(i, t) for i, t in enumerate(titles) if t]
-        desc_q = [
-            (i, ex.text)
-            for i, ex in enumerate(examples)
-            if ok[i] and ex.text and ex.text != titles[i] and len(ex.text) <= MAX_TEXT_CHARS
-        ]
-        for task, queries in (("title", title_q), ("description", desc_q)):
+        texts = text_queries(examples)
+        for task in ("title", "description"):
+            queries = [(i, t) for i, t in texts[task] if ok[i]]
             if not queries:
                 continue
             exact = [{keys[i]} for i, _ in queries]
             product = [{keys[j] for j in group[i]} for i, _ in queries]
+            dropped = self.exclude.get(task)
+            keep = [examples[i].id not in dropped for i, _ in queries] if dropped is not None else None
             for ranking, hybrid in (("hybrid", True), ("embedding", False)):
                 ranked = self._search(
                     searcher, [Query(text=t) for _, t in queries], f"{task}, {ranking}", hybrid
                 )
                 tasks[f"{task}/{ranking}/exact"] = ranking_metrics(ranked, exact)
                 tasks[f"{task}/{ranking}/product"] = ranking_metrics(ranked, product)
+                if keep is not None:
+                    for relevance, rel in (("exact", exact), ("product", product)):
+                        tasks[f"{task}-clean/{ranking}/{relevance}"] = ranking_metrics(
+                            *_kept(ranked, rel, keep)
+                        )
                 if hybrid:
                     self._grids[task] = [
                         (t, [self._first_example[key] for key in ranked[n][:5]], i)
@@ -283,6 +292,30 @@ class RetrieveEvaluator(Evaluator):
                 [key for key in r if key != own][:DEPTH] for r, own in zip(ranked, exclude, strict=True)
             ]
         return ranked
+
+
+def text_queries(examples: Sequence[Example]) -> dict[str, list[tuple[int, str]]]:
+    """The text queries per task: (example index, text) for ``title`` and ``description``.
+
+    A description is a query only when it differs from the title and fits the text tower
+    (:data:`MAX_TEXT_CHARS`); the hygiene evaluator checks these very texts for ambiguity.
+    """
+    titles = [title(ex) for ex in examples]
+    return {
+        "title": [(i, t) for i, t in enumerate(titles) if t],
+        "description": [
+            (i, ex.text)
+            for i, ex in enumerate(examples)
+            if ex.text and ex.text != titles[i] and len(ex.text) <= MAX_TEXT_CHARS
+        ],
+    }
+
+
+def _kept(ranked: list, relevant: list, keep: list[bool]) -> tuple[list, list]:
+    """The rankings and relevant sets of the kept queries."""
+    return [r for r, k in zip(ranked, keep, strict=True) if k], [
+        r for r, k in zip(relevant, keep, strict=True) if k
+    ]
 
 
 def _modification(ref: dict[str, Any], target: dict[str, Any], schema) -> str | None:
