@@ -181,22 +181,23 @@ def _img(path: str) -> str:
     return f'<img src="data:image/jpeg;base64,{src}">' if src else "?"
 
 
-def _write_html(report: dict[str, Any], leaks, noise, cross, path: Path) -> None:
-    leak_rows = "".join(
+def _pair_rows(pairs) -> str:
+    """Table rows of near-duplicate pairs: both thumbnails, the similarity and the two ids."""
+    return "".join(
         f"<tr><td>{_img(a.image)}</td><td>{_img(b.image)}</td><td>{s:.3f}<br>{escape(a.id)} ↔ "
         f"{escape(b.id)}</td></tr>"
-        for a, b, s in leaks
+        for a, b, s in pairs
     )
+
+
+def _write_html(report: dict[str, Any], leaks, noise, cross, path: Path) -> None:
+    leak_rows = _pair_rows(leaks)
     noise_rows = "".join(
         f"<tr><td>{_img(ex.image)}</td><td>{escape(f)}</td><td>{escape(g)}</td><td>{escape(p)}</td>"
         f"<td>{c:.2f}</td></tr>"
         for ex, f, g, p, c in noise
     )
-    cross_rows = "".join(
-        f"<tr><td>{_img(a.image)}</td><td>{_img(b.image)}</td><td>{s:.3f}<br>{escape(a.id)} ↔ "
-        f"{escape(b.id)}</td></tr>"
-        for a, b, s in cross
-    )
+    cross_rows = _pair_rows(cross)
     ambiguous = "".join(
         f"<h3>{escape(task)}: {a['queries']} of {a['of']} queries, {a['texts']} texts shared by "
         f"{a['products']} products</h3><ul>"
