@@ -110,7 +110,7 @@ def test_interrupted_run_resumes_to_the_same_adapter(
 def test_lora_adapts_only_the_top_layers(monkeypatch):
     from vestis.outfits.llm import _tiny_model
 
-    monkeypatch.setattr(outfits_llm, "load_base", lambda spec, quantize=None: _tiny_model(layers=3))
+    monkeypatch.setattr(outfits_llm, "load_base", lambda spec, quantization=None: _tiny_model(layers=3))
     lm, _ = outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", lora_layers=2))
     names = [n for n, p in lm.named_parameters() if p.requires_grad]
     layers = {int(n.split(".layers.")[1].split(".")[0]) for n in names}
@@ -190,8 +190,8 @@ def test_quantized_loading_is_refused_clearly_without_cuda():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: quantized loading may work here")
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", quantize="4bit"))
+        outfits_llm.lora_model(OutfitsLLMTrainConfig(llm="test-tiny", quantization="4bit"))
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        LLMScorer(model="test-tiny", quantize="8bit").language_model()
-    with pytest.raises(ValueError, match="quantize must be one of"):
-        OutfitsLLMTrainConfig.from_dict({"quantize": "3bit"})
+        LLMScorer(model="test-tiny", quantization="8bit").language_model()
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        OutfitsLLMTrainConfig.from_dict({"quantization": "3bit"})

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from vestis.errors import OptionsError
+from vestis.models.quantization import bitsandbytes_config, check_quantization
 from vestis.models.registry import ModelError, ModelNotFound
 from vestis.outfits.base import SCORERS, ItemFeatures, OutfitScorer
 
@@ -91,14 +92,14 @@ class LLMScorer(OutfitScorer):
         chat: bool = True,
         batch_size: int = 16,
         threads: int | None = None,
-        quantize: str | None = None,
+        quantization: str | None = None,
     ) -> None:
         self.model_spec = model
         self.adapter = adapter
         self.chat = chat
         self.batch_size = batch_size
         self.threads = threads
-        self.quantize = check_quantize(quantize)
+        self.quantization = check_quantization(quantization)
         self._lm: Any = None
         self._tok: Any = None
 
@@ -115,7 +116,7 @@ class LLMScorer(OutfitScorer):
         return scorer.read_fitted(data)
 
     def options(self) -> dict[str, Any]:
-        # ``quantize`` is how this process loads the weights, not part of the model: not recorded
+        # ``quantization`` is how this process loads the weights, not part of the model: not recorded
         return {"model": self.model_spec, "chat": self.chat}
 
     # ---- the language model ----------------------------------------------------------------------
@@ -126,12 +127,12 @@ class LLMScorer(OutfitScorer):
 
             if self.threads:
                 torch.set_num_threads(self.threads)
-            lm, tok = load_base(self.model_spec, self.quantize)
+            lm, tok = load_base(self.model_spec, self.quantization)
             if self.adapter is not None:
                 from peft import PeftModel
 
                 lm = PeftModel.from_pretrained(lm, str(self.adapter))
-                if self.quantize is None:  # merging into quantized weights would round the adapter away
+                if self.quantization is None:  # merging into quantized weights would round the adapter away
                     lm = lm.merge_and_unload()
             self._lm, self._tok = lm.eval(), tok
         return self._lm, self._tok
@@ -178,53 +179,17 @@ def yes_no_margin(lm, tok, texts: Sequence[str]):
     return logits[:, yes] - logits[:, no]
 
 
-QUANTIZE = ("4bit", "8bit")
-
-
-def check_quantize(quantize: str | None) -> str | None:
-    """``quantize`` when it is one of :data:`QUANTIZE` (or None), else an OptionsError."""
-    if quantize not in (None, *QUANTIZE):
-        raise OptionsError(f"quantize must be one of {', '.join(QUANTIZE)} (or unset), not {quantize!r}")
-    return quantize
-
-
-def quantization_config(quantize: str):
-    """The bitsandbytes loading config of ``quantize`` ("4bit": NF4 with double quantization and
-    bfloat16 compute, as QLoRA; "8bit": LLM.int8). bitsandbytes quantizes on CUDA only: without a
-    GPU or the package, a clear error instead of a slow or failing load."""
-    import torch
-
-    check_quantize(quantize)
-    if not torch.cuda.is_available():
-        raise OptionsError(
-            f"quantize={quantize!r} loads the language model with bitsandbytes, which needs a CUDA GPU; "
-            "on CPU leave it unset (SmolLM2-135M needs about 0.5 GB in full precision)"
-        )
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelNotFound(f"quantize={quantize!r} needs bitsandbytes: pip install bitsandbytes")
-    from transformers import BitsAndBytesConfig
-
-    if quantize == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-    )
-
-
-def load_base(spec: str | None, quantize: str | None = None):
+def load_base(spec: str | None, quantization: str | None = None):
     """(causal LM, tokenizer) of a base model spec: None = SmolLM2, a directory, a .gguf, "test-tiny".
 
-    ``quantize`` ("4bit", "8bit") loads the weights quantized on the GPU (:func:`quantization_config`).
+    ``quantization`` ("4bit", "8bit") loads the weights quantized on the GPU
+    (:func:`vestis.models.quantization.bitsandbytes_config`).
     """
-    if quantize is not None:
-        kwargs: dict[str, Any] = {"quantization_config": quantization_config(quantize), "device_map": {"": 0}}
-    else:
-        kwargs = {}
+    kwargs: dict[str, Any] = {}
+    if quantization is not None:
+        kwargs = {"quantization_config": bitsandbytes_config(quantization), "device_map": {"": 0}}
     if spec == "test-tiny":
-        if quantize is not None:
+        if quantization is not None:
             raise OptionsError("the test-tiny model is built in memory: it cannot be loaded quantized")
         return _tiny_model()
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -14,7 +14,7 @@ type-aware model) labels more looks: each step adds ``teacher_looks`` × ``batch
 made from the training items (a training look with one item swapped for another of its
 category, or all of them), and the model fits the teacher's probability that each is a real
 look (binary cross-entropy on soft labels, weighted by ``teacher_weight``): the complementary-
-item recipe's distillation. ``quantize`` ("4bit") loads the base model with bitsandbytes on a
+item recipe's distillation. ``quantization`` ("4bit") loads the base model with bitsandbytes on a
 CUDA GPU and trains the adapter over it (QLoRA); on CPU it is refused with a clear message.
 
 The run checkpoints every ``checkpoint_every`` steps (adapter, optimiser, scheduler and the
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 from vestis.data import DatasetError
 from vestis.errors import OptionsError
+from vestis.models.quantization import check_quantization
 from vestis.outfits.data import (
     OutfitData,
     sub_outfit,
@@ -47,7 +48,7 @@ from vestis.outfits.data import (
     type_consistent_negative,
 )
 from vestis.outfits.evaluation import outfit_metrics
-from vestis.outfits.llm import LLMScorer, check_quantize, load_base, yes_no_margin
+from vestis.outfits.llm import LLMScorer, load_base, yes_no_margin
 from vestis.progress import progress_bar
 from vestis.train.config import RecipeConfig, save_checkpoint, seed_everything
 
@@ -65,7 +66,7 @@ class OutfitsLLMTrainConfig(RecipeConfig):
     llm: str | None = field(
         default=None, metadata={"help": "base language model: None = SmolLM2-135M-Instruct, or a directory"}
     )
-    quantize: str | None = field(
+    quantization: str | None = field(
         default=None,
         metadata={"help": "load the base model quantized (4bit, 8bit; needs CUDA + bitsandbytes): QLoRA"},
     )
@@ -146,7 +147,7 @@ class OutfitsLLMTrainConfig(RecipeConfig):
             raise OptionsError("lora_dropout must be in [0, 1)")
         if not self.target_modules:
             raise OptionsError("target_modules must name at least one projection")
-        check_quantize(self.quantize)
+        check_quantization(self.quantization)
         if self.teacher_looks < 0 or self.teacher_weight < 0:
             raise OptionsError("teacher_looks and teacher_weight must be >= 0")
 
@@ -155,8 +156,8 @@ def lora_model(cfg: OutfitsLLMTrainConfig):
     """(peft model with fresh LoRA matrices, tokenizer) for the config's base model."""
     from peft import LoraConfig, get_peft_model
 
-    lm, tok = load_base(cfg.llm, cfg.quantize)
-    if cfg.quantize is not None:
+    lm, tok = load_base(cfg.llm, cfg.quantization)
+    if cfg.quantization is not None:
         from peft import prepare_model_for_kbit_training
 
         lm = prepare_model_for_kbit_training(lm)

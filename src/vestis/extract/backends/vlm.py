@@ -47,6 +47,7 @@ from vestis.extract.grammar import (
     GrammarLogitsProcessor,
     get_engine,
 )
+from vestis.models.quantization import check_quantization
 from vestis.models.registry import DEFAULT_VLM, ModelNotFound, resolve_vlm
 from vestis.schema import Schema
 
@@ -93,6 +94,7 @@ class VLMExtractor(Extractor):
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        check_quantization(quantization)
         if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
             raise OptionsError(f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU")
         self.model_id = model or DEFAULT_VLM
@@ -135,10 +137,9 @@ class VLMExtractor(Extractor):
             "dtype": torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         }
         if quantization:
-            from transformers import BitsAndBytesConfig
+            from vestis.models.quantization import bitsandbytes_config
 
-            bits = {"load_in_4bit": True} if quantization == "4bit" else {"load_in_8bit": True}
-            kwargs["quantization_config"] = BitsAndBytesConfig(**bits)
+            kwargs["quantization_config"] = bitsandbytes_config(quantization)
             kwargs["device_map"] = self.device
         try:
             processor = load_processor(path)

@@ -1,0 +1,55 @@
+"""Loading transformers models quantized with bitsandbytes: 4-bit (NF4, as QLoRA) or 8-bit (LLM.int8).
+
+bitsandbytes quantizes on CUDA only. Every backend and recipe that offers ``quantization`` checks
+and builds it here, so the option means the same thing everywhere and fails the same clear way
+on a machine without a GPU or without the package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from vestis.errors import OptionsError
+from vestis.models.registry import ModelNotFound
+
+QUANTIZATIONS = ("4bit", "8bit")
+
+
+def check_quantization(quantization: str | None) -> str | None:
+    """``quantization`` when it is one of :data:`QUANTIZATIONS` or None, else an OptionsError.
+
+    >>> check_quantization("4bit"), check_quantization(None)
+    ('4bit', None)
+    """
+    if quantization not in (None, *QUANTIZATIONS):
+        raise OptionsError(
+            f"quantization must be one of {', '.join(QUANTIZATIONS)} (or unset), not {quantization!r}"
+        )
+    return quantization
+
+
+def bitsandbytes_config(quantization: str) -> Any:
+    """The ``quantization_config`` to load a model with: "4bit" is NF4 with double quantization and
+    bfloat16 compute (QLoRA's), "8bit" is LLM.int8. Raises a one-line error without a CUDA GPU or
+    without bitsandbytes, rather than a slow or failing load."""
+    import torch
+
+    check_quantization(quantization)
+    if not torch.cuda.is_available():
+        raise OptionsError(
+            f"quantization={quantization} loads through bitsandbytes, which needs a CUDA GPU; "
+            "on CPU leave it unset"
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelNotFound(f"quantization={quantization} needs bitsandbytes: pip install bitsandbytes")
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
