@@ -102,6 +102,14 @@ def test_the_command_serves_the_page_and_the_api(catalog_dir, tmp_path):
         server.stop()
 
 
+def similar_ids(url: str) -> set[int]:
+    """The ids of the 100 items most like item 1, over a new connection (either worker may answer)."""
+    import httpx
+
+    hits = httpx.get(url + "/api/items/1/similar", params={"k": 100}).json()["hits"]
+    return {h["id"] for h in hits}
+
+
 @pytest.mark.slow
 def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
     httpx = pytest.importorskip("httpx")
@@ -136,28 +144,11 @@ def test_two_workers_share_one_catalog(catalog_dir, tmp_path):
                     assert r.status_code == 201, r.text
                     added += r.json()["ids"]
                 time.sleep(1)  # > index_refresh_s: every worker has caught up
-                # a new connection per request: either worker may answer
-                seen = [
-                    set(
-                        h["id"]
-                        for h in httpx.get(server.url + "/api/items/1/similar", params={"k": 100}).json()[
-                            "hits"
-                        ]
-                    )
-                    for _ in range(10)
-                ]
+                seen = [similar_ids(server.url) for _ in range(10)]
                 gone = added[0]
                 assert http.delete(f"/api/items/{gone}", headers=AUTH).status_code == 200
                 time.sleep(1)
-                after = [
-                    set(
-                        h["id"]
-                        for h in httpx.get(server.url + "/api/items/1/similar", params={"k": 100}).json()[
-                            "hits"
-                        ]
-                    )
-                    for _ in range(10)
-                ]
+                after = [similar_ids(server.url) for _ in range(10)]
                 stop = True
                 searches = sum(f.result() for f in readers)
     finally:
