@@ -7,7 +7,9 @@ Runs the model once over the validation splits of ``--datasets`` (read from ``..
 head logits cached under ``--cache``), calibrates with the model's own temperatures, and measures
 each head with :mod:`vestis.train.lite_reliability`: accuracy against the majority guess, ECE and
 confidence bins, per-value thresholds, and which heads have no reliable signal. ``--write`` puts
-``disabled`` and ``value_thresholds`` into the model's ``config.json``, the table into
+``disabled`` and ``value_thresholds`` into the model's ``config.json``
+(with ``--temperatures``, per-head temperatures refitted on the same splits first, and written too:
+for a model whose calibration was measured on another model, such as a WiseFT blend), the table into
 ``metrics.json`` (``reliability``) and refreshes ``checksums.json`` (the weights are untouched).
 The summary goes to benchmarks/results/field_reliability.json.
 """
@@ -30,7 +32,7 @@ from vestis.models.lite_runtime import lite_runtime
 from vestis.models.registry import resolve_lite
 from vestis.progress import progress_bar
 from vestis.schema import load_schema
-from vestis.train.lite_reliability import fit_reliability, truth_arrays
+from vestis.train.lite_reliability import fit_reliability, fit_temperatures, truth_arrays
 from vestis.train.lite_report import reliability_rows, reliability_section
 
 HERE = Path(__file__).parent
@@ -86,11 +88,16 @@ def collect(model_dir: Path, datasets: list[str], cache: Path) -> dict:
     return data
 
 
-def write_gates(model_dir: Path, disabled: dict, gates: dict, table: dict) -> None:
-    """Record the gates in config.json, the table in metrics.json, and refresh checksums.json."""
+def write_gates(
+    model_dir: Path, disabled: dict, gates: dict, table: dict, temperatures: dict | None = None
+) -> None:
+    """Record the gates (and refitted temperatures) in config.json, the table in metrics.json, and
+    refresh checksums.json."""
     cfg_path, metrics_path = model_dir / "config.json", model_dir / "metrics.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["disabled"], cfg["value_thresholds"] = disabled, gates
+    if temperatures is not None:
+        cfg["temperatures"] = {**cfg.get("temperatures", {}), **temperatures}
     cfg_path.write_text(json.dumps(cfg, indent=1))
     metrics = json.loads(metrics_path.read_text())
     metrics["reliability"] = table
@@ -119,14 +126,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", nargs="*", default=["hm", "mango", "clothing"])
     ap.add_argument("--cache", default="/tmp/vestis-reliability")
     ap.add_argument("--write", action="store_true", help="record the gates in the model directory")
+    ap.add_argument(
+        "--temperatures", action="store_true", help="refit the per-head temperatures on these splits first"
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "field_reliability.json"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model_dir = resolve_lite(args.model)
     config = LiteModelConfig.read(model_dir)
     data = collect(model_dir, args.datasets, Path(args.cache))
-    probs = {h: calibrated(config, h, v) for h, v in data["logits"].items()}
     truth = truth_arrays(data["labels"], data["sources"], config.heads, config.multi)
+    temperatures = None
+    if args.temperatures:
+        temperatures = fit_temperatures(data["logits"], truth, config.multi)
+        log.info("temperatures: %s", temperatures)
+        config.temperatures = {**config.temperatures, **temperatures}
+    probs = {h: calibrated(config, h, v) for h, v in data["logits"].items()}
     disabled, gates, table = fit_reliability(probs, truth, data["train"], config.heads, config.multi)
     for head, reason in disabled.items():
         log.info("disabled %s: %s", head, reason)
@@ -134,12 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps(
-            {"datasets": args.datasets, "disabled": disabled, "value_thresholds": gates, "fields": table},
+            {
+                "datasets": args.datasets,
+                "temperatures": config.temperatures,
+                "disabled": disabled,
+                "value_thresholds": gates,
+                "fields": table,
+            },
             indent=1,
         )
     )
     if args.write:
-        write_gates(model_dir, disabled, gates, table)
+        write_gates(model_dir, disabled, gates, table, temperatures)
         log.info("wrote the gates into %s", model_dir)
     return 0
 

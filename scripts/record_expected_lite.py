@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from vestis.embed import load_embedder
 from vestis.extract.base import create_extractor
 from vestis.schema import load_schema
 
@@ -20,7 +21,7 @@ with open(FIXTURES / "labels.csv") as fh:
     paths = [FIXTURES / r["image"] for r in csv.DictReader(fh)]
 extractor = create_extractor("lite", load_schema("vestis"))
 results = extractor.extract([str(p) for p in paths])
-emb = extractor.embed_images([Image.open(p).convert("RGB") for p in paths])
+emb = load_embedder("lite").embed_images([Image.open(p).convert("RGB") for p in paths])
 record = {
     p.name: {
         "category": r.attributes["category"],

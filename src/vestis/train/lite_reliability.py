@@ -33,6 +33,45 @@ MIN_SUPPORT = 10  # fewest validation answers a threshold is fitted on
 MIN_PRECISION = 0.8
 WEAK_ERROR_REDUCTION = 1 / 3  # a single head removing less than this share of the majority guess errors
 BINS = 10
+TEMPERATURE_GRID = np.exp(np.linspace(np.log(0.3), np.log(5.0), 60))
+
+
+def fit_temperatures(
+    logits: dict[str, np.ndarray], truth: dict[str, np.ndarray], multi: list[str]
+) -> dict[str, float]:
+    """Per-head temperature minimising held-out NLL over :data:`TEMPERATURE_GRID` (robust and
+    deterministic). ``truth`` as :func:`truth_arrays` gives it: single heads [N] (-1 unknown), multi
+    [N, V] (NaN unknown); heads without a known answer get no temperature.
+
+    >>> z = np.array([[4.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 0.0]])  # confident, one in four wrong
+    >>> fit_temperatures({"h": z}, {"h": np.array([0, 0, 1, 1])}, [])["h"] > 1.0
+    True
+    """
+    temps: dict[str, float] = {}
+    for head, z in logits.items():
+        y = truth.get(head)
+        if y is None:
+            continue
+        z = z.astype(np.float64)
+        if head in multi:
+            known = ~np.isnan(y)
+            if not known.any():
+                continue
+            zk, yk = z[known], y[known]
+            nll = [float(np.mean(np.logaddexp(0.0, zk / t) - yk * zk / t)) for t in TEMPERATURE_GRID]
+        else:
+            known = y >= 0
+            if not known.any():
+                continue
+            zk, yk = z[known], y[known]
+            nll = []
+            for t in TEMPERATURE_GRID:
+                s = zk / t
+                top = s.max(axis=1, keepdims=True)
+                logz = top[:, 0] + np.log(np.exp(s - top).sum(axis=1))
+                nll.append(float(np.mean(logz - s[np.arange(len(yk)), yk])))
+        temps[head] = round(float(TEMPERATURE_GRID[int(np.argmin(nll))]), 4)
+    return temps
 
 
 def _ece(confidence: np.ndarray, correct: np.ndarray) -> tuple[float, list[dict[str, float]]]:

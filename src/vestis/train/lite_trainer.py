@@ -223,21 +223,13 @@ def text_to_image_recall(
 
 
 def calibrate(model: VestisLite, split: Split) -> dict[str, float]:
-    """Per-field temperature minimising validation NLL (grid search: robust and deterministic)."""
+    """Per-field temperature minimising validation NLL
+    (:func:`vestis.train.lite_reliability.fit_temperatures`)."""
+    from vestis.train.lite_reliability import fit_temperatures
+
     _, logits = predict_split(model, split)
-    grid = torch.exp(torch.linspace(math.log(0.3), math.log(5.0), 60))
-    temps: dict[str, float] = {}
-    for name, out in logits.items():
-        y = torch.from_numpy(split.labels[name])
-        if name in model.config.multi:
-            mask = ~torch.isnan(y[:, 0])
-            nll = [F.binary_cross_entropy_with_logits(out[mask] / t, y[mask]).item() for t in grid]
-        else:
-            mask = y >= 0
-            nll = [F.cross_entropy(out[mask] / t, y[mask]).item() for t in grid] if mask.any() else []
-        if nll:
-            temps[name] = round(float(grid[int(np.argmin(nll))]), 4)
-    return temps
+    truth = {k: (v if k in model.config.multi else v.astype(np.int64)) for k, v in split.labels.items()}
+    return fit_temperatures({k: v.numpy() for k, v in logits.items()}, truth, model.config.multi)
 
 
 def gate_unreliable(model: VestisLite, train_ex: list[Example], val: Split) -> dict[str, Any]:
