@@ -3,10 +3,13 @@
 * Segmentation: pixel accuracy and per-class IoU on the street val photos with label maps (split by
   photo), at the photos' own resolution.
 * Presence: per coarse class, "the parser found a region of this class" against the image-level
-  tags (mapped by the label map), on the val photos with label maps and all tag-only photos
-  (neither was trained on).
+  tags (mapped by the label map), on the val photos with label maps and the tag-only photos that do
+  not calibrate the parser's decisions (:func:`vestis.train.parser_trainer.calibration_photo`: half
+  of them, by a hash of the id); none of them was trained on or calibrated on.
 * Product vs person: share of the same street photos called "person", and share of the val
-  product shots of hm, mango and clothing called "product".
+  product shots of hm, mango and clothing called "product" (all of them, or the first
+  ``--product-limit`` of each). Robustness: share of bands of the same street photos (head to
+  waist, waist down, torso: as half-body photos of people) called "person".
 * Speed: milliseconds per street photo through ``parse()`` (decode included), on ``--threads``.
 
 Prints a table and writes benchmarks/results/parser.json.
@@ -28,29 +31,12 @@ import torch
 from vestis.data.base import default_data_root, open_dataset
 from vestis.data.street import ClassMaps, load_street
 from vestis.images import load_image
-from vestis.parse.base import COARSE, load_parser
+from vestis.parse.base import load_parser
 from vestis.parse.labels import load_label_map
-from vestis.train.parser_trainer import segmentation_metrics
+from vestis.train.parser_calibration import presence_scores
+from vestis.train.parser_trainer import PERSON_BANDS, calibration_photo, crop_band, segmentation_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def presence(truth: list[set[str]], pred: list[set[str]]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support per coarse class, and micro-averaged over all of them."""
-    out = {}
-    for c in [*COARSE, "micro"]:
-        classes = COARSE if c == "micro" else (c,)
-        tp = sum(len(t & p & set(classes)) for t, p in zip(truth, pred, strict=True))
-        fp = sum(len((p - t) & set(classes)) for t, p in zip(truth, pred, strict=True))
-        fn = sum(len((t - p) & set(classes)) for t, p in zip(truth, pred, strict=True))
-        prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-        out[c] = {
-            "precision": prec,
-            "recall": rec,
-            "f1": 2 * prec * rec / max(prec + rec, 1e-9),
-            "support": tp + fn,
-        }
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="parser model directory (default: the shipped one)")
     ap.add_argument("--data", default=None, help="data root (default: $VESTIS_DATA)")
     ap.add_argument("--products", nargs="*", default=["hm", "mango", "clothing"])
-    ap.add_argument("--product-limit", type=int, default=300, help="val product shots per dataset")
+    ap.add_argument("--product-limit", type=int, default=None, help="val product shots per dataset (all)")
     ap.add_argument("--min-area", type=float, default=None, help="override the model's min_area")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/parser.json"))
@@ -67,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.data) if args.data else default_data_root()
     parser = load_parser("lite-parser", model=args.model, min_area=args.min_area)
     label_map = load_label_map(parser.config.label_map)
-    photos = [p for p in load_street(root / "street") if p.mask is None or p.split() == "val"]
+    street = load_street(root / "street")
+    photos = [p for p in street if not calibration_photo(p) and (p.mask is None or p.split() == "val")]
     masked = [p for p in photos if p.mask is not None]
 
     maps = ClassMaps(root / "street", label_map)
@@ -85,26 +72,37 @@ def main(argv: list[str] | None = None) -> int:
     parsed = parser.parse([p.image for p in photos])
     ms = (time.perf_counter() - t0) * 1000 / len(photos)
     found = [{r.category for r in x.regions} if x.kind == "person" else set() for x in parsed]
-    pres = presence([label_map.garments(list(p.tags)) for p in photos], found)
+    pres = presence_scores([label_map.garments(list(p.tags)) for p in photos], found)
     person_rate = float(np.mean([x.kind == "person" for x in parsed]))
     product = {}
     for spec in args.products:
         examples = open_dataset(str(root / spec) if args.data else spec).split("val")[: args.product_limit]
         kinds = [x.kind for x in parser.parse([ex.image for ex in examples])]
         product[spec] = {"n": len(kinds), "product_rate": float(np.mean([k == "product" for k in kinds]))}
+    images = [load_image(p.image) for p in photos]
+    bands = {
+        name: float(
+            np.mean([x.kind == "person" for x in parser.parse([crop_band(im, band) for im in images])])
+        )
+        for name, band in PERSON_BANDS.items()
+    }
 
     result = {
         "street_val_masked": len(masked),
         "street_presence_photos": len(photos),
+        "street_calibration_photos_left_out": sum(calibration_photo(p) for p in street),
         "segmentation": seg,
         "presence": pres,
         "person_rate_street": person_rate,
+        "person_rate_bands": bands,
         "product_rate": product,
         "ms_per_photo": ms,
         "threads": args.threads,
         "machine": platform.machine(),
         "person_threshold": parser.threshold,
         "min_area": parser.min_area,
+        "class_min_area": parser.config.class_min_area,
+        "person_rule": parser.rule is not None,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
@@ -133,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"person rate on {len(photos)} street photos: {person_rate:.3f}; product rate: "
         + ", ".join(f"{k} {v['product_rate']:.3f} (n={v['n']})" for k, v in product.items())
+    )
+    print(
+        "person rate on bands of those photos (half-body views): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in bands.items())
     )
     print(f"{ms:.1f} ms per street photo through parse() on {args.threads} threads")
     return 0

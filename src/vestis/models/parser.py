@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,10 +38,16 @@ class ParserConfig:
     image_size: int = 320
     width: int = 64
     classes: list[str] = field(default_factory=list)  # logits, in order (the label map's classes)
-    person_threshold: float = 0.02  # share of skin + hair pixels above which a photo shows a person
+    person_threshold: float = 0.02  # a photo shows a person when its person score is above this
     min_area: float = 0.002  # garment components below this share of the image are dropped
     label_map: str = "street"
-    version: str = "1"
+    version: str = "2"
+    # Calibrated at training time (vestis.parse.decisions): the share of the image a region of each
+    # garment class must cover to count (classes absent: ``min_area``), and the logistic rule on
+    # statistics of the predicted map whose probability is the person score (None: the score is
+    # the share of skin + hair pixels, as in version 1).
+    class_min_area: dict[str, float] = field(default_factory=dict)
+    person_rule: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParserConfig:
@@ -172,6 +179,14 @@ def taps_runner(backbone: EfficientNetLite0, image_size: int):
                 return [t.numpy() for t in backbone_taps(backbone, torch.from_numpy(pixels))]
 
         return run
+
+
+def content_probs(logits: torch.Tensor, width: int, height: int, size: int) -> np.ndarray:
+    """Class probabilities [C, h, w] over an image's letterboxed content from the head's logits
+    [C, h', w'] of the ``size`` × ``size`` letterboxed input (upsampled, cropped, softmax)."""
+    full = F.interpolate(logits[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+    x0, y0, nw, nh = content_box(width, height, size)
+    return full[:, y0 : y0 + nh, x0 : x0 + nw].softmax(0).numpy()
 
 
 def content_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:

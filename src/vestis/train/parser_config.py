@@ -10,6 +10,13 @@ from vestis.train.config import RecipeConfig
 
 @dataclass
 class ParserTrainConfig(RecipeConfig):
+    calibrate: str | None = field(
+        default=None,
+        metadata={
+            "help": "only calibrate this trained parser's decisions (a model directory or run out_dir; "
+            "vestis-parser: the shipped one) into out_dir/model, its weights copied unchanged"
+        },
+    )
     data: str | None = field(
         default=None, metadata={"help": "street/ directory with label maps (default: $VESTIS_DATA/street)"}
     )
@@ -19,7 +26,17 @@ class ParserTrainConfig(RecipeConfig):
         metadata={"help": "product-shot datasets whose train split calibrates the product/person rule"},
     )
     calibration_limit: int = field(
-        default=150, metadata={"help": "product shots per dataset used for calibration", "min": 1}
+        default=1000, metadata={"help": "product shots per dataset used for calibration", "min": 1}
+    )
+    product_rate: float = field(
+        default=0.99,
+        metadata={"help": "share of each source's train product shots the person rule must call product"},
+    )
+    crops: bool = field(
+        default=True,
+        metadata={
+            "help": "calibrate the person rule on crops of the photos too (head to waist, waist down, torso)"
+        },
     )
     image_size: int = field(
         default=320, metadata={"help": "input resolution (letterboxed square)", "min": 64}
@@ -36,8 +53,12 @@ class ParserTrainConfig(RecipeConfig):
     hflip: bool = field(default=True, metadata={"help": "also train on horizontally flipped photos"})
     val_fraction: float = field(default=0.2, metadata={"help": "share of photos held out (hash of the name)"})
     min_area: float = field(
-        default=0.002,
-        metadata={"help": "garment components below this share of the image are dropped", "min": 0},
+        default=0.001,
+        metadata={
+            "help": "garment components below this share of the image are dropped (0.001: about one cell "
+            "of the head's 1/8 output on a 320 px photo); presence calibrates a share per class above it",
+            "min": 0,
+        },
     )
     seed: int = field(default=0, metadata={"help": "random seed (init, order, flips)", "min": 0})
     threads: int | None = field(
@@ -51,3 +72,5 @@ class ParserTrainConfig(RecipeConfig):
             raise OptionsError("image_size must be a multiple of 32 (EfficientNet-Lite's padding assumes it)")
         if not 0 < self.val_fraction < 1:
             raise OptionsError("val_fraction must be in (0, 1)")
+        if not 0 < self.product_rate < 1:
+            raise OptionsError("product_rate must be in (0, 1)")

@@ -3,9 +3,10 @@
 ``train_parser(config)`` is what ``vestis train parser`` runs. Backbone features of every
 photo with a label map are computed once (and their flips, with ``hflip``) and cached, so an
 epoch trains only the head. It checkpoints every epoch to ``out_dir/checkpoint.pt`` and resumes
-from it, calibrates the product-shot/person threshold on train photos of people and train
-product shots, and writes ``out_dir/model`` (config.json, model.safetensors, model card,
-metrics, checksums) and ``out_dir/report.json``.
+from it, calibrates the decisions (garment presence, product shot vs person) on tag-only photos
+of people it never trains on (:func:`calibration_photo`) and train product shots, and writes
+``out_dir/model`` (config.json, model.safetensors, model card, metrics, checksums) and
+``out_dir/report.json``. With ``calibrate`` it only recalibrates a trained model, keeping its weights.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -22,19 +24,28 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vestis.data.base import default_data_root, open_dataset
+from vestis.data.base import default_data_root, open_dataset, split_of
 from vestis.data.street import ClassMaps, StreetPhoto, load_street
 from vestis.errors import OptionsError
 from vestis.images import load_image
-from vestis.models.parser import ParserConfig, ParserModel, content_box, taps_runner
+from vestis.models.lite_config import sha256
+from vestis.models.parser import ParserConfig, ParserModel, content_box, content_probs, taps_runner
 from vestis.models.preprocess import to_array
-from vestis.parse.labels import CLASSES, load_label_map
+from vestis.models.registry import resolve_parser
+from vestis.parse.decisions import MapStatistics, largest_region_areas, map_statistics, person_features
+from vestis.parse.labels import CLASSES, LabelMap, load_label_map
+from vestis.parse.regions import regions_from_classmap
 from vestis.progress import progress_bar
 from vestis.train.config import load_checkpoint, save_checkpoint, seed_everything
+from vestis.train.parser_calibration import calibrate_person, calibrate_presence, presence_scores
 from vestis.train.parser_config import ParserTrainConfig
 
 log = logging.getLogger(__name__)
-SKIN_HAIR = (CLASSES.index("skin"), CLASSES.index("hair"))
+# Bands of a photo of a person (fractions of its height) that calibrate the person rule beside the
+# whole photo, so that it does not learn "a person is seen head to shoes": head and torso, waist
+# down, torso alone.
+PERSON_BANDS = {"upper": (0.0, 0.55), "lower": (0.45, 1.0), "middle": (0.2, 0.75)}
+CALIBRATION_FRACTION = 0.5  # share of the tag-only street photos that calibrate the decisions
 
 
 def letterbox_classmap(classmap: np.ndarray, size: int, out: int) -> np.ndarray:
@@ -47,11 +58,23 @@ def letterbox_classmap(classmap: np.ndarray, size: int, out: int) -> np.ndarray:
     return np.ascontiguousarray(canvas[step // 2 :: step, step // 2 :: step])
 
 
+def crop_band(image: Image.Image, band: tuple[float, float]) -> Image.Image:
+    """The horizontal band of ``image`` between fractions ``band`` of its height."""
+    return image.crop((0, int(band[0] * image.height), image.width, int(band[1] * image.height)))
+
+
 def cached_taps(
-    paths: list[str], model: ParserModel, size: int, cache_dir: Path, hflip: bool
+    paths: list[str],
+    model: ParserModel,
+    size: int,
+    cache_dir: Path,
+    hflip: bool,
+    band: tuple[float, float] | None = None,
 ) -> list[np.ndarray]:
-    """fp16 tapped features [N, C, h, w] per scale of the images at ``paths`` (flipped with ``hflip``)."""
-    key = hashlib.sha1(f"parser-v1|{size}|{hflip}|{'|'.join(paths)}".encode()).hexdigest()[:16]
+    """fp16 tapped features [N, C, h, w] per scale of the images at ``paths`` (flipped with ``hflip``;
+    only the :func:`crop_band` ``band`` of each, when given)."""
+    crop = "" if band is None else f"|{band}"
+    key = hashlib.sha1(f"parser-v1|{size}|{hflip}{crop}|{'|'.join(paths)}".encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"parser-taps-{key}.npz"
     if path.is_file():
         with np.load(path) as z:
@@ -59,9 +82,11 @@ def cached_taps(
     run = taps_runner(model.backbone, size)
     chunks: list[list[np.ndarray]] = []
     with progress_bar() as bar:
-        task = bar.add_task("features" + (" (flipped)" if hflip else ""), total=len(paths))
+        task = bar.add_task("features" + (" (flipped)" if hflip else "") + crop, total=len(paths))
         for start in range(0, len(paths), 16):
             images = [load_image(p) for p in paths[start : start + 16]]
+            if band is not None:
+                images = [crop_band(im, band) for im in images]
             chunks.append([t.astype(np.float16) for t in run(to_array(images, size, hflip=hflip))])
             bar.advance(task, len(images))
     taps = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
@@ -95,25 +120,14 @@ def segmentation_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     }
 
 
-def person_share(logits: torch.Tensor) -> np.ndarray:
-    """Share of skin + hair pixels in each predicted map (the product-shot/person score)."""
-    pred = logits.argmax(1)
-    return ((pred == SKIN_HAIR[0]) | (pred == SKIN_HAIR[1])).float().mean((1, 2)).numpy()
-
-
-def calibrate_threshold(person: np.ndarray, product: np.ndarray) -> float:
-    """The threshold on the person score with the best balanced accuracy (midpoint between scores)."""
-    scores = np.unique(np.concatenate([person, product]))
-    cuts = np.concatenate([[0.0], (scores[1:] + scores[:-1]) / 2])
-    acc = [((person > t).mean() + (product <= t).mean()) / 2 for t in cuts]
-    return float(cuts[int(np.argmax(acc))])
-
-
 def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
-    """Train the head; returns the model directory (``out_dir/model``)."""
+    """Train the head and calibrate its decisions (with ``cfg.calibrate``: only calibrate that trained
+    model); returns the model directory (``out_dir/model``)."""
     seed_everything(cfg.seed, cfg.threads)
     root = Path(cfg.data) if cfg.data else default_data_root() / "street"
     label_map = load_label_map(cfg.label_map)
+    if cfg.calibrate:
+        return calibrate_parser(cfg, root, label_map)
     photos = [p for p in load_street(root) if p.mask is not None]
     train_ph = [p for p in photos if p.split(cfg.val_fraction) == "train"]
     val_ph = [p for p in photos if p.split(cfg.val_fraction) == "val"]
@@ -214,9 +228,7 @@ def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
             )
 
     model.head.eval()
-    calibration = _calibrate(model, cfg, train[0][0])
-    if calibration:
-        model_cfg.person_threshold = calibration["threshold"]
+    calibration = _calibrate(model, cfg, [p for p in load_street(root) if calibration_photo(p)], label_map)
     summary = {
         "config": cfg.to_dict(),
         "val": _evaluate(model, val_taps, val_target),
@@ -230,49 +242,155 @@ def train_parser(cfg: ParserTrainConfig, fresh: bool = False) -> Path:
     return model_dir
 
 
+def calibrate_parser(cfg: ParserTrainConfig, root: Path, label_map: LabelMap) -> Path:
+    """Calibrate the decisions of the trained model ``cfg.calibrate`` and write it to ``out_dir/model``
+    with its weights file copied byte for byte: config.json, metrics.json (its training summary with
+    this calibration) and model card change."""
+    source = resolve_parser(cfg.calibrate)
+    model = ParserModel.load(source)
+    if model.config.label_map != cfg.label_map:
+        raise OptionsError(
+            f"{source} was trained with label map {model.config.label_map}, not {cfg.label_map}"
+        )
+    model.config.version = ParserConfig.version
+    summary = json.loads((source / "metrics.json").read_text()) if (source / "metrics.json").is_file() else {}
+    summary["calibration"] = _calibrate(
+        model, cfg, [p for p in load_street(root) if calibration_photo(p)], label_map
+    )
+    summary["calibration_config"] = cfg.to_dict()
+    out = Path(cfg.out_dir) / "model"
+    model_dir = model.save(out, card=model_card(summary), metrics=summary)
+    shutil.copyfile(source / "model.safetensors", model_dir / "model.safetensors")
+    sums = json.loads((model_dir / "checksums.json").read_text())
+    sums["model.safetensors"] = sha256(model_dir / "model.safetensors")
+    (model_dir / "checksums.json").write_text(json.dumps(sums, indent=1))
+    (Path(cfg.out_dir) / "report.json").write_text(json.dumps(summary, indent=1))
+    return model_dir
+
+
 def _evaluate(model: ParserModel, taps: list[np.ndarray], target: np.ndarray) -> dict[str, Any]:
     preds = [predict(model, taps, np.arange(s, min(s + 64, len(target)))) for s in range(0, len(target), 64)]
     logits = F.interpolate(torch.cat(preds), size=target.shape[-2:], mode="bilinear", align_corners=False)
     return segmentation_metrics(logits.argmax(1).numpy().astype(np.int64), target)
 
 
-def _calibrate(model: ParserModel, cfg: ParserTrainConfig, street_taps: list[np.ndarray]) -> dict[str, Any]:
-    """Person scores of the street train photos vs train product shots → the threshold between them."""
-    paths: list[str] = []
-    for spec in cfg.product_datasets:
-        paths += [
-            ex.image for ex in open_dataset(spec).split("train", cfg.val_fraction)[: cfg.calibration_limit]
-        ]
-    if not paths:
-        return {}
-    product_taps = cached_taps(paths, model, cfg.image_size, Path(cfg.cache_dir), False)
-    score = {}
-    for name, taps in (("person", street_taps), ("product", product_taps)):
-        n = len(taps[0])
-        score[name] = np.concatenate(
-            [person_share(predict(model, taps, np.arange(s, min(s + 64, n)))) for s in range(0, n, 64)]
-        )
-    t = calibrate_threshold(score["person"], score["product"])
-    return {
-        "threshold": t,
-        "person_photos": len(score["person"]),
-        "product_photos": len(score["product"]),
-        "person_rate_train": float((score["person"] > t).mean()),
-        "product_rate_train": float((score["product"] <= t).mean()),
+def image_sizes(paths: list[str], band: tuple[float, float] | None = None) -> list[tuple[int, int]]:
+    """(width, height) of each image (of its :func:`crop_band` ``band``, when given), from the header."""
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            w, h = im.size
+        out.append((w, h) if band is None else (w, int(band[1] * h) - int(band[0] * h)))
+    return out
+
+
+def map_summaries(
+    model: ParserModel, taps: list[np.ndarray], sizes: list[tuple[int, int]], merge: frozenset[str]
+) -> list[tuple[MapStatistics, dict[str, float]]]:
+    """Per photo, as the lite parser sees it: statistics of its predicted map and the share of its
+    largest region of each garment class."""
+    out = []
+    for s in range(0, len(sizes), 64):
+        logits = predict(model, taps, np.arange(s, min(s + 64, len(sizes))))
+        for lg, (w, h) in zip(logits, sizes[s : s + 64], strict=True):
+            probs = content_probs(lg, w, h, model.config.image_size)
+            cmap = probs.argmax(0).astype(np.uint8)
+            regions = regions_from_classmap(cmap, (w, h), merge=merge, min_area=model.config.min_area)
+            out.append((map_statistics(probs, regions, cmap), largest_region_areas(regions)))
+    return out
+
+
+def calibration_photo(photo: StreetPhoto) -> bool:
+    """Whether a street photo calibrates the parser's decisions: half of the tag-only photos, by a
+    hash of the id (:data:`CALIBRATION_FRACTION`). The head never trains on them, so its maps of them
+    are as good as on new photos; ``benchmarks/parser.py`` reports on the other tag-only photos."""
+    return photo.mask is None and split_of(f"street-calibration:{photo.id}", CALIBRATION_FRACTION) == "val"
+
+
+def _calibrate(
+    model: ParserModel, cfg: ParserTrainConfig, photos: list[StreetPhoto], label_map: LabelMap
+) -> dict[str, Any]:
+    """Calibrate on the calibration photos of people (:func:`calibration_photo`; and bands of them)
+    and train product shots: the per-class region shares of presence, and the person rule with its
+    threshold (set on ``model.config``)."""
+    mc, cache = model.config, Path(cfg.cache_dir)
+    mc.min_area = cfg.min_area
+    if not photos:
+        raise OptionsError("no tag-only street photos to calibrate the parser on")
+    paths = [str(p.image) for p in photos]
+    taps = cached_taps(paths, model, mc.image_size, cache, False)
+    street = map_summaries(model, taps, image_sizes(paths), label_map.merge)
+    truth = [label_map.garments(list(p.tags)) for p in photos]
+    mc.class_min_area = calibrate_presence([a for _, a in street], truth, mc.min_area)
+    found = [{c for c, a in areas.items() if a > 0 and a >= mc.class_min_area[c]} for _, areas in street]
+    report: dict[str, Any] = {
+        "people_photos": len(photos),
+        "class_min_area": mc.class_min_area,
+        "presence_calibration": presence_scores(truth, found)["micro"],
     }
+    products = {}
+    for spec in cfg.product_datasets:
+        shots = [str(ex.image) for ex in open_dataset(spec).split("train", cfg.val_fraction)]
+        shots = shots[:: max(1, len(shots) // cfg.calibration_limit)][: cfg.calibration_limit]  # spread out
+        summaries = map_summaries(
+            model, cached_taps(shots, model, mc.image_size, cache, False), image_sizes(shots), label_map.merge
+        )
+        products[spec] = summaries
+    if not products:
+        return report
+
+    def rows(summaries: list[tuple[MapStatistics, dict[str, float]]]) -> np.ndarray:
+        return np.array([list(person_features(st, mc.classes).values()) for st, _ in summaries])
+
+    people = {"photos": (rows(street), 1.0)}
+    for name, band in PERSON_BANDS.items() if cfg.crops else ():
+        crops = cached_taps(paths, model, mc.image_size, cache, False, band)
+        people[name] = (rows(map_summaries(model, crops, image_sizes(paths, band), label_map.merge)), 1 / 3)
+    names = list(person_features(street[0][0], mc.classes))
+    rule, mc.person_threshold, report["person"] = calibrate_person(
+        names, people, {k: rows(v) for k, v in products.items()}, cfg.product_rate
+    )
+    mc.person_rule = rule.to_dict()
+    return report
 
 
 def model_card(summary: dict[str, Any]) -> str:
     val = summary["val"]
     rows = "\n".join(f"| {c} | {val['iou'][c]:.3f} | {val['recall'][c]:.3f} |" for c in val["iou"])
     cal = summary.get("calibration") or {}
-    cal_text = (
-        f"Product shot vs person: a photo shows a person when more than {cal['threshold']:.4f} of its "
-        f"pixels are predicted skin or hair (calibrated on {cal['person_photos']} street train photos and "
-        f"{cal['product_photos']} train product shots: {cal['person_rate_train']:.3f} / "
-        f"{cal['product_rate_train']:.3f} right on train).\n"
-        if cal
-        else ""
+    setup = summary.get("calibration_config") or summary["config"]
+    cal_text = ""
+    if cal.get("class_min_area"):
+        shares = ", ".join(f"{c} {v:.4f}" for c, v in cal["class_min_area"].items())
+        cal_text += (
+            f"Garment presence: a region counts when it covers at least this share of the image: {shares} "
+            f"(chosen per class for presence F1 against the tags of the {cal['people_photos']} calibration "
+            f"photos: half of street/'s tag-only photos, by a hash of the id; micro F1 "
+            f"{cal['presence_calibration']['f1']:.3f} on them).\n"
+        )
+    person = cal.get("person")
+    if person:
+        rates = ", ".join(f"{k} {v:.3f}" for k, v in person["rate_train"].items())
+        cal_text += (
+            f"\nProduct shot vs person: a logistic regression on statistics of the predicted map (each "
+            f"class's pixel share, mean and peak probability, entropy, garment classes found; "
+            f"`person_rule` in config.json), fitted on the calibration photos and bands of them (head to "
+            f"waist, waist down, torso) against train product shots of "
+            f"{', '.join(setup['product_datasets'])}, says a person is in the photo above "
+            f"{person['threshold']:.4f}: the lowest threshold that keeps {setup['product_rate']:.0%} of "
+            f"every source's train product shots a product shot. Right on those (held-out folds): {rates}.\n"
+        )
+        if person.get("left_out_source"):
+            loo = ", ".join(f"{k} {v:.3f}" for k, v in person["left_out_source"].items())
+            cal_text += (
+                f"Fitted without one source and judged on that source's train shots (a retailer it never "
+                f"saw), product shots called product: {loo}.\n"
+            )
+    how = (
+        "`vestis train parser --calibrate vestis-parser` recalibrates these weights (unchanged) "
+        "with the same defaults; `vestis train parser` (defaults) trains and calibrates."
+        if summary.get("calibration_config")
+        else "`vestis train parser` (defaults)."
     )
     return f"""# vestis-parser
 
@@ -291,5 +409,5 @@ at full resolution.
 {rows}
 
 {cal_text}
-Reproduce: `vestis train parser` (defaults).
+Reproduce: {how}
 """
