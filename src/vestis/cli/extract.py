@@ -44,8 +44,8 @@ def extract_cmd(
         "whole",
         "--parser",
         help="Finds the items of each photo (`vestis list parsers`): whole (every photo one item) or "
-        "lite-parser (photos of people: one item per garment; opt-in while it still calls 9-35% of "
-        "product shots photos of people, see docs/benchmarks.md).",
+        "lite-parser (photos of people: one item per garment; a product shot stays one item; opt-in "
+        "because it adds a 320 px pass per photo, see docs/benchmarks.md).",
     ),
 ) -> int:
     """Extract attributes. One image prints one JSON object; several print JSONL (one line per image).
