@@ -89,6 +89,24 @@ def test_text_encoder_is_trained_above_the_frozen_layers_and_saved_in_fp16(train
     assert "text_encoder/model.safetensors" in sums
 
 
+def test_model_id_covers_the_text_encoder(trained, tmp_path):
+    import shutil
+
+    from vestis.models.registry import lite_model_id
+    from vestis.models.text_tower import add_checksum, save_text_encoder
+
+    _, model_dir = trained
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    save_text_encoder(packaged_text_state(), copy / "text_encoder")  # same model.safetensors
+    add_checksum(copy)
+    assert lite_model_id(copy) != lite_model_id(model_dir)
+    unsummed = tmp_path / "unsummed"
+    shutil.copytree(copy, unsummed)
+    (unsummed / "checksums.json").unlink()
+    assert lite_model_id(unsummed) == lite_model_id(copy)  # the files hashed when nothing is recorded
+
+
 def test_frozen_text_tower_is_left_out_and_siglip_trains(tiny_lite, data, tmp_path):
     from safetensors.torch import load_file
 

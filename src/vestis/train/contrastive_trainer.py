@@ -36,6 +36,7 @@ from torch import nn
 
 from vestis.data import Dataset, DatasetError, Example
 from vestis.data.text import captions_for
+from vestis.models.backbones import TEXT_FEATURE_DIM
 from vestis.models.lite import VestisLite
 from vestis.models.registry import lite_model_id, resolve_lite
 from vestis.models.text_tower import text_encoder_dir
@@ -59,7 +60,8 @@ HEAD_LOSS = SimpleNamespace(label_smoothing=0.1, contrastive_weight=0.0)  # lite
 
 
 class TextTower(nn.Module):
-    """MiniLM (sentence-transformers) as a trainable module: texts → unit 384-d features."""
+    """MiniLM (sentence-transformers) as a trainable module: texts → unit 384-d features, truncated
+    to ``max_tokens`` tokens in training (to the encoder's own limit in eval mode)."""
 
     def __init__(self, encoder: Any, max_tokens: int) -> None:
         super().__init__()
@@ -80,9 +82,9 @@ class TextTower(nn.Module):
             for layer in self.bert.encoder.layer[:layers]:
                 layer.requires_grad_(False)
 
-    def forward(self, texts: list[str], max_tokens: int | None = None) -> torch.Tensor:
+    def forward(self, texts: list[str]) -> torch.Tensor:
         saved = self.encoder.max_seq_length
-        self.encoder.max_seq_length = max_tokens or saved
+        self.encoder.max_seq_length = min(self.max_tokens, saved) if self.training else saved
         try:
             prepare = getattr(self.encoder, "preprocess", None) or self.encoder.tokenize
             features = prepare(texts)
@@ -97,7 +99,7 @@ class TextTower(nn.Module):
         self.eval()
         out = [self(texts[s : s + batch_size]) for s in range(0, len(texts), batch_size)]
         self.train(was)
-        return torch.cat(out) if out else torch.zeros(0, 384)
+        return torch.cat(out) if out else torch.zeros(0, TEXT_FEATURE_DIM)
 
 
 @dataclass
@@ -216,7 +218,7 @@ def teacher_text_features(cfg: ContrastiveTrainConfig, base_dir: Path, texts: li
 def val_text(tower: TextTower, texts: list[str], split: Split) -> torch.Tensor:
     """Student MiniLM features at the rows evaluation reads (each val example's first caption)."""
     rows = sorted({caps[0] for caps in split.captions if caps})
-    out = torch.zeros(len(texts), 384)
+    out = torch.zeros(len(texts), TEXT_FEATURE_DIM)
     if rows:
         out[rows] = tower.features([texts[i] for i in rows])
     return out
@@ -387,10 +389,8 @@ def step_loss(
     pooled = student.pooled_from_lower(x)
     image = F.normalize(student.image_proj(pooled), dim=-1)
     unique, inverse = np.unique(caps, return_inverse=True)
-    if tower is None:
-        feats = teacher.features[torch.from_numpy(unique)]
-    else:
-        feats = tower([texts[i] for i in unique], cfg.max_text_tokens)
+    # each distinct caption once; a frozen MiniLM's features are the teacher's
+    feats = teacher.features[torch.from_numpy(unique)] if tower is None else tower([texts[i] for i in unique])
     text = student.embed_text_features(feats)[torch.from_numpy(inverse)]
     ids = torch.from_numpy(caps)
     if extra is not None:
