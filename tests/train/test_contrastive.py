@@ -123,6 +123,28 @@ def test_frozen_text_tower_is_left_out_and_siglip_trains(tiny_lite, data, tmp_pa
     assert torch.equal(base["heads.f_colour.weight"], tuned["heads.f_colour.weight"])  # head_weight 0
 
 
+def test_frozen_image_tower_keeps_the_heads_outputs_and_head_weight_trains_the_heads(
+    tiny_lite, data, tmp_path
+):
+    from safetensors.torch import load_file
+
+    from vestis.train.contrastive_trainer import train_contrastive
+
+    base = load_file(str(tiny_lite / "model.safetensors"))
+    common = {"epochs": 1, "freeze_text": True, "lr": 1e-2}
+    kept = train_contrastive(config(tmp_path / "kept", tiny_lite, train_image=False, **common), [data])
+    tuned = load_file(str(kept / "model.safetensors"))
+    unchanged = [k for k in base if k.startswith(("backbone.", "heads."))]
+    assert unchanged and all(torch.equal(base[k], tuned[k]) for k in unchanged)  # batch-norm stats too
+    assert not torch.equal(base["image_proj.weight"], tuned["image_proj.weight"])
+
+    cfg = config(tmp_path / "heads", tiny_lite, head_weight=1.0, **common)
+    tuned = load_file(str(train_contrastive(cfg, [data]) / "model.safetensors"))
+    assert not torch.equal(base["heads.f_colour.weight"], tuned["heads.f_colour.weight"])
+    report = json.loads((Path(cfg.out_dir) / "report.json").read_text())
+    assert report["history"][0]["train_loss"]["heads"] > 0
+
+
 def test_output_loads_through_the_embedder_with_its_own_text_encoder(trained, tiny_lite):
     from vestis.embed import load_embedder
     from vestis.models.backbones import encode_texts, load_text_encoder

@@ -91,6 +91,13 @@ class LiteCheckpoint(Checkpoint):
         "schema",
     )
 
+    def __init__(self, directory: Path) -> None:
+        from vestis.models.text_tower import text_encoder_dir
+
+        super().__init__(directory)
+        self.text_encoder = text_encoder_dir(directory)
+        self.blend_text = self.text_encoder is not None
+
     @classmethod
     def detects(cls, config: dict[str, Any], directory: Path) -> bool:
         return "heads" in config and "embed_dim" in config and (directory / "model.safetensors").is_file()
@@ -121,13 +128,6 @@ class LiteCheckpoint(Checkpoint):
                 raise ModelError(
                     f"config {key!r} differs: {theirs[key]!r} (base) vs {mine[key]!r} (fine-tuned)"
                 )
-
-    def __init__(self, directory: Path) -> None:
-        from vestis.models.text_tower import text_encoder_dir
-
-        super().__init__(directory)
-        self.text_encoder = text_encoder_dir(directory)
-        self.blend_text = self.text_encoder is not None
 
     def pair_with(self, other: Checkpoint) -> None:
         self.blend_text = self.text_encoder is not None or getattr(other, "text_encoder", None) is not None
