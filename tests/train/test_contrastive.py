@@ -72,6 +72,21 @@ def test_loss_falls_and_report_has_retrieval_before_and_after(trained):
     assert "contrastive fine-tune" in (model_dir / "README.md").read_text()
 
 
+def test_upper_blocks_train_and_keep_their_batchnorm_statistics(trained, tiny_lite, data, tmp_path):
+    from safetensors.torch import load_file
+
+    from vestis.train.contrastive_trainer import train_contrastive
+
+    _, model_dir = trained
+    base, tuned = (load_file(str(d / "model.safetensors")) for d in (tiny_lite, model_dir))
+    weight, stats = "backbone.blocks.15._project_conv.weight", "backbone.blocks.15._bn2.running_mean"
+    assert not torch.equal(base[weight], tuned[weight])
+    assert torch.equal(base[stats], tuned[stats])
+    cfg = config(tmp_path / "bn", tiny_lite, update_batchnorm=True, freeze_text=True, epochs=1)
+    updated = load_file(str(train_contrastive(cfg, [data]) / "model.safetensors"))
+    assert not torch.equal(base[stats], updated[stats])
+
+
 def test_text_encoder_is_trained_above_the_frozen_layers_and_saved_in_fp16(trained):
     from safetensors.torch import load_file
 

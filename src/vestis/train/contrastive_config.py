@@ -60,6 +60,13 @@ class ContrastiveTrainConfig(RecipeConfig):
             "model's (zero-shot fields, read from the shared space, follow the new towers either way)"
         },
     )
+    update_batchnorm: bool = field(
+        default=False,
+        metadata={
+            "help": "update the upper blocks' batch-norm statistics in training; false keeps the base "
+            "model's (the extraction heads read them, and small hard-negative batches skew them)"
+        },
+    )
     freeze_text: bool = field(
         default=False,
         metadata={"help": "keep MiniLM frozen (only the text projection trains, as in `vestis train lite`)"},

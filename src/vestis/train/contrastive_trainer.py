@@ -316,6 +316,10 @@ def train_contrastive(
             student.train()
             if not cfg.train_image:
                 student.backbone.eval()
+            elif not cfg.update_batchnorm:
+                for module in student.backbone.modules():
+                    if isinstance(module, nn.BatchNorm2d):
+                        module.eval()
             if tower is not None:
                 tower.train()
             t0, sums = time.perf_counter(), {}
