@@ -85,14 +85,21 @@ class EfficientNetLite0(nn.Module):
         return params + list(self.head.parameters())
 
 
-def load_text_encoder(device: str = "cpu"):
-    """The MiniLM-L6 sentence-transformers model (normalised 384-d embeddings)."""
+def load_text_encoder(device: str = "cpu", directory: str | os.PathLike | None = None):
+    """The MiniLM-L6 sentence-transformers model (normalised 384-d embeddings), in float32.
+
+    ``directory``: a fine-tuned copy (a vestis-lite model's ``text_encoder/``,
+    :mod:`vestis.models.text_tower`) instead of the packaged one.
+    """
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter every CLI command
-    return SentenceTransformer(str(minilm_path()), device=device)
+    if directory is None:
+        return SentenceTransformer(str(minilm_path()), device=device)
+    # a fine-tuned copy is stored in fp16, and transformers would keep the stored dtype
+    return SentenceTransformer(str(directory), device=device, model_kwargs={"dtype": torch.float32}).float()
 
 
 def encode_texts(texts: list[str], encoder=None, batch_size: int = 128) -> torch.Tensor:

@@ -5,8 +5,9 @@ Each part loads on first use, so a one-shot query pays only for what it needs:
 * ``config``: read from ``config.json`` at construction (no torch);
 * the image tower: an ONNX Runtime session (3-5x faster than eager torch on CPU,
   benchmarks/throughput.py) over an export cached under the weights' checksums;
-* the text tower: an ONNX Runtime session over the exported MiniLM, tokenized with ``tokenizers``,
-  then vestis-lite's text projection in numpy (no torch, no transformers);
+* the text tower: an ONNX Runtime session over the exported MiniLM (the model's own fine-tuned
+  ``text_encoder/`` when it has one, else the packaged one), tokenized with ``tokenizers``, then
+  vestis-lite's text projection in numpy (no torch, no transformers);
 * the composer: numpy (no torch), only for composed queries;
 * the torch model (``model``): only for ``runtime="torch"``, for making an export the first time,
   for the extractor, or when ONNX Runtime is missing (then it is the fallback).
@@ -139,7 +140,8 @@ class LiteRuntime:
 
         self._verify()
         projection = TextProjection.load(self.model_dir / "model.safetensors")
-        features = OnnxText(cached_text_onnx(self._text_encoder), self.threads)
+        own = self._text_encoder_dir()
+        features = OnnxText(cached_text_onnx(self._text_encoder, own), self.threads, own)
         return lambda texts: projection(features(texts))
 
     def _verify(self) -> None:
@@ -149,11 +151,24 @@ class LiteRuntime:
 
         verify_checksums(self.model_dir, file_digest)
 
+    def _text_encoder_dir(self) -> Path | None:
+        """The model's own fine-tuned MiniLM (checksum verified), or None for the packaged one."""
+        if self.model_dir is None:
+            return None
+        from vestis.cache import file_digest
+        from vestis.models.lite_config import verify_checksums
+        from vestis.models.text_tower import TEXT_ENCODER_DIR, WEIGHTS, text_encoder_dir
+
+        own = text_encoder_dir(self.model_dir)
+        if own is not None:
+            verify_checksums(self.model_dir, file_digest, names=(f"{TEXT_ENCODER_DIR}/{WEIGHTS}",))
+        return own
+
     def _text_encoder(self):
         if self._encoder is None:
             from vestis.models.backbones import load_text_encoder
 
-            self._encoder = load_text_encoder()
+            self._encoder = load_text_encoder(directory=self._text_encoder_dir())
         return self._encoder
 
     def loaded(self) -> list[str]:

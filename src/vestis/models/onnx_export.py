@@ -7,7 +7,8 @@
   :func:`cached_text_onnx`. :class:`OnnxText` tokenizes with the ``tokenizers`` library from the
   MiniLM package's ``tokenizer.json``, so a text query imports neither torch nor transformers.
   vestis-lite's small ``text_proj`` is applied after it (:class:`vestis.models.lite_runtime.TextProjection`):
-  MiniLM is frozen, so one export serves every vestis-lite model and each training run.
+  one export of the packaged MiniLM serves every vestis-lite model that has no fine-tuned
+  ``text_encoder/`` of its own (:mod:`vestis.models.text_tower`); one that has gets its own export.
 
 Exports are cached under the weights' checksums and written atomically; only the export itself
 needs torch (and, for the text tower, sentence-transformers).
@@ -128,15 +129,16 @@ def cached_onnx(model_dir: Path, load: Callable[[], VestisLite]) -> Path:
     return _cached(f"vestis-lite-{key}.onnx", lambda tmp: export_onnx(load(), tmp))
 
 
-def cached_text_onnx(encoder: Callable[[], object]) -> Path:
-    """MiniLM-L6's export, cached by the checksum of its weights (one export serves every vestis-lite).
+def cached_text_onnx(encoder: Callable[[], object], directory: Path | None = None) -> Path:
+    """MiniLM-L6's export, cached by the checksum of its weights (one export serves every vestis-lite
+    using the packaged MiniLM; ``directory``: a fine-tuned copy's).
 
     ``encoder`` returns the sentence-transformers model; it is called only when the export has to
     be made.
     """
     from vestis.models.pretrained import minilm_path
 
-    key = _digest(minilm_path() / "model.safetensors")[:24]
+    key = _digest((directory or minilm_path()) / "model.safetensors")[:24]
     return _cached(f"minilm-l6-{key}.onnx", lambda tmp: export_text_onnx(tmp, encoder()))
 
 
@@ -193,12 +195,12 @@ class OnnxText:
     to ``max_seq_length`` tokens, padded to the longest text of the batch.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, directory: Path | None = None) -> None:
         from tokenizers import Tokenizer
 
         from vestis.models.pretrained import minilm_max_seq_length, minilm_path
 
-        directory = minilm_path()
+        directory = directory or minilm_path()
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=minilm_max_seq_length(directory))
         pad_id = self.tokenizer.token_to_id("[PAD]")

@@ -91,15 +91,25 @@ def resolve_hub(name_or_path: str) -> str:
 
 
 def lite_model_id(name_or_path: str | os.PathLike | None = None) -> str:
-    """``vestis-lite@<first 12 hex of the weights' SHA-256>``, read from checksums.json (no model load)."""
+    """``vestis-lite@<first 12 hex of the weights' SHA-256>``, read from checksums.json (no model load).
+
+    A model with its own fine-tuned text encoder (``text_encoder/model.safetensors``) gets the
+    SHA-256 of both digests instead: its text vectors depend on both files.
+    """
+    import hashlib
     import json
 
     directory = resolve_lite(name_or_path)
-    sums = directory / "checksums.json"
-    if sums.is_file():
-        digest = json.loads(sums.read_text()).get("model.safetensors", "")
-    else:
+    sums_path = directory / "checksums.json"
+    sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
+    text = "text_encoder/model.safetensors"
+    if "model.safetensors" not in sums or (text not in sums and (directory / text).is_file()):
         from vestis.models.lite_config import sha256
 
-        digest = sha256(directory / "model.safetensors")
+        sums = {"model.safetensors": sha256(directory / "model.safetensors")}
+        if (directory / text).is_file():
+            sums[text] = sha256(directory / text)
+    digest = sums["model.safetensors"]
+    if text in sums:
+        digest = hashlib.sha256(f"{digest}|{sums[text]}".encode()).hexdigest()
     return f"vestis-lite@{digest[:12]}"

@@ -210,7 +210,8 @@ def evaluate(model: VestisLite, split: Split, text: torch.Tensor) -> dict[str, A
 def text_to_image_recall(
     model: VestisLite, split: Split, emb: torch.Tensor, text: torch.Tensor, ks: tuple[int, ...] = (1, 10)
 ) -> dict[str, float]:
-    """Each example's first caption (its title, or attribute phrase) queries all split images."""
+    """Each example's first caption (its title, or attribute phrase) queries all split images:
+    recall at each k and the mean reciprocal rank of the example's own image."""
     rows = [(i, caps[0]) for i, caps in enumerate(split.captions) if caps]
     if not rows:
         return {}
@@ -219,7 +220,8 @@ def text_to_image_recall(
         q = model.embed_text_features(text[torch.tensor([r[1] for r in rows])])
     ranks = (q @ emb.T).argsort(dim=1, descending=True)
     hit_pos = (ranks == img_idx[:, None]).float().argmax(dim=1)
-    return {f"R@{k}": float((hit_pos < k).float().mean()) for k in ks} | {"queries": len(rows)}
+    recall = {f"R@{k}": float((hit_pos < k).float().mean()) for k in ks}
+    return recall | {"MRR": float((1.0 / (hit_pos + 1).float()).mean()), "queries": len(rows)}
 
 
 def calibrate(model: VestisLite, split: Split) -> dict[str, float]:

@@ -6,7 +6,7 @@ recipe is used.
 
 >>> from vestis.train.recipes import RECIPES
 >>> RECIPES.names()
-['composer', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser', 'wiseft']
+['composer', 'contrastive', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser', 'wiseft']
 >>> cfg = RECIPES.get("lite").load_config(overrides={"epochs": 2})
 >>> cfg.epochs
 2
@@ -68,6 +68,15 @@ for _recipe in (
         "vestis.train.lite_config:LiteTrainConfig",
         "vestis.train.lite_trainer:train_lite",
         report="report.html",
+        resumable=True,
+    ),
+    Recipe(
+        "contrastive",
+        "Fine-tune both towers of vestis-lite (upper image blocks, MiniLM, projections) for retrieval: "
+        "CLIP or SigLIP loss, distillation from the base model, hard negatives. Resumes from "
+        "out_dir/checkpoint.pt.",
+        "vestis.train.contrastive_config:ContrastiveTrainConfig",
+        "vestis.train.contrastive_trainer:train_contrastive",
         resumable=True,
     ),
     Recipe(

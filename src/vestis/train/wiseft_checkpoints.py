@@ -4,7 +4,8 @@ A kind is a :class:`Checkpoint` subclass listed in :data:`KINDS`; :func:`open_ch
 whether it detects a directory from its ``config.json``:
 
 * **vestis-lite** (:class:`LiteCheckpoint`): ``config.json`` + ``model.safetensors`` (the trained
-  tensors only) + ``checksums.json`` + a model card; a training run's ``out_dir`` also works;
+  tensors only) + ``checksums.json`` + a model card, and a fine-tuned MiniLM in ``text_encoder/``
+  where ``vestis train contrastive`` wrote one; a training run's ``out_dir`` also works;
 * **transformers** (:class:`TransformersCheckpoint`): a ``config.json`` with a ``model_type`` and
   safetensors weights that transformers loads (CLIP, SigLIP, ...); written with
   ``save_pretrained``, with the tokenizer and processor files copied from the fine-tuned model.
@@ -58,6 +59,10 @@ class Checkpoint(ABC):
     def state(self) -> dict[str, torch.Tensor]:
         """The tensors a blend interpolates, by name."""
 
+    def pair_with(self, other: Checkpoint) -> None:  # noqa: B027 (optional hook, empty by default)
+        """Called by :func:`open_pair` on each end once the two pair: a kind may settle here what
+        :meth:`state` holds (by default it depends on the checkpoint alone)."""
+
     @abstractmethod
     def write_blend(
         self, base: Checkpoint, state: dict[str, torch.Tensor], alpha: float, directory: Path, card: str
@@ -69,7 +74,10 @@ class Checkpoint(ABC):
 class LiteCheckpoint(Checkpoint):
     """A vestis-lite model directory. Architecture settings must match; calibration, gates and
     thresholds (measured on one model, not on the blend) and the composer come from the nearer end
-    (the fine-tuned model from α = 0.5 on)."""
+    (the fine-tuned model from α = 0.5 on).
+
+    The text encoder is blended too when either end has its own (``text_encoder/``): an end
+    without one contributes the packaged MiniLM; the blend's ``text_encoder/`` is fp16."""
 
     kind = "vestis-lite"
     ARCHITECTURE = (
@@ -82,6 +90,13 @@ class LiteCheckpoint(Checkpoint):
         "colour_heads",
         "schema",
     )
+
+    def __init__(self, directory: Path) -> None:
+        from vestis.models.text_tower import text_encoder_dir
+
+        super().__init__(directory)
+        self.text_encoder = text_encoder_dir(directory)
+        self.blend_text = self.text_encoder is not None
 
     @classmethod
     def detects(cls, config: dict[str, Any], directory: Path) -> bool:
@@ -114,20 +129,36 @@ class LiteCheckpoint(Checkpoint):
                     f"config {key!r} differs: {theirs[key]!r} (base) vs {mine[key]!r} (fine-tuned)"
                 )
 
+    def pair_with(self, other: Checkpoint) -> None:
+        self.blend_text = self.text_encoder is not None or getattr(other, "text_encoder", None) is not None
+
     def state(self) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         from vestis.models.lite_config import verify_checksums
+        from vestis.models.text_tower import TEXT_ENCODER_DIR, WEIGHTS, text_encoder_state
 
-        verify_checksums(self.directory)
-        return load_file(str(self.directory / "model.safetensors"))
+        verify_checksums(self.directory, names=("config.json", WEIGHTS, f"{TEXT_ENCODER_DIR}/{WEIGHTS}"))
+        state = load_file(str(self.directory / "model.safetensors"))
+        if self.blend_text:
+            text = text_encoder_state(self.text_encoder)
+            state.update({f"{TEXT_ENCODER_DIR}/{name}": tensor for name, tensor in text.items()})
+        return state
 
     def write_blend(
         self, base: Checkpoint, state: dict[str, torch.Tensor], alpha: float, directory: Path, card: str
     ) -> None:
         from safetensors.torch import save_file
 
+        from vestis.models.text_tower import TEXT_ENCODER_DIR, save_text_encoder
+
         nearer = self if alpha >= 0.5 else base
+        prefix = f"{TEXT_ENCODER_DIR}/"
+        text = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        state = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        if text:
+            source = self.text_encoder or getattr(base, "text_encoder", None)
+            save_text_encoder(text, directory / TEXT_ENCODER_DIR, source)
         (directory / "config.json").write_text(json.dumps(nearer.config, indent=1))
         metadata = {
             "format": "pt",
@@ -249,6 +280,8 @@ def open_pair(base: str | Path | Checkpoint, tuned: str | Path | Checkpoint) -> 
             f"the base model is a {a.kind} checkpoint and the fine-tuned one a {b.kind} checkpoint"
         )
     b.check_pairs_with(a)
+    a.pair_with(b)
+    b.pair_with(a)
     return a, b
 
 
