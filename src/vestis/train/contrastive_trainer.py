@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from vestis.data import Dataset, DatasetError, Example
-from vestis.data.text import captions_for
 from vestis.models.backbones import TEXT_FEATURE_DIM
 from vestis.models.lite import VestisLite
 from vestis.models.registry import lite_model_id, resolve_lite
@@ -53,7 +52,15 @@ from vestis.train.contrastive_loss import (
     siglip_loss,
 )
 from vestis.train.features import colour_feature_cache, lower_features
-from vestis.train.lite_trainer import Split, build_splits, encode_labels, evaluate, lite_loss, text_features
+from vestis.train.lite_trainer import (
+    CaptionIndex,
+    Split,
+    build_splits,
+    encode_labels,
+    evaluate,
+    lite_loss,
+    text_features,
+)
 
 log = logging.getLogger(__name__)
 HEAD_LOSS = SimpleNamespace(label_smoothing=0.1, contrastive_weight=0.0)  # lite_loss: heads only
@@ -129,19 +136,9 @@ def pairs(
     train_ex, val_ex, _ = build_splits(cfg, schema, datasets)  # type: ignore[arg-type]
     if not train_ex or not val_ex:
         raise DatasetError("training needs examples in both the train and the validation split")
-    texts: list[str] = []
-    index: dict[str, int] = {}
-
-    def ids(ex: Example) -> list[int]:
-        out = []
-        for caption in captions_for(ex, schema):
-            if caption not in index:
-                index[caption] = len(texts)
-                texts.append(caption)
-            out.append(index[caption])
-        return out
-
-    return train_ex, val_ex, texts, [ids(e) for e in train_ex], [ids(e) for e in val_ex]
+    captions = CaptionIndex(schema)
+    train_caps, val_caps = [captions.ids(e) for e in train_ex], [captions.ids(e) for e in val_ex]
+    return train_ex, val_ex, captions.texts, train_caps, val_caps
 
 
 def make_split(

@@ -79,6 +79,25 @@ def encode_labels(examples: list[Example], config: LiteModelConfig) -> dict[str,
     return out
 
 
+class CaptionIndex:
+    """Every distinct caption of the examples seen so far (:attr:`texts`), and each example's indices
+    into them (:meth:`ids`), so each caption is encoded once however many examples share it."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.texts: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def ids(self, ex: Example) -> list[int]:
+        out = []
+        for caption in captions_for(ex, self.schema):
+            if caption not in self._index:
+                self._index[caption] = len(self.texts)
+                self.texts.append(caption)
+            out.append(self._index[caption])
+        return out
+
+
 def text_features(texts: list[str], cache_dir: Path) -> torch.Tensor:
     key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"text-{key}.npy"
@@ -342,18 +361,7 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
     )
     model = VestisLite(model_cfg)
 
-    texts: list[str] = []
-    text_index: dict[str, int] = {}
-
-    def caption_ids(ex: Example) -> list[int]:
-        ids = []
-        for c in captions_for(ex, schema):
-            if c not in text_index:
-                text_index[c] = len(texts)
-                texts.append(c)
-            ids.append(text_index[c])
-        return ids
-
+    captions = CaptionIndex(schema)
     splits: dict[str, Split] = {}
     for name, exs in (("train", train_ex), ("val", val_ex)):
         paths = [ex.image for ex in exs]
@@ -387,9 +395,10 @@ def train_lite(cfg: LiteTrainConfig, datasets: list[Dataset] | None = None, fres
             bad,
             colour,
             encode_labels(exs, model_cfg),
-            [caption_ids(e) for e in exs],
+            [captions.ids(e) for e in exs],
             worn,
         )
+    texts = captions.texts
     tfeats = text_features(texts, Path(cfg.cache_dir))
     model_cfg.caption_vocabulary = sorted({w for t in texts for w in _words(t)})
 
