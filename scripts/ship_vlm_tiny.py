@@ -2,16 +2,23 @@
 
     .venv/bin/python scripts/ship_vlm_tiny.py                 # a new, untrained one (random projector)
     .venv/bin/python scripts/ship_vlm_tiny.py runs/X/model    # a trained compact directory
+    .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft   # a lora-sft run from a compact model
+    .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft --card CARD.md   # with this model card
 
 Writes src/vestis/models/weights/vestis-vlm-tiny/ (config, the tower's upper blocks, projector,
 adapter if any, processor settings, chat template, model card, checksums) and prints its size.
-A trained directory keeps its own README.md when it has one.
+A trained directory keeps its own README.md when it has one. A ``vestis train lora-sft`` output
+directory becomes compact here: its starting model (a compact vestis-vlm-tiny) with the run's
+adapter (and the modules it trained in full, such as the projector), and the run's model card
+unless ``--card`` names another.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
-import sys
+import tempfile
 from pathlib import Path
 
 from vestis.models.registry import SHIPPED_VLM
@@ -41,14 +48,46 @@ checkpoint into the vestis cache (about a minute on 2 cores). Needs
 """
 
 
+def compact_from_run(run: Path, directory: Path) -> Path:
+    """The compact form of a lora-sft run: its starting model with the run's adapter."""
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    from vestis.extract.backends.vlm_loading import load_processor
+    from vestis.models.registry import resolve_vlm
+
+    start = resolve_vlm(json.loads((run / "config.json").read_text())["model"])
+    if not is_compact(start):
+        raise SystemExit(f"{run} did not start from a compact vestis-vlm-tiny ({start})")
+    processor = load_processor(start)  # registers the vestis architectures too
+    model = PeftModel.from_pretrained(
+        AutoModelForImageTextToText.from_pretrained(start), str(run / "adapter")
+    )
+    card = run / "model" / "README.md"
+    return save_compact(model, processor, directory, card=card.read_text() if card.is_file() else None)
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("source", nargs="?", type=Path, help="a compact directory or a lora-sft run")
+    ap.add_argument("--card", type=Path, help="model card (README.md) to ship instead of the source's")
+    args = ap.parse_args()
+    source = args.source
+    with tempfile.TemporaryDirectory() as tmp:
+        if source is not None and (source / "adapter" / "adapter_config.json").is_file():
+            source = compact_from_run(source, Path(tmp) / "compact")
+        ship(source, args.card)
+
+
+def ship(source: Path | None, card: Path | None = None) -> None:
     if SHIPPED_VLM.exists():
         shutil.rmtree(SHIPPED_VLM)
-    if len(sys.argv) > 1:
-        source = Path(sys.argv[1])
+    if source is not None:
         if not is_compact(source):
             raise SystemExit(f"{source} is not a compact vestis-vlm-tiny directory (see save_compact)")
         shutil.copytree(source, SHIPPED_VLM)
+        if card is not None:
+            shutil.copy(card, SHIPPED_VLM / "README.md")
         write_checksums(SHIPPED_VLM)
     else:
         model, processor = new_model()

