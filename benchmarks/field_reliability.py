@@ -27,7 +27,7 @@ import numpy as np
 
 from vestis.data import open_dataset
 from vestis.images import load_image
-from vestis.models.lite_config import LiteModelConfig, sha256
+from vestis.models.lite_config import LiteModelConfig, sha256, update_checksums
 from vestis.models.lite_runtime import lite_runtime
 from vestis.models.registry import resolve_lite
 from vestis.progress import progress_bar
@@ -112,12 +112,7 @@ def write_gates(
         section = "\n".join(reliability_section(table)) + "\n"
         text = text.replace("## Limits", section + "## Limits", 1) if "## Limits" in text else text + section
         card.write_text(text)
-    sums_path = model_dir / "checksums.json"
-    sums = json.loads(sums_path.read_text())
-    for name in sums:
-        if (model_dir / name).is_file():
-            sums[name] = sha256(model_dir / name)
-    sums_path.write_text(json.dumps(sums, indent=1) + "\n")
+    update_checksums(model_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

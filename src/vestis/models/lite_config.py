@@ -66,13 +66,20 @@ def write_config(directory: str | Path, config: LiteModelConfig) -> None:
     from dataclasses import asdict
 
     directory = Path(directory)
-    path = directory / "config.json"
-    path.write_text(json.dumps(asdict(config), indent=1))
-    sums_path = directory / "checksums.json"
-    if sums_path.is_file():
-        sums = json.loads(sums_path.read_text())
-        sums["config.json"] = sha256(path)
-        sums_path.write_text(json.dumps(sums, indent=1))
+    (directory / "config.json").write_text(json.dumps(asdict(config), indent=1))
+    if (directory / "checksums.json").is_file():
+        update_checksums(directory, ["config.json"])
+
+
+def update_checksums(directory: Path, names: list[str] | None = None) -> None:
+    """Recompute the ``checksums.json`` entries of the files ``names`` (added when missing), or of
+    every file it lists (None), after those files were rewritten."""
+    path = directory / "checksums.json"
+    sums = json.loads(path.read_text()) if path.is_file() else {}
+    for name in sums if names is None else names:
+        if (directory / name).is_file():
+            sums[name] = sha256(directory / name)
+    path.write_text(json.dumps(sums, indent=1) + "\n")
 
 
 def verify_checksums(
@@ -90,4 +97,4 @@ def verify_checksums(
             raise ModelError(f"{path}: checksum mismatch; the model files are corrupt or were edited")
 
 
-__all__ = ["LiteModelConfig", "sha256", "verify_checksums"]
+__all__ = ["LiteModelConfig", "sha256", "update_checksums", "verify_checksums"]

@@ -12,7 +12,6 @@ True
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,12 +83,9 @@ def save_text_encoder(
 
 def add_checksum(model_dir: Path) -> None:
     """Record ``text_encoder/model.safetensors`` in the model directory's ``checksums.json``."""
-    from vestis.models.lite_config import sha256
+    from vestis.models.lite_config import update_checksums
 
-    sums_path = model_dir / "checksums.json"
-    sums = json.loads(sums_path.read_text()) if sums_path.is_file() else {}
-    sums[f"{TEXT_ENCODER_DIR}/{WEIGHTS}"] = sha256(model_dir / TEXT_ENCODER_DIR / WEIGHTS)
-    sums_path.write_text(json.dumps(sums, indent=1))
+    update_checksums(model_dir, [f"{TEXT_ENCODER_DIR}/{WEIGHTS}"])
 
 
 __all__ = ["TEXT_ENCODER_DIR", "add_checksum", "save_text_encoder", "text_encoder_dir", "text_encoder_state"]

@@ -28,7 +28,7 @@ from vestis.data.base import default_data_root, open_dataset, split_of
 from vestis.data.street import ClassMaps, StreetPhoto, load_street
 from vestis.errors import OptionsError
 from vestis.images import load_image
-from vestis.models.lite_config import sha256
+from vestis.models.lite_config import update_checksums
 from vestis.models.parser import ParserConfig, ParserModel, content_box, content_probs, taps_runner
 from vestis.models.preprocess import to_array
 from vestis.models.registry import resolve_parser
@@ -261,9 +261,7 @@ def calibrate_parser(cfg: ParserTrainConfig, root: Path, label_map: LabelMap) ->
     out = Path(cfg.out_dir) / "model"
     model_dir = model.save(out, card=model_card(summary), metrics=summary)
     shutil.copyfile(source / "model.safetensors", model_dir / "model.safetensors")
-    sums = json.loads((model_dir / "checksums.json").read_text())
-    sums["model.safetensors"] = sha256(model_dir / "model.safetensors")
-    (model_dir / "checksums.json").write_text(json.dumps(sums, indent=1))
+    update_checksums(model_dir, ["model.safetensors"])
     (Path(cfg.out_dir) / "report.json").write_text(json.dumps(summary, indent=1))
     return model_dir
 
