@@ -63,6 +63,8 @@ def compact_from_run(run: Path, directory: Path) -> Path:
     model = PeftModel.from_pretrained(
         AutoModelForImageTextToText.from_pretrained(start), str(run / "adapter")
     )
+    trained = json.loads((run / "model" / "config.json").read_text())
+    model.config.vestis_prompt = trained.get("vestis_prompt")  # the prompt the run learnt under
     card = run / "model" / "README.md"
     return save_compact(model, processor, directory, card=card.read_text() if card.is_file() else None)
 

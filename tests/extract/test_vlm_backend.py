@@ -8,6 +8,7 @@ crash), several photos per item, confidences and the errors for a missing model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,34 @@ def test_the_prompt_is_the_schema_through_the_chat_template(tiny_vlms):
     assert florence.prompt_text(1) == schema.prompt()  # no chat template: the plain instructions
 
 
+def test_compact_prompt_explicit_prompt_and_the_prompt_a_model_records(tiny_vlms, tmp_path):
+    import shutil
+
+    schema = load_schema("denali")
+    full = load_extractor("vlm", schema, model=str(tiny_vlms["qwen2_vl"]))
+    compact = load_extractor("vlm", schema, model=str(tiny_vlms["qwen2_vl"]), prompt_style="compact")
+    assert full.prompt_style == "full" and compact.instructions == schema.prompt("compact")
+    tokens = [len(ex.tokenizer(ex.prompt_text(1))["input_ids"]) for ex in (full, compact)]
+    assert tokens[1] < tokens[0] / 3
+    assert all(f in compact.instructions for f in schema.fields) and "one of:" not in compact.instructions
+    # a model trained under a prompt records it, and is asked with it unless told otherwise
+    recorded = tmp_path / "model"
+    shutil.copytree(tiny_vlms["qwen2_vl"], recorded)
+    config = json.loads((recorded / "config.json").read_text())
+    (recorded / "config.json").write_text(json.dumps({**config, "vestis_prompt": {"style": "compact"}}))
+    assert load_extractor("vlm", schema, model=str(recorded)).instructions == compact.instructions
+    told = load_extractor("vlm", schema, model=str(recorded), prompt_style="full")
+    assert told.instructions == schema.prompt()
+    own = load_extractor("vlm", schema, model=str(recorded), prompt="Say the JSON.")
+    assert own.instructions == "Say the JSON." and own.prompt_record() == {"text": "Say the JSON."}
+    (recorded / "config.json").write_text(json.dumps({**config, "vestis_prompt": {"text": "Say it."}}))
+    assert load_extractor("vlm", schema, model=str(recorded)).prompt_record() == {"text": "Say it."}
+    with pytest.raises(OptionsError, match="prompt_style"):
+        load_extractor("vlm", schema, model=str(tiny_vlms["qwen2_vl"]), prompt_style="short")
+    with pytest.raises(OptionsError, match="prompt style"):
+        schema.prompt("short")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_several_photos_of_one_item(family, tiny_vlms):
     schema = load_schema("florence")
@@ -135,6 +164,24 @@ def test_missing_model_errors_say_what_to_do(tmp_path: Path, tiny_vlm_dir):
             load_extractor("vlm", model=str(tiny_vlm_dir), quantization="4bit")
     with pytest.raises(OptionsError, match="engine"):
         load_extractor("vlm", model=str(tiny_vlm_dir), engine="outlines")
+
+
+def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    schema = load_schema("denali")
+    ex = load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cpu", quantization="int8")
+    decoder = {id(m) for m in ex.model.get_decoder().modules()}
+    layers = {n: type(m) for n, m in ex.model.named_modules() if isinstance(m, torch.nn.Linear | Int8Linear)}
+    quantized = [n for n, t in layers.items() if t is Int8Linear]
+    assert "language_model.lm_head" in quantized and len(quantized) > 1
+    assert all(layers[n] is torch.nn.Linear for n in layers if n.startswith("projector"))  # float
+    assert all(id(ex.model.get_submodule(n)) in decoder for n in quantized if n != "language_model.lm_head")
+    for res in ex.extract(photos()):
+        assert res.error is None and schema.validate(res.raw).strict
+    with pytest.raises(OptionsError, match="runs on CPU"):
+        load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cuda", quantization="int8")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -90,6 +90,8 @@ def test_sft_loss_falls_and_validation_is_reported(sft_run):
     report = (out / "report.md").read_text()
     assert "| 6 |" in report and f"{losses[0]:.4f} at step 1" in report
     assert (model_dir / "README.md").read_text().startswith("# ")
+    # the prompt it learnt under is recorded for the vlm backend
+    assert json.loads((model_dir / "config.json").read_text())["vestis_prompt"] == {"style": "full"}
 
 
 def test_sft_trains_the_language_model_adapter_and_leaves_vision_alone(sft_run, setup):

@@ -1,8 +1,11 @@
-"""Loading transformers models quantized with bitsandbytes: 4-bit (NF4, as QLoRA) or 8-bit (LLM.int8).
+"""Quantized models: bitsandbytes 4-bit (NF4, as QLoRA) or 8-bit (LLM.int8) on CUDA, and dynamic
+int8 on CPU.
 
 bitsandbytes quantizes on CUDA only. Every backend and recipe that offers ``quantization`` checks
 and builds it here, so the option means the same thing everywhere and fails the same clear way
-on a machine without a GPU or without the package.
+on a machine without a GPU or without the package. ``int8`` (:func:`dynamic_int8`) is torch's own
+CPU path: the weights of linear layers stored as int8 per output channel, activations quantized
+per batch as they come, the matrix products run in int8 (VNNI where the CPU has it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from vestis.errors import OptionsError
 from vestis.models.registry import ModelNotFound
 
 QUANTIZATIONS = ("4bit", "8bit")
+CPU_QUANTIZATIONS = ("int8",)
 
 
 def check_quantization(quantization: str | None) -> str | None:
@@ -53,3 +57,18 @@ def bitsandbytes_config(quantization: str) -> Any:
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch.bfloat16,
     )
+
+
+def dynamic_int8(model: Any, within: list[Any]) -> Any:
+    """``model`` with the ``nn.Linear`` layers found in ``within`` (submodules of it, or layers
+    themselves) replaced by their dynamically quantized int8 form, in place (inference, CPU). The
+    quantized layers no longer expose ``.weight`` as a tensor: read what you need of them first."""
+    import warnings
+
+    import torch
+
+    inside = {id(m) for part in within if part is not None for m in part.modules()}
+    names = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and id(m) in inside}
+    with warnings.catch_warnings():  # torch points eager quantization to torchao; this path still works
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8, inplace=True)

@@ -169,7 +169,7 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
         "reward_curve": curve,
         "validations": [] if before is None else [{"step": 0, **before}, {"step": summary_step, **after}],
     }
-    model_dir = export_model(model, vlm.processor, out, model_card(summary))
+    model_dir = export_model(model, vlm.processor, out, model_card(summary), vlm.prompt_record())
     write_run_files(out, cfg, summary, report(summary, model_dir))
     return model_dir
 

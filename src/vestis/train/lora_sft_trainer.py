@@ -231,7 +231,7 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
         "history": history,
         "validations": validations,
     }
-    model_dir = export_model(model, vlm.processor, out, model_card(summary))
+    model_dir = export_model(model, vlm.processor, out, model_card(summary), vlm.prompt_record())
     write_run_files(out, cfg, summary, report(summary, model_dir))
     return model_dir
 
@@ -272,8 +272,6 @@ def report(summary: dict[str, Any], model_dir: Path) -> str:
         "",
         f"Model: `{model_dir}`; use it with `vestis extract --backend vlm --set model={model_dir}`.",
     ]
-    if cfg["prompt"]:
-        lines.append(f"Trained with a custom prompt: also pass `--set prompt={json.dumps(cfg['prompt'])}`.")
     return "\n".join(lines) + "\n"
 
 

@@ -109,7 +109,9 @@ def load_vlm(cfg: VLMTuneConfig, schema: Schema, model: str | None = None) -> VL
 
 def extractor_options(cfg: VLMTuneConfig, constrained: bool = True) -> dict[str, Any]:
     options: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "constrained": constrained}
-    return options | ({"prompt": cfg.prompt} if cfg.prompt else {})
+    if cfg.prompt:
+        return options | {"prompt": cfg.prompt}
+    return options | ({"prompt_style": cfg.prompt_style} if cfg.prompt_style else {})
 
 
 def lora_targets(model: Any, vision: bool = False) -> list[str]:
@@ -185,11 +187,14 @@ def validate_model(model: Any, processor: Any, schema: Schema, examples: list[Ex
 
 
 # ---- export --------------------------------------------------------------------------------------
-def export_model(peft_model: Any, processor: Any, out: Path, card: str) -> Path:
+def export_model(peft_model: Any, processor: Any, out: Path, card: str, prompt: dict[str, str]) -> Path:
     """Save the adapter (``out/adapter``), then merge it and save the model the vlm backend loads
-    (``out/model``: config, weights, processor, model card). The adapter is gone from ``peft_model``."""
+    (``out/model``: config recording the ``prompt`` it was trained under
+    (:meth:`VLMExtractor.prompt_record`), weights, processor, model card). The adapter is gone from
+    ``peft_model``."""
     peft_model.save_pretrained(str(out / "adapter"))
     merged = peft_model.merge_and_unload()
+    merged.config.vestis_prompt = prompt
     model_dir = out / "model"
     merged.save_pretrained(str(model_dir))
     processor.save_pretrained(str(model_dir))

@@ -5,9 +5,13 @@ directory (``model``): SmolVLM/Idefics3, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-s
 and Florence-2 (an encoder-decoder, prompted with the plain text: it has no chat template); with
 none named, the shipped vestis-vlm-tiny (vestis-lite's image tower and SmolLM2-135M-Instruct,
 :mod:`vestis.models.vlm_tiny`), which runs offline. The
-prompt is :meth:`Schema.prompt` (fields, allowed values, null policy, descriptions) in the
-processor's chat template where there is one. Several photos of one item go into one prompt,
-except for Florence-2, which takes one image per prompt (its per-photo answers are fused per field).
+prompt is :meth:`Schema.prompt` in the processor's chat template where there is one: ``full``
+(fields, allowed values, null policy, descriptions) or ``compact`` (the field names only, for a
+model fine-tuned on the schema; ``prompt_style``), or a text of the user's (``prompt``). A model
+trained by ``vestis train lora-sft``/``grpo`` records the prompt it learnt under
+(``config.vestis_prompt``) and is asked with that one unless told otherwise. Several photos of one
+item go into one prompt, except for Florence-2, which takes one image per prompt (its per-photo
+answers are fused per field).
 
 Decoding is greedy by default, batched with left padding, and constrained by the schema's grammar
 (:mod:`vestis.extract.grammar`, llguidance by default, ``engine=xgrammar`` the alternative), so
@@ -22,7 +26,9 @@ probabilities of the tokens spanning the value in the answer, under the scores d
 grammar's mask included, so a token the grammar forces counts 1). A null field gets 0; a value
 that validation had to find elsewhere than as written (a repaired key) gets 1.0.
 
-bf16 on GPU, float32 on CPU; ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only.
+bf16 on GPU, float32 on CPU; ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only;
+``quantization=int8`` quantizes the language model's linear layers to int8 on CPU
+(:func:`~vestis.models.quantization.dynamic_int8`; the image tower and projector stay float).
 
 >>> ex = load_extractor("vlm")  # doctest: +SKIP
 >>> ex.extract("photo.jpg").attributes  # doctest: +SKIP
@@ -47,12 +53,14 @@ from vestis.extract.grammar import (
     GrammarLogitsProcessor,
     get_engine,
 )
-from vestis.models.quantization import check_quantization
+from vestis.models.attention import use_grouped_sdpa
+from vestis.models.quantization import CPU_QUANTIZATIONS, check_quantization, dynamic_int8
 from vestis.models.registry import DEFAULT_VLM, ModelNotFound, resolve_vlm
 from vestis.schema import Schema
 
 # Families whose processors take one image per prompt; their photos of one item are fused instead.
 SINGLE_IMAGE = frozenset({"florence2"})
+PROMPT_STYLES = ("full", "compact")
 
 
 @EXTRACTORS.register("vlm")
@@ -67,7 +75,7 @@ class VLMExtractor(Extractor):
         schema: Schema,
         model: str | None = None,
         device: str = "auto",
-        quantization: Literal["4bit", "8bit"] | None = None,
+        quantization: Literal["4bit", "8bit", "int8"] | None = None,
         constrained: bool = True,
         engine: Literal["llguidance", "xgrammar"] = DEFAULT_ENGINE,
         max_new_tokens: int = 512,
@@ -76,6 +84,7 @@ class VLMExtractor(Extractor):
         batch_size: int = 8,
         max_side: int = 1024,
         prompt: str | None = None,
+        prompt_style: Literal["full", "compact"] | None = None,
         fast_forward: bool = True,
     ) -> None:
         super().__init__(schema)
@@ -90,13 +99,23 @@ class VLMExtractor(Extractor):
                 raise OptionsError(f"{name} must be at least 1")
         if temperature <= 0:
             raise OptionsError("temperature must be positive")
+        if prompt_style not in (None, *PROMPT_STYLES):
+            raise OptionsError(
+                f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {prompt_style!r}"
+            )
         import torch
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        check_quantization(quantization)
-        if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
-            raise OptionsError(f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU")
+        if quantization in CPU_QUANTIZATIONS:
+            if device != "cpu":
+                raise OptionsError(f"quantization={quantization} runs on CPU; on a GPU use 4bit or 8bit")
+        else:
+            check_quantization(quantization)
+            if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
+                raise OptionsError(
+                    f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU"
+                )
         self.model_id = model or DEFAULT_VLM
         self.device = device
         self.constrained = constrained
@@ -107,7 +126,7 @@ class VLMExtractor(Extractor):
         self.batch_size = batch_size
         self.max_side = max_side
         self.fast_forward = fast_forward
-        self.instructions = prompt or schema.prompt()
+        self._prompt_choice = (prompt, prompt_style)
         self.last_stats: dict[str, float] = {}
         given = self.__dict__.pop("_given", None)
         if given is None:
@@ -136,7 +155,8 @@ class VLMExtractor(Extractor):
         kwargs: dict[str, Any] = {
             "dtype": torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         }
-        if quantization:
+        bnb = quantization not in (None, *CPU_QUANTIZATIONS)
+        if bnb:
             from vestis.models.quantization import bitsandbytes_config
 
             kwargs["quantization_config"] = bitsandbytes_config(quantization)
@@ -149,7 +169,11 @@ class VLMExtractor(Extractor):
                 f"cannot load a vision-language model from {self.model_id!r} ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0]}); pass a transformers VLM checkpoint directory or hub id"
             ) from None
-        self._attach(model, processor, placed=bool(quantization))
+        self._attach(model, processor, placed=bnb)
+        if self.device == "cpu":
+            use_grouped_sdpa(self.model)  # no per-head copies of the cache at each step (same answers)
+        if quantization in CPU_QUANTIZATIONS:  # the language model and its output layer
+            dynamic_int8(self.model, [self.model.get_decoder(), self.model.get_output_embeddings()])
 
     def _attach(self, model: Any, processor: Any, placed: bool) -> None:
         """Take ``model`` and ``processor`` as this extractor's (moved to the device unless ``placed``)."""
@@ -171,6 +195,13 @@ class VLMExtractor(Extractor):
         self._chat = getattr(self.processor, "chat_template", None) or getattr(
             self.tokenizer, "chat_template", None
         )
+        prompt, style = self._prompt_choice
+        recorded = getattr(self.model.config, "vestis_prompt", None) or {}
+        if prompt is None and style is None:
+            prompt, style = recorded.get("text"), recorded.get("style")
+        self.prompt_style = style or "full"
+        self.custom_prompt = prompt
+        self.instructions = prompt or self.schema.prompt(self.prompt_style)
 
     def grammar_engine(self):
         """The grammar engine for this model's tokenizer (built once, shared)."""
@@ -183,6 +214,10 @@ class VLMExtractor(Extractor):
     def chat(self) -> bool:
         """True when the model is prompted through a chat template (False: the plain text, Florence-2)."""
         return bool(self._chat)
+
+    def prompt_record(self) -> dict[str, str]:
+        """What a model trained under this extractor's prompt records of it (``config.vestis_prompt``)."""
+        return {"text": self.custom_prompt} if self.custom_prompt else {"style": self.prompt_style}
 
     def prompt_messages(self, n_images: int) -> list[dict[str, Any]]:
         """The user turn for an item of ``n_images`` photos, before the chat template (what trl takes)."""

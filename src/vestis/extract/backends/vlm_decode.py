@@ -4,8 +4,9 @@ In the schema's compact JSON most tokens have no alternative: every key, its quo
 and the rest of a value once its first tokens single it out (``"animal`` → ``_print"``). With
 :meth:`GrammarLogitsProcessor.advance` ``(fast_forward=True)`` those tokens are appended without
 a decoding step of their own; they enter the model with the next step's token, as a chunk of
-several tokens per row (right-padded: the attention mask hides the padding, positions come from
-it), whose logits are computed only at each row's last token. On the vestis schema about 60% of
+several tokens per row (left-padded within the chunk, so that every row's newest token is the
+chunk's last: the attention mask hides the padding, positions come from it, and the output layer
+runs on that one position only). On the vestis schema about 60% of
 an answer's tokens are forced, so an answer takes well under half the sequential steps.
 
 The prompt's first token is produced by the model's own ``generate`` (so its prefill keeps
@@ -101,8 +102,9 @@ def generate(
         chunk = torch.full((rows, width), pad_id, dtype=torch.long)
         mask = torch.zeros((rows, width), dtype=attention.dtype)
         for row, new in enumerate(pending):
-            chunk[row, : len(new)] = torch.tensor(new)
-            mask[row, : len(new)] = 1
+            if new:
+                chunk[row, width - len(new) :] = torch.tensor(new)
+                mask[row, width - len(new) :] = 1
         attention = torch.cat([attention, mask.to(attention.device)], dim=1)
         positions = (attention.long().cumsum(1) - 1).clamp(min=0)[:, -width:]
         out = model(
@@ -110,12 +112,11 @@ def generate(
             attention_mask=attention,
             position_ids=positions,
             use_cache=True,
-            logits_to_keep=width,
+            logits_to_keep=1,
             **{keyword: cache},
         )
         cache = getattr(out, "cache", None) or out.past_key_values
-        last = (mask.sum(1).long() - 1).clamp(min=0).to(out.logits.device)
-        scores = grammar.mask(out.logits[torch.arange(rows, device=last.device), last].float())
+        scores = grammar.mask(out.logits[:, -1].float())
         if do_sample:
             picked = torch.multinomial(torch.softmax(scores / temperature, dim=-1), 1).squeeze(1)
         else:

@@ -1,0 +1,77 @@
+"""Attention for grouped key/value heads on CPU, without copying the cache once per query head.
+
+Models with fewer key/value heads than query heads (grouped-query attention: SmolLM2-135M has 3
+for 9) keep a key-value cache of the smaller size. transformers' ``sdpa`` attention hands torch's
+``scaled_dot_product_attention`` the grouped heads directly only when there is no attention mask;
+with one (batched decoding with padding, always the case in the ``vlm`` backend) it first copies
+every cached key and value once per query head of its group (``repeat_kv``), at every step and
+every layer. On the 2-core CPU that copy was a third of a decoding step of vestis-vlm-tiny.
+
+``sdpa_gqa`` is the same computation, masks included (it builds ``sdpa``'s), with torch reading
+the groups itself (``enable_gqa``): :func:`use_grouped_sdpa` switches a model to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "sdpa_gqa"
+
+
+def sdpa_gqa_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """transformers' attention-function signature: (batch, heads, q, d) queries against (batch,
+    kv_heads, k, d) keys and values → ((batch, q, heads, d) output, no weights)."""
+    import torch
+
+    if attention_mask is not None and attention_mask.ndim == 4:
+        attention_mask = attention_mask[:, :, :, : key.shape[-2]]
+    causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
+    causal = bool(causal) and attention_mask is None and query.shape[2] > 1
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query,
+        key,
+        value,
+        attn_mask=attention_mask,
+        dropout_p=dropout if module.training else 0.0,
+        scale=scaling,
+        is_causal=causal,
+        enable_gqa=key.shape[1] != query.shape[1],
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+def register() -> None:
+    """Make ``attn_implementation="sdpa_gqa"`` known to transformers (idempotent)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(NAME, sdpa_gqa_attention)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+
+
+def use_grouped_sdpa(model: Any) -> bool:
+    """Switch ``model`` from ``sdpa`` to ``sdpa_gqa`` where that changes something: its text model
+    groups key/value heads and uses ``sdpa``. Returns whether it switched."""
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads, kv_heads = getattr(text, "num_attention_heads", None), getattr(text, "num_key_value_heads", None)
+    if not heads or not kv_heads or kv_heads == heads or text._attn_implementation != "sdpa":
+        return False
+    register()
+    # the text model only: a vision tower's attention (Qwen2-VL's packs images by cu_seqlens) stays
+    sub_configs = getattr(config, "sub_configs", None) or {}
+    model.set_attn_implementation({"text_config": NAME} if "text_config" in sub_configs else NAME)
+    return text._attn_implementation == NAME
+
+
+__all__ = ["NAME", "register", "sdpa_gqa_attention", "use_grouped_sdpa"]
