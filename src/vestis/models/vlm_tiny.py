@@ -162,6 +162,15 @@ class VestisVLMForConditionalGeneration(VestisVLMPreTrainedModel, GenerationMixi
     def get_decoder(self) -> nn.Module:
         return self.language_model.get_decoder()
 
+    @property
+    def base_model(self) -> VestisVLMBackbone:
+        """The model without its LM head, as transformers' own VLMs expose it (``LlavaModel``).
+
+        trl's fused LM-head loss runs ``base_model`` for the last hidden states, then projects them
+        through ``get_output_embeddings()`` itself; the checkpoint keeps its layout.
+        """
+        return VestisVLMBackbone(self)
+
     def train(self, mode: bool = True) -> VestisVLMForConditionalGeneration:
         super().train(mode)
         self.vision_tower.eval()  # batch-norm statistics stay those of vestis-lite
@@ -192,6 +201,21 @@ class VestisVLMForConditionalGeneration(VestisVLMPreTrainedModel, GenerationMixi
                 f"{features.shape[1]} tokens each"
             )
         return embeds.masked_scatter(slots.unsqueeze(-1), features.reshape(-1, features.shape[-1]))
+
+    def hidden_states(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The decoder's output (``last_hidden_state``, no logits) for a prompt with its photos."""
+        if inputs_embeds is None:
+            if input_ids is None:
+                raise ValueError("pass input_ids or inputs_embeds")
+            inputs_embeds = self.embed(input_ids, pixel_values)
+        return self.get_decoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **kwargs)
 
     def forward(
         self,
@@ -311,6 +335,21 @@ class VestisVLMForConditionalGeneration(VestisVLMPreTrainedModel, GenerationMixi
         if batch > 1:
             cache.batch_repeat_interleave(batch)
         return cache
+
+
+class VestisVLMBackbone:
+    """``base_model`` of a vestis VLM: called like the model, returns the decoder's hidden states.
+
+    A view, not a module: it holds no weights and looks the owner's modules up on each call (peft
+    replaces them), so ``language_model.*``, ``vision_tower.*`` and ``projector.*`` stay where the
+    checkpoints have them.
+    """
+
+    def __init__(self, owner: VestisVLMForConditionalGeneration) -> None:
+        self.owner = owner
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.owner.hidden_states(*args, **kwargs)
 
 
 def _cache_kwarg() -> str:
