@@ -184,6 +184,33 @@ def test_sft_batches_are_the_backend_prompt_then_the_labelled_answer(family, tin
     assert (masked["labels"][1] != -100).sum() == (batch["labels"][1] != -100).sum()
 
 
+def test_fields_no_example_labels_have_their_nulls_trained(tiny_vlms, setup, monkeypatch):
+    from vestis.train.vlm_tuning import tune_examples
+
+    schema = load_schema(str(setup[0] / "shop.yaml"))
+    examples, _ = tune_examples(setup[1].split("train")[:4], schema, "unknown")
+    assert all("colour" in ex.known for ex in examples)
+    only_category = examples[:2]
+    for ex in only_category:
+        ex.known.pop("colour")
+    assert lora_sft_trainer.unlabelled_fields(schema, only_category) == {"colour"}
+    assert lora_sft_trainer.unlabelled_fields(schema, examples) == set()
+
+    class Seen(Exception):
+        pass
+
+    def record(ex, items, answers, no_loss):  # what sft_loss asks to leave without loss
+        raise Seen(no_loss)
+
+    monkeypatch.setattr(lora_sft_trainer, "sft_inputs", record)
+    ex = load_extractor("vlm", schema, model=str(tiny_vlms["qwen2_vl"]))
+    with pytest.raises(Seen) as trained:
+        lora_sft_trainer.sft_loss(ex, only_category, False, frozenset({"colour"}))
+    with pytest.raises(Seen) as untrained:
+        lora_sft_trainer.sft_loss(ex, only_category, False)
+    assert trained.value.args == ([[], []],) and untrained.value.args == ([["colour"], ["colour"]],)
+
+
 def test_grpo_from_the_sft_run_logs_rewards_and_trains_the_adapter(sft_run, setup):
     pytest.importorskip("trl")
     from vestis.train.grpo_trainer import train_grpo

@@ -8,7 +8,10 @@ answer tokens only, and not the values of unknown fields either unless ``train_u
 clothing/ (whose labels leave colour, pattern, material... unknown), a tiny random Qwen2-VL (64
 wide, 2 layers; 64 examples, 16 steps) trained on every null collapsed to answering null
 everywhere (constrained weighted score 0.08 → 0.00), and without those nulls' loss it rose
-(0.08 → 0.27).
+(0.08 → 0.27). Fields that no training example labels at all are the exception
+(``train_unlabelled``, on by default): their nulls are trained, else nothing teaches the model
+what to write there (vestis-vlm-tiny after 30 steps on H&M, which labels no ``secondary_colour``,
+wrote lists of colours there until the token limit when decoding freely).
 
 LoRA (r=16, α=32 by default) adapts every linear layer of the language model; the vision tower
 stays frozen unless ``train_vision``; ``full_train`` names modules trained in full (a projector
@@ -40,7 +43,7 @@ from vestis.data import Dataset, DatasetError
 from vestis.extract.backends.vlm import VLMExtractor, value_spans
 from vestis.images import ImageLoadError, load_image
 from vestis.progress import progress_bar
-from vestis.schema import load_schema
+from vestis.schema import Schema, load_schema
 from vestis.train.config import load_checkpoint, save_checkpoint, seed_everything
 from vestis.train.vlm_config import LoraSFTConfig
 from vestis.train.vlm_tuning import (
@@ -123,8 +126,19 @@ def sft_inputs(
     return inputs
 
 
-def sft_loss(extractor: VLMExtractor, batch: list[TuneExample], train_unknown: bool) -> torch.Tensor | None:
-    """Mean cross-entropy of the answers' tokens (None when no photo of the batch can be read)."""
+def unlabelled_fields(schema: Schema, examples: list[TuneExample]) -> frozenset[str]:
+    """The schema's fields that no example knows."""
+    return frozenset(schema.fields) - {name for ex in examples for name in ex.known}
+
+
+def sft_loss(
+    extractor: VLMExtractor,
+    batch: list[TuneExample],
+    train_unknown: bool,
+    trained_nulls: frozenset[str] = frozenset(),
+) -> torch.Tensor | None:
+    """Mean cross-entropy of the answers' tokens (None when no photo of the batch can be read); an
+    unknown field's value carries no loss unless ``train_unknown`` or the field is in ``trained_nulls``."""
     items, kept = [], []
     for ex in batch:
         try:
@@ -135,7 +149,11 @@ def sft_loss(extractor: VLMExtractor, batch: list[TuneExample], train_unknown: b
     if not kept:
         return None
     fields = list(extractor.schema.fields)
-    no_loss = None if train_unknown else [[n for n in fields if n not in ex.known] for ex in kept]
+    no_loss = (
+        None
+        if train_unknown
+        else [[n for n in fields if n not in ex.known and n not in trained_nulls] for ex in kept]
+    )
     return extractor.model(**sft_inputs(extractor, items, [ex.answer for ex in kept], no_loss)).loss
 
 
@@ -150,6 +168,9 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
     examples, skipped = tune_examples(train, schema, cfg.null_labels)
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
+    trained_nulls = unlabelled_fields(schema, examples) if cfg.train_unlabelled else frozenset()
+    if trained_nulls:
+        log.info("no training example labels %s: their nulls are trained", ", ".join(sorted(trained_nulls)))
     model = get_peft_model(vlm.model, lora_config(cfg, vlm.model))
     extractor = VLMExtractor.from_model(schema, model, vlm.processor, **extractor_options(cfg))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -189,7 +210,7 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
             step_loss = 0.0
             for at in range(0, len(chosen), cfg.batch_size):
                 batch = chosen[at : at + cfg.batch_size]
-                loss = sft_loss(extractor, batch, cfg.train_unknown)
+                loss = sft_loss(extractor, batch, cfg.train_unknown, trained_nulls)
                 if loss is not None:
                     share = len(batch) / len(chosen)
                     (loss * share).backward()

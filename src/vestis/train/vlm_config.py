@@ -108,6 +108,13 @@ class LoraSFTConfig(VLMTuneConfig):
             "no loss, so the model is not taught to abstain wherever the data is silent)"
         },
     )
+    train_unlabelled: bool = field(
+        default=True,
+        metadata={
+            "help": "train the nulls the answer writes for fields no training example labels (the model "
+            "learns to write null where the data never answers, rather than anything at all)"
+        },
+    )
     eval_every: int = field(
         default=0, metadata={"help": "steps between validations (0 = each epoch's end)", "min": 0}
     )
