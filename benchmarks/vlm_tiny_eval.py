@@ -53,6 +53,9 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     ap.add_argument("--lite", action="store_true", help="also vestis-lite on the same shots")
+    ap.add_argument(
+        "--int8", action="store_true", help="also each model with quantization=int8 (labelled LABEL-int8)"
+    )
     ap.add_argument("--runs", default="runs/vlm-tiny-eval")
     ap.add_argument("--out", default="benchmarks/results/vlm_tiny_eval.json")
     args = ap.parse_args()
@@ -63,15 +66,17 @@ def main() -> None:
     jobs = []
     for pair in args.models:
         label, _, directory = pair.partition("=")
-        for mode in args.modes:
-            options = {
-                "model": None if directory in ("", "shipped") else directory,
-                "constrained": MODES[mode],
-                "max_new_tokens": args.max_new_tokens,
-                "batch_size": args.batch,
-                "device": "cpu",
-            }
-            jobs.append((f"{label}-{mode}", "vlm", options))
+        for quantization in (None, "int8") if args.int8 else (None,):
+            for mode in args.modes:
+                options = {
+                    "model": None if directory in ("", "shipped") else directory,
+                    "constrained": MODES[mode],
+                    "max_new_tokens": args.max_new_tokens,
+                    "batch_size": args.batch,
+                    "device": "cpu",
+                    **({"quantization": quantization} if quantization else {}),
+                }
+                jobs.append((f"{label}{'-int8' if quantization else ''}-{mode}", "vlm", options))
     if args.lite:
         jobs.append(("lite", "lite", {}))
     results = {}

@@ -218,6 +218,24 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(trained, tiny_lite, da
         trainer.train_contrastive(config(Path(other.out_dir).parent, tiny_lite, lr=1e-2), datasets=[data])
 
 
+def test_stop_after_writes_a_snapshot_and_a_rerun_goes_on_to_the_same_model(trained, tiny_lite, data):
+    from safetensors.torch import load_file
+
+    from vestis.train.contrastive_trainer import train_contrastive
+
+    cfg, model_dir = trained
+    run = Path(cfg.out_dir).parent.parent / "stop"
+    snapshot = train_contrastive(config(run, tiny_lite, stop_after=1), datasets=[data])
+    report = json.loads((run / "run" / "report.json").read_text())
+    assert report["epochs_done"] == 1 and len(report["history"]) == 1
+    first = load_file(str(snapshot / "model.safetensors"))
+    full = train_contrastive(config(run, tiny_lite), datasets=[data])  # resumes at epoch 2
+    assert json.loads((run / "run" / "report.json").read_text())["epochs_done"] == 3
+    a, b = load_file(str(model_dir / "model.safetensors")), load_file(str(full / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # as the run never stopped
+    assert not all(torch.equal(first[k], b[k]) for k in a)
+
+
 def test_distillation_is_zero_when_the_student_is_the_teacher():
     from vestis.train.contrastive_loss import distill_loss
 

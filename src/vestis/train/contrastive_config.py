@@ -103,6 +103,14 @@ class ContrastiveTrainConfig(RecipeConfig):
     val_fraction: float = field(default=0.2, metadata={"help": "fraction of groups held out"})
     limit: int | None = field(default=None, metadata={"help": "use at most N examples per dataset", "min": 1})
     seed: int = field(default=0, metadata={"help": "random seed (data order, dropout)", "min": 0})
+    stop_after: int | None = field(
+        default=None,
+        metadata={
+            "help": "stop after N epochs and write the model as it is then (the schedule still spans "
+            "epochs: rerun without it to go on)",
+            "min": 1,
+        },
+    )
     threads: int | None = field(
         default=None, metadata={"help": "torch threads (default: all cores)", "min": 1}
     )

@@ -63,6 +63,8 @@ from vestis.train.lite_trainer import (
 )
 
 log = logging.getLogger(__name__)
+# Settings that do not change what is trained: a run may resume with other values of these.
+NOT_TRAINING = ("stop_after", "threads", "out_dir", "cache_dir")
 HEAD_LOSS = SimpleNamespace(label_smoothing=0.1, contrastive_weight=0.0)  # lite_loss: heads only
 
 
@@ -289,7 +291,7 @@ def train_contrastive(
     history: list[dict[str, Any]] = []
     start_epoch = 0
     ckpt_path = out_dir / "checkpoint.pt"
-    ckpt = load_checkpoint(ckpt_path, cfg, fresh)
+    ckpt = load_checkpoint(ckpt_path, cfg, fresh, ignore=NOT_TRAINING)
     if ckpt is not None:
         student.load_state_dict(ckpt["model"])
         if tower is not None:
@@ -307,7 +309,7 @@ def train_contrastive(
         task = bar.add_task(
             "training", total=steps_per_epoch * cfg.epochs, completed=start_epoch * steps_per_epoch
         )
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(start_epoch, min(cfg.epochs, cfg.stop_after or cfg.epochs)):
             batches, rng = epoch_batches(epoch)
             torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout: a resumed epoch draws the same masks
             student.train()
@@ -363,6 +365,7 @@ def train_contrastive(
         "before": _brief(before),
         "after": _brief(history[-1]["val"]),
         "history": history,
+        "epochs_done": len(history),
         "train_examples": len(train_ex),
         "val_examples": len(val_ex),
         "captions": len(texts),

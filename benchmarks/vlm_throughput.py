@@ -1,0 +1,111 @@
+"""Constrained-decoding throughput of a vlm backend model on CPU, one speed-up at a time.
+
+Each row adds one change to the row before it, on the same validation shots, batched and greedy,
+so its gain is its own; every row's answers are compared with the first row's (the prompt and the
+int8 rows may change them, the attention row must not):
+
+1. ``full``: the schema's full prompt, float32 weights, transformers' ``sdpa`` attention;
+2. ``+compact``: the compact prompt (``prompt_style=compact``);
+3. ``+sdpa_gqa``: grouped key/value heads read by torch itself (:mod:`vestis.models.attention`);
+4. ``+int8``: the language model's linear layers in int8 (``quantization=int8``).
+
+Timing starts after one warm-up batch; images are decoded beforehand. Writes
+benchmarks/results/vlm_throughput.json.
+
+    .venv/bin/python benchmarks/vlm_throughput.py --limit 32 --batch 8 16 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vestis.data import open_dataset
+from vestis.extract.base import create_extractor
+from vestis.models.attention import NAME as GROUPED
+from vestis.schema import load_schema
+
+ROWS = (
+    ("full", {"prompt_style": "full"}, "sdpa"),
+    ("+compact", {"prompt_style": "compact"}, "sdpa"),
+    ("+sdpa_gqa", {"prompt_style": "compact"}, GROUPED),
+    ("+int8", {"prompt_style": "compact", "quantization": "int8"}, GROUPED),
+)
+
+
+def measure(extractor, photos: list[Image.Image], batch: int) -> tuple[float, list[str], dict]:
+    """Seconds for all ``photos`` in batches of ``batch``, the raw answers and the decoding counts."""
+    answers, steps, tokens = [], 0, 0
+    start = time.perf_counter()
+    for at in range(0, len(photos), batch):
+        results = extractor._generate([[im] for im in photos[at : at + batch]])
+        answers += [r.raw for r in results]
+        steps += extractor.last_stats["steps"]
+        tokens += sum(r.usage["completion_tokens"] for r in results)
+    return time.perf_counter() - start, answers, {"steps": steps, "answer_tokens": tokens}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="VLM directory (default: the shipped vestis-vlm-tiny)")
+    ap.add_argument("--dataset", default="hm")
+    ap.add_argument("--limit", type=int, default=32, help="the first N validation shots")
+    ap.add_argument("--batch", type=int, nargs="+", default=[8, 16])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-new-tokens", type=int, default=200)
+    ap.add_argument("--out", default="benchmarks/results/vlm_throughput.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    schema = load_schema("vestis")
+    shots = open_dataset(args.dataset, schema=schema).split("val")[: args.limit]
+    photos = [Image.open(ex.image).convert("RGB") for ex in shots]
+    rows, first = [], None
+    load_before = os.getloadavg()
+    for label, options, attention in ROWS:
+        ex = create_extractor(
+            "vlm", schema, model=args.model, device="cpu", max_new_tokens=args.max_new_tokens, **options
+        )
+        ex.model.set_attn_implementation({"text_config": attention})
+        ex._generate([[photos[0]]])  # warm-up
+        for batch in args.batch:
+            seconds, answers, counts = measure(ex, photos, batch)
+            first = first if first is not None else answers
+            row = {
+                "row": label,
+                "batch": batch,
+                "samples_per_s": round(len(photos) / seconds, 3),
+                "seconds": round(seconds, 2),
+                "same_answers_as_full": sum(a == b for a, b in zip(answers, first, strict=True)),
+                "prompt_tokens": len(ex.tokenizer(ex.prompt_text(1))["input_ids"]),
+                **counts,
+            }
+            rows.append(row)
+            print(
+                f"{label:>10} batch {batch:>3}: {row['samples_per_s']:.3f} samples/s, "
+                f"{row['same_answers_as_full']}/{len(photos)} answers as row 1, "
+                f"{row['prompt_tokens']} prompt tokens, {counts['steps']} steps",
+                flush=True,
+            )
+    summary = {
+        "model": args.model or "shipped vestis-vlm-tiny",
+        "dataset": args.dataset,
+        "shots": len(photos),
+        "threads": args.threads,
+        "max_new_tokens": args.max_new_tokens,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "rows": rows,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
