@@ -39,6 +39,9 @@ class ComposerTrainConfig(RecipeConfig):
             "min": 0,
         },
     )
+    stage2_triplets: int = field(
+        default=16384, metadata={"help": "stage 2: triplets drawn per epoch (0: all of them)", "min": 0}
+    )
     stage2_lr: float = field(default=1e-4, metadata={"help": "stage 2: combiner learning rate", "min": 0})
     text_lr: float = field(default=2e-5, metadata={"help": "stage 2: MiniLM's learning rate", "min": 0})
     text_frozen_layers: int = field(

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from vestis.data import DatasetError, Example, open_dataset
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.models.composer_runtime import beats_sum
+from vestis.progress import progress_bar
 from vestis.schema import load_schema
 from vestis.train.composer_config import ComposerTrainConfig
 from vestis.train.composer_triplets import mine_triplets
@@ -161,7 +162,8 @@ def train_composer(
     seed_everything(cfg.seed, cfg.threads)
     out = Path(cfg.out_dir)
     if embedder is None:
-        embedder = load_embedder("lite", **({"model": cfg.model} if cfg.model else {}))
+        options = {"model": cfg.model, "threads": cfg.threads}
+        embedder = load_embedder("lite", **{k: v for k, v in options.items() if v})
     data = _prepare(cfg, datasets, embedder, paraphrase)
     splits, names = data["splits"], data["names"]
     train = splits["train"]
@@ -222,17 +224,23 @@ def train_composer(
 
     def run_epoch(stage: int, epoch: int, text_of: Callable[[torch.Tensor], torch.Tensor]) -> float:
         order = torch.randperm(len(triples), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+        if stage == 2 and cfg.stage2_triplets:
+            order = order[: cfg.stage2_triplets]  # MiniLM makes a stage-2 step costly on CPU
         torch.manual_seed(cfg.seed * 1000 + 100 * stage + epoch)  # dropout: a resumed epoch draws the same
         composer.train()
         total = 0.0
-        for start in range(0, len(order), cfg.batch_size):
-            batch = triples[order[start : start + cfg.batch_size]]
-            q = composer(train["emb"][batch[:, 0]], text_of(batch[:, 1]))
-            loss = gallery_loss(q, train["emb"], batch[:, 0], batch[:, 2], composer.logit_scale)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            total += float(loss.detach()) * len(batch)
+        starts = range(0, len(order), cfg.batch_size)
+        with progress_bar(transient=True) as bar:
+            task = bar.add_task(f"stage {stage}, epoch {epoch + 1}", total=len(starts))
+            for start in starts:
+                batch = triples[order[start : start + cfg.batch_size]]
+                q = composer(train["emb"][batch[:, 0]], text_of(batch[:, 1]))
+                loss = gallery_loss(q, train["emb"], batch[:, 0], batch[:, 2], composer.logit_scale)
+                optim.zero_grad(set_to_none=True)
+                loss.backward()
+                optim.step()
+                total += float(loss.detach()) * len(batch)
+                bar.advance(task)
         composer.eval()
         state["history"].append({"stage": stage, "epoch": epoch + 1, "loss": total / len(order)})
         log.info("composer stage %d epoch %d: loss %.4f", stage, epoch + 1, state["history"][-1]["loss"])
@@ -277,7 +285,10 @@ def train_composer(
             run_epoch(2, epoch, tuned_text)
             save(2, epoch + 1, text_side)
         text_side.eval()
-        tuned = text_side.embed(texts)
+        rows = sorted({tindex[t] for _, t, _, _ in splits["val"]["trip"]})
+        tuned = text_emb.clone()  # validation reads only its own texts' rows
+        if rows:
+            tuned[rows] = text_side.embed([texts[i] for i in rows])
         for spec, modes in validate(composer, tuned, ("composer",)).items():
             state["val"][spec]["stage2"] = modes["composer"]
     return _write(cfg, out, state, composer, text_side, len(triples), kinds)
