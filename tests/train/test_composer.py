@@ -170,6 +170,9 @@ def test_two_stages_train_report_and_train_the_text_towers_upper_layers(trained)
         assert set(modes["stage2"]) >= {"R@1", "R@10", "MRR"}
         assert modes["composer"] == modes[report["selected"]]
     assert report["shippable"] == beats_sum(report["val"])
+    assert report["val_edits"] and all(
+        set(m) == set(next(iter(report["val"].values()))) for m in report["val_edits"].values()
+    )
     assert (path / "text_encoder").is_dir() == (report["selected"] == "stage2")
     # stage 2 moved MiniLM's upper layers and left the frozen lower ones and the embeddings alone
     tuned = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)["text"]

@@ -32,6 +32,14 @@ class ComposerTrainConfig(RecipeConfig):
     max_differences: int = field(
         default=3, metadata={"help": "edit pairs: most attributes a relative caption names", "min": 1}
     )
+    val_edits: int = field(
+        default=3000,
+        metadata={
+            "help": "neighbour edit triplets per dataset for a second validation report (the variant "
+            "protocol alone decides shipping)",
+            "min": 0,
+        },
+    )
     stage2_epochs: int = field(
         default=2,
         metadata={

@@ -127,7 +127,7 @@ def _prepare(cfg, datasets, embedder, paraphrase) -> dict[str, Any]:
     """Examples, cached image embeddings and triplets of both splits, per dataset."""
     schema = load_schema("vestis")
     opened = datasets if datasets is not None else [open_dataset(s, schema=schema) for s in cfg.datasets]
-    rng = random.Random(cfg.seed)
+    rng = random.Random(cfg.seed)  # training edits, drawn across datasets in turn
     splits: dict[str, dict[str, Any]] = {
         n: {"emb": [], "trip": [], "dataset_of": []} for n in ("train", "val")
     }
@@ -136,10 +136,11 @@ def _prepare(cfg, datasets, embedder, paraphrase) -> dict[str, Any]:
             exs = ds.split(name, cfg.val_fraction)
             emb = _image_embeddings(embedder, exs, Path(cfg.out_dir), f"{ds.name}-{name}".replace("/", "_"))
             offset = len(split["dataset_of"])
-            edits = cfg.max_edits if name == "train" else 0
-            trips = mine_triplets(
-                exs, schema, edits, rng, emb, cfg.neighbours, cfg.max_differences, paraphrase
-            )
+            if name == "train":
+                edits, draw, more = cfg.max_edits, rng, paraphrase
+            else:  # validation edits: their own generator per dataset, so training draws stay the same
+                edits, draw, more = cfg.val_edits, random.Random(cfg.seed + 1), None
+            trips = mine_triplets(exs, schema, edits, draw, emb, cfg.neighbours, cfg.max_differences, more)
             split["trip"] += [(a + offset, t, b + offset, k) for a, t, b, k in trips]
             split["emb"].append(emb)
             split["dataset_of"] += [ds.name] * len(exs)
@@ -183,13 +184,13 @@ def train_composer(
     if not len(triples):
         raise DatasetError("no triplets could be mined: the datasets need group ids and labels")
 
-    def validate(composer: Composer | None, text: torch.Tensor, modes: tuple[str, ...]) -> dict:
+    def validate(composer: Composer | None, text: torch.Tensor, modes: tuple[str, ...], kind: str) -> dict:
         val, result = splits["val"], {}
         for spec in names:
             idx = [i for i, d in enumerate(val["dataset_of"]) if d == spec]
             local = {g: j for j, g in enumerate(idx)}
             trips = [
-                (local[a], tindex[t], local[b]) for a, t, b, k in val["trip"] if k == "variant" and a in local
+                (local[a], tindex[t], local[b]) for a, t, b, k in val["trip"] if k == kind and a in local
             ]
             if trips:
                 gallery = val["emb"][torch.tensor(idx)]
@@ -201,7 +202,8 @@ def train_composer(
     optim = torch.optim.AdamW(composer.parameters(), lr=cfg.lr, weight_decay=1e-4)
     ckpt_path = out / "checkpoint.pt"
     ckpt = load_checkpoint(ckpt_path, cfg, fresh, ignore=("threads",))
-    state: dict[str, Any] = {"stage": 1, "epoch": 0, "history": [], "stage1": None, "val": {}}
+    state: dict[str, Any] = {"stage": 1, "epoch": 0, "history": [], "stage1": None}
+    state |= {"val": {}, "val_edits": {}}  # dataset → mode → metrics, per validation protocol
     if ckpt is not None:
         state = {k: ckpt[k] for k in state}
         log.info("resuming from stage %d, epoch %d", state["stage"], state["epoch"])
@@ -252,9 +254,10 @@ def train_composer(
             save(1, epoch + 1)
         composer.eval()
         state["stage1"] = {k: v.clone() for k, v in composer.state_dict().items()}
-        state["val"] = validate(composer, text_emb, ("composer", "image", "text", "sum"))
-        for modes in state["val"].values():
-            modes["stage1"] = modes.pop("composer")
+        for key, kind in (("val", "variant"), ("val_edits", "edit")):
+            state[key] = validate(composer, text_emb, ("composer", "image", "text", "sum"), kind)
+            for modes in state[key].values():
+                modes["stage1"] = modes.pop("composer")
     text_side = None
     if cfg.stage2_epochs:
         if embedder.runtime.model_dir is None:
@@ -289,8 +292,9 @@ def train_composer(
         tuned = text_emb.clone()  # validation reads only its own texts' rows
         if rows:
             tuned[rows] = text_side.embed([texts[i] for i in rows])
-        for spec, modes in validate(composer, tuned, ("composer",)).items():
-            state["val"][spec]["stage2"] = modes["composer"]
+        for key, kind in (("val", "variant"), ("val_edits", "edit")):
+            for spec, modes in validate(composer, tuned, ("composer",), kind).items():
+                state[key][spec]["stage2"] = modes["composer"]
     return _write(cfg, out, state, composer, text_side, len(triples), kinds)
 
 
@@ -306,7 +310,7 @@ def _write(cfg, out: Path, state: dict, stage2: Composer, text_side, n_triplets:
 
     val = state["val"]
     best = "stage2" if text_side is not None and _score(val, "stage2") > _score(val, "stage1") else "stage1"
-    for modes in val.values():
+    for modes in [*val.values(), *state["val_edits"].values()]:
         modes["composer"] = modes[best]
     composer = stage2
     if best == "stage1":
@@ -326,6 +330,7 @@ def _write(cfg, out: Path, state: dict, stage2: Composer, text_side, n_triplets:
         "selected": best,
         "shippable": beats_sum(val),
         "val": val,
+        "val_edits": state["val_edits"],
     }
     (out / "composer_report.json").write_text(json.dumps(report, indent=1))
     shutil.copy2(out / "composer_report.json", directory / "composer_report.json")
