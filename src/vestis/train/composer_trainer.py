@@ -10,7 +10,8 @@ relative captions between near neighbours ("with long sleeves instead of short s
 
 Validation keeps one protocol: variant triplets of the held-out groups, searching all validation
 images of the same dataset minus the reference, for each stage and the baselines (image only,
-text only, normalised sum), R@k and MRR. The saved composer is the better stage; the report
+text only, normalised sum), R@k and MRR; ``val_edits`` scores the same on neighbour-edit triplets
+of the validation split (informative only). The saved composer is the better stage; the report
 marks it ``shippable`` only when it beats the sum (:func:`vestis.models.composer_runtime.beats_sum`).
 A stage-2 composer carries its text encoder in ``composer/text_encoder/``. The run checkpoints
 every epoch to ``out_dir/checkpoint.pt`` and resumes from it.
