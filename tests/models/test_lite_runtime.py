@@ -136,6 +136,22 @@ def test_composer_arrays_match_torch(tmp_path):
     assert np.allclose(got, expected, atol=1e-5)
 
 
+def test_runtime_uses_a_composer_only_when_it_beats_the_sum_and_needs_no_text_encoder_of_its_own(
+    tiny_lite, tmp_path
+):
+    from vestis.models.composer import Composer, ComposerConfig
+    from vestis.models.lite_runtime import LiteRuntime
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_lite, model)
+    Composer(ComposerConfig(dim=16, hidden=8)).save(model / "composer")
+    metrics = {"composer": {"R@1": 0.3, "R@10": 0.8}, "sum": {"R@1": 0.2, "R@10": 0.7}}
+    (model / "composer" / "composer_report.json").write_text(json.dumps({"val": {"hm": metrics}}))
+    assert LiteRuntime(model, "torch").composer is not None
+    (model / "composer" / "text_encoder").mkdir()  # a stage-2 composer: its texts need its own MiniLM
+    assert LiteRuntime(model, "torch").composer is None
+
+
 def test_file_digest_is_remembered_until_the_file_changes(tmp_path):
     from vestis.cache import file_digest, sha256_file
 

@@ -5,6 +5,8 @@
   text tower the schema's vocabulary on every dataset, including those without text.
 * :func:`modification`: the words for what changes between two items ("in navy"), the text
   of a composed-retrieval query.
+* :func:`relative_caption`: a varied training caption naming each changed attribute and the
+  value it replaces ("with long sleeves and a striped pattern instead of short sleeves and plain").
 
 Training (vestis.train) and evaluation (vestis.eval) both use these, so they live with the data.
 
@@ -23,6 +25,16 @@ from vestis.schema import Schema
 
 TITLE_KEYS = ("prod_name", "title", "name", "product_name")  # metadata keys holding a product title
 EDIT_FIELDS = ("colour", "pattern")  # the attributes a modification text describes
+#: the attributes a relative caption may name (single-valued schema fields that change a garment's look)
+CAPTION_FIELDS = ("colour", "pattern", "sleeve_length", "neckline", "material", "fit")
+#: relative caption wordings; ``{new}`` and ``{old}`` are lists of attribute phrases
+CAPTION_TEMPLATES = (
+    "with {new} instead of {old}",
+    "{new} rather than {old}",
+    "change {old} to {new}",
+    "the same but {new}, not {old}",
+    "replace {old} with {new}",
+)
 
 
 def _word(schema: Schema, field: str, value: str | None) -> str | None:
@@ -109,3 +121,60 @@ def modification(ref: dict[str, Any], target: dict[str, Any], schema: Schema) ->
                 f"in {text}" if name == "colour" else f"with a {text} pattern" if b != "solid" else "plain"
             )
     return " and ".join(parts) if parts else None
+
+
+def _attribute(field: str, value: str, schema: Schema) -> str:
+    """A noun phrase for one attribute value: "navy", "a striped pattern", "long sleeves"."""
+    text = schema.fields[field].values[value].text
+    if field == "pattern":
+        return "plain" if value == "solid" else f"a {text} pattern"
+    if field == "sleeve_length":
+        return "no sleeves" if value == "sleeveless" else f"{text} sleeves"
+    if field == "neckline":
+        return f"a {text}" if text.endswith("neck") else f"a {text} neckline"
+    if field == "fit":
+        return f"a {text} fit"
+    return text
+
+
+def _listing(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def differences(
+    ref: dict[str, Any], target: dict[str, Any], schema: Schema, fields: tuple[str, ...] = CAPTION_FIELDS
+) -> list[str]:
+    """The fields among ``fields`` that both items label (with schema values) and that differ."""
+    out = []
+    for name in fields:
+        a, b = ref.get(name), target.get(name)
+        if name in schema.fields and a and b and a != b:
+            values = schema.fields[name].values
+            if isinstance(a, str) and isinstance(b, str) and a in values and b in values:
+                out.append(name)
+    return out
+
+
+def relative_caption(
+    ref: dict[str, Any],
+    target: dict[str, Any],
+    schema: Schema,
+    rng: random.Random,
+    max_differences: int = 3,
+    fields: tuple[str, ...] = CAPTION_FIELDS,
+) -> str | None:
+    """A caption turning ``ref`` into ``target``: every differing attribute with the value it
+    replaces, in a random order and one of :data:`CAPTION_TEMPLATES`; None when the items differ
+    in none or in more than ``max_differences`` of ``fields``.
+
+    >>> from vestis.schema import load_schema
+    >>> relative_caption({"colour": "red"}, {"colour": "navy"}, load_schema("vestis"), random.Random(1))
+    'navy rather than red'
+    """
+    changed = differences(ref, target, schema, fields)
+    if not changed or len(changed) > max_differences:
+        return None
+    rng.shuffle(changed)
+    new = _listing([_attribute(f, target[f], schema) for f in changed])
+    old = _listing([_attribute(f, ref[f], schema) for f in changed])
+    return rng.choice(CAPTION_TEMPLATES).format(new=new, old=old)

@@ -39,17 +39,22 @@ class ComposerArrays:
         return (out / norm).astype(np.float32)
 
 
+def beats_sum(val: dict) -> bool:
+    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's
+    (``val``: dataset → mode → metrics, as the composer trainer reports them)."""
+
+    def total(mode: str) -> float:
+        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
+
+    return total("composer") > total("sum")
+
+
 def composer_beats_sum(report_path) -> bool:
-    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's.
+    """:func:`beats_sum` on a composer's ``composer_report.json``.
 
     No report means no evidence either way: the composer is used.
     """
     path = Path(report_path)
     if not path.is_file():
         return True
-    val = json.loads(path.read_text()).get("val", {})
-
-    def total(mode: str) -> float:
-        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
-
-    return total("composer") > total("sum")
+    return beats_sum(json.loads(path.read_text()).get("val", {}))

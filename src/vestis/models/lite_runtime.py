@@ -222,7 +222,10 @@ class LiteRuntime:
             path = (self.model_dir / "composer") if self.model_dir is not None else None
             self._composer = None
             if path is not None and (path / "composer.json").is_file():
-                if composer_beats_sum(path / "composer_report.json"):
+                if (path / "text_encoder").is_dir():
+                    # its text vectors come from its own MiniLM, not the ones compose() receives
+                    log.warning("the composer needs its own text encoder; composed queries use the sum")
+                elif composer_beats_sum(path / "composer_report.json"):
                     self._composer = ComposerArrays.load(path)
                 else:
                     log.info("composed queries use the normalised sum of image and text embeddings")

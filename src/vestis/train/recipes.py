@@ -81,10 +81,12 @@ for _recipe in (
     ),
     Recipe(
         "composer",
-        'Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata.',
-        "vestis.train.composer_trainer:ComposerTrainConfig",
+        'Train the composed-retrieval combiner ("this, but in red") on triplets mined from metadata: '
+        "stage 1 on cached embeddings, stage 2 with MiniLM's upper layers. Resumes from out_dir.",
+        "vestis.train.composer_config:ComposerTrainConfig",
         "vestis.train.composer_trainer:train_composer",
         report="composer_report.json",
+        resumable=True,
     ),
     Recipe(
         "outfits",
