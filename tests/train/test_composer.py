@@ -168,12 +168,17 @@ def test_two_stages_train_report_and_train_the_text_towers_upper_layers(trained)
     for modes in report["val"].values():
         assert set(modes) == {"composer", "stage1", "stage2", "image", "text", "sum"}
         assert set(modes["stage2"]) >= {"R@1", "R@10", "MRR"}
-        assert modes["composer"] == modes[report["selected"]]
+        assert modes["composer"] == modes["stage1"] and report["selected"] == "stage1"
     assert report["shippable"] == beats_sum(report["val"])
     assert report["val_edits"] and all(
         set(m) == set(next(iter(report["val"].values()))) for m in report["val_edits"].values()
     )
-    assert (path / "text_encoder").is_dir() == (report["selected"] == "stage2")
+    assert not (path / "text_encoder").exists()  # served: the model's own MiniLM embeds the text
+    assert (path.parent / "composer-stage2" / "text_encoder").is_dir()
+    assert report["stage2_better"] == (
+        sum(m["stage2"]["R@10"] + m["stage2"]["R@1"] for m in report["val"].values())
+        > sum(m["stage1"]["R@10"] + m["stage1"]["R@1"] for m in report["val"].values())
+    )
     # stage 2 moved MiniLM's upper layers and left the frozen lower ones and the embeddings alone
     tuned = torch.load(Path(cfg.out_dir) / "checkpoint.pt", weights_only=False)["text"]
     base = text_encoder_state()

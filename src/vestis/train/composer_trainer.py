@@ -11,10 +11,13 @@ relative captions between near neighbours ("with long sleeves instead of short s
 Validation keeps one protocol: variant triplets of the held-out groups, searching all validation
 images of the same dataset minus the reference, for each stage and the baselines (image only,
 text only, normalised sum), R@k and MRR; ``val_edits`` scores the same on neighbour-edit triplets
-of the validation split (informative only). The saved composer is the better stage; the report
-marks it ``shippable`` only when it beats the sum (:func:`vestis.models.composer_runtime.beats_sum`).
-A stage-2 composer carries its text encoder in ``composer/text_encoder/``. The run checkpoints
-every epoch to ``out_dir/checkpoint.pt`` and resumes from it.
+of the validation split (informative only). ``out_dir/composer`` is stage 1's combiner: the one
+search serves, since queries embed their modification text with the model's own MiniLM; the
+report marks it ``shippable`` only when it beats the sum
+(:func:`vestis.models.composer_runtime.beats_sum`). A stage-2 combiner needs its own MiniLM and is
+written beside it with that encoder (``out_dir/composer-stage2/``, ``text_encoder/``) to be
+compared, not served. The run checkpoints every epoch to ``out_dir/checkpoint.pt`` and resumes
+from it.
 """
 
 from __future__ import annotations
@@ -304,31 +307,34 @@ def _score(val: dict, stage: str) -> float:
 
 
 def _write(cfg, out: Path, state: dict, stage2: Composer, text_side, n_triplets: int, kinds) -> Path:
-    """The better stage as ``out/composer`` (with its text encoder if stage 2) and the report."""
+    """Stage 1's combiner as ``out/composer``, stage 2's (if trained) with its text encoder as
+    ``out/composer-stage2``, and the report."""
     import shutil
 
     from vestis.models.text_tower import TEXT_ENCODER_DIR, save_text_encoder
 
     val = state["val"]
-    best = "stage2" if text_side is not None and _score(val, "stage2") > _score(val, "stage1") else "stage1"
     for modes in [*val.values(), *state["val_edits"].values()]:
-        modes["composer"] = modes[best]
-    composer = stage2
-    if best == "stage1":
-        composer = Composer(stage2.config)
-        composer.load_state_dict(state["stage1"])
+        modes["composer"] = modes["stage1"]
+    composer = Composer(stage2.config)
+    composer.load_state_dict(state["stage1"])
     directory = out / "composer"
-    if directory.exists():
-        shutil.rmtree(directory)
+    for path in (directory, out / "composer-stage2"):
+        if path.exists():
+            shutil.rmtree(path)
     composer.save(directory)
-    if best == "stage2":
-        save_text_encoder(text_side.tower.bert.state_dict(), directory / TEXT_ENCODER_DIR, text_side.source)
+    if text_side is not None:
+        stage2.save(out / "composer-stage2")
+        save_text_encoder(
+            text_side.tower.bert.state_dict(), out / "composer-stage2" / TEXT_ENCODER_DIR, text_side.source
+        )
     report = {
         "config": cfg.to_dict(),
         "train_triplets": n_triplets,
         "triplet_kinds": {k: kinds.count(k) for k in sorted(set(kinds))},
         "history": state["history"],
-        "selected": best,
+        "selected": "stage1",
+        "stage2_better": None if text_side is None else _score(val, "stage2") > _score(val, "stage1"),
         "shippable": beats_sum(val),
         "val": val,
         "val_edits": state["val_edits"],
@@ -337,5 +343,5 @@ def _write(cfg, out: Path, state: dict, stage2: Composer, text_side, n_triplets:
     shutil.copy2(out / "composer_report.json", directory / "composer_report.json")
     for spec, modes in val.items():
         log.info("%s R@10: %s", spec, {m: round(r.get("R@10", 0), 4) for m, r in modes.items()})
-    log.info("selected %s; %s the sum", best, "beats" if report["shippable"] else "does not beat")
+    log.info("stage 1 %s the sum", "beats" if report["shippable"] else "does not beat")
     return directory
