@@ -176,6 +176,7 @@ def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
     layers = {n: type(m) for n, m in ex.model.named_modules() if isinstance(m, torch.nn.Linear | Int8Linear)}
     quantized = [n for n, t in layers.items() if t is Int8Linear]
     assert "language_model.lm_head" in quantized and len(quantized) > 1
+    assert all(ex.model.get_submodule(n).weight().qscheme() == torch.per_channel_affine for n in quantized)
     assert all(layers[n] is torch.nn.Linear for n in layers if n.startswith("projector"))  # float
     assert all(id(ex.model.get_submodule(n)) in decoder for n in quantized if n != "language_model.lm_head")
     for res in ex.extract(photos()):

@@ -67,8 +67,13 @@ def dynamic_int8(model: Any, within: list[Any]) -> Any:
 
     import torch
 
+    # one scale per output channel: per-tensor scales cost vestis-vlm-tiny 10 points of weighted
+    # field score on 24 H&M shots (0.437 -> 0.338), per-channel 2.5 (0.412)
+    qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
     inside = {id(m) for part in within if part is not None for m in part.modules()}
-    names = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and id(m) in inside}
+    spec = {
+        n: qconfig for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and id(m) in inside
+    }
     with warnings.catch_warnings():  # torch points eager quantization to torchao; this path still works
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, names, dtype=torch.qint8, inplace=True)
+        return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
