@@ -1,8 +1,9 @@
 """Constrained-decoding throughput of a vlm backend model on CPU, one speed-up at a time.
 
 Each row adds one change to the row before it, on the same validation shots, batched and greedy,
-so its gain is its own; every row's answers are compared with the first row's (the prompt and the
-int8 rows may change them, the attention row must not); ``--rows`` runs some of them:
+so its gain is its own; every row's answers are compared with the row before's at the same batch
+size (the prompt and the int8 rows may change them, the attention row must not); ``--rows`` runs
+some of them:
 
 1. ``full``: the schema's full prompt, float32 weights, transformers' ``sdpa`` attention;
 2. ``+compact``: the compact prompt (``prompt_style=compact``);
@@ -66,7 +67,7 @@ def main() -> None:
     schema = load_schema("vestis")
     shots = open_dataset(args.dataset, schema=schema).split("val")[: args.limit]
     photos = [Image.open(ex.image).convert("RGB") for ex in shots]
-    rows, first = [], None
+    rows, previous = [], {}
     load_before = os.getloadavg()
     for label, options, attention in (r for r in ROWS if r[0] in args.rows):
         ex = create_extractor(
@@ -76,20 +77,24 @@ def main() -> None:
         ex._generate([[photos[0]]])  # warm-up
         for batch in args.batch:
             seconds, answers, counts = measure(ex, photos, batch)
-            first = first if first is not None else answers
             row = {
                 "row": label,
                 "batch": batch,
                 "samples_per_s": round(len(photos) / seconds, 3),
                 "seconds": round(seconds, 2),
-                "same_answers_as_first_row": sum(a == b for a, b in zip(answers, first, strict=True)),
+                "same_answers_as_row_before": (
+                    sum(a == b for a, b in zip(answers, previous[batch], strict=True))
+                    if batch in previous
+                    else None
+                ),
                 "prompt_tokens": len(ex.tokenizer(ex.prompt_text(1))["input_ids"]),
                 **counts,
             }
             rows.append(row)
+            previous[batch] = answers
             print(
                 f"{label:>10} batch {batch:>3}: {row['samples_per_s']:.3f} samples/s, "
-                f"{row['same_answers_as_first_row']}/{len(photos)} answers as the first row, "
+                f"{row['same_answers_as_row_before']}/{len(photos)} answers as the row before, "
                 f"{row['prompt_tokens']} prompt tokens, {counts['steps']} steps",
                 flush=True,
             )

@@ -67,8 +67,8 @@ def dynamic_int8(model: Any, within: list[Any]) -> Any:
 
     import torch
 
-    # one scale per output channel: per-tensor scales cost vestis-vlm-tiny 10 points of weighted
-    # field score on 24 H&M shots (0.437 -> 0.338), per-channel 2.5 (0.412)
+    # one scale per output channel: torch's default, one per tensor, lost vestis-vlm-tiny more
+    # accuracy still (docs/benchmarks.md, "Quantized inference on CPU")
     qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
     inside = {id(m) for part in within if part is not None for m in part.modules()}
     spec = {
