@@ -122,6 +122,8 @@ def test_compact_prompt_explicit_prompt_and_the_prompt_a_model_records(tiny_vlms
         load_extractor("vlm", schema, model=str(tiny_vlms["qwen2_vl"]), prompt_style="short")
     with pytest.raises(OptionsError, match="prompt style"):
         schema.prompt("short")
+    with pytest.raises(OptionsError, match="not both"):
+        load_extractor("vlm", schema, model=str(recorded), prompt="Say it.", prompt_style="compact")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -181,7 +183,9 @@ def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
     assert all(id(ex.model.get_submodule(n)) in decoder for n in quantized if n != "language_model.lm_head")
     for res in ex.extract(photos()):
         assert res.error is None and schema.validate(res.raw).strict
-    with pytest.raises(OptionsError, match="runs on CPU"):
+    with pytest.raises(OptionsError, match="'4bit', '8bit', 'int8'"):
+        load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cpu", quantization="int4")
+    with pytest.raises(OptionsError, match="runs on CPU: pass device=cpu"):
         load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cuda", quantization="int8")
 
 

@@ -214,7 +214,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(trained, tiny_lite, da
         a, b = load_file(str(model_dir / name)), load_file(str(resumed / name))
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), name
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match=r"another config \(lr differ\)"):
         trainer.train_contrastive(config(Path(other.out_dir).parent, tiny_lite, lr=1e-2), datasets=[data])
 
 

@@ -23,7 +23,7 @@ class ComposerTrainConfig(RecipeConfig):
     lr: float = field(default=1e-3, metadata={"help": "stage 1: AdamW learning rate", "min": 0})
     hidden: int = field(default=512, metadata={"help": "combiner hidden size", "min": 1})
     max_edits: int = field(
-        default=30000, metadata={"help": "neighbour edit triplets sampled per split and dataset", "min": 0}
+        default=30000, metadata={"help": "neighbour edit triplets sampled per training dataset", "min": 0}
     )
     neighbours: int = field(
         default=10,

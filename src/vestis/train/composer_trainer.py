@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from vestis.data import DatasetError, Example, open_dataset
+from vestis.errors import OptionsError
 from vestis.models.composer import Composer, ComposerConfig
 from vestis.models.composer_runtime import beats_sum
 from vestis.progress import progress_bar
@@ -169,6 +170,12 @@ def train_composer(
     if embedder is None:
         options = {"model": cfg.model, "threads": cfg.threads}
         embedder = load_embedder("lite", **{k: v for k, v in options.items() if v})
+    model_dir = getattr(getattr(embedder, "runtime", None), "model_dir", None)
+    if cfg.stage2_epochs and model_dir is None:  # said before stage 1, not after it
+        raise OptionsError(
+            "stage 2 fine-tunes the vestis-lite model directory's text encoder; this embedder has "
+            "none: pass stage2_epochs=0"
+        )
     data = _prepare(cfg, datasets, embedder, paraphrase)
     splits, names = data["splits"], data["names"]
     train = splits["train"]
@@ -264,9 +271,7 @@ def train_composer(
                 modes["stage1"] = modes.pop("composer")
     text_side = None
     if cfg.stage2_epochs:
-        if embedder.runtime.model_dir is None:
-            raise DatasetError("stage 2 needs the vestis-lite model directory (its text encoder)")
-        text_side = TextSide(embedder.runtime.model_dir, cfg)
+        text_side = TextSide(model_dir, cfg)
         composer.load_state_dict(state["stage1"])
         optim = torch.optim.AdamW(
             [

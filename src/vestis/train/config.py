@@ -76,5 +76,9 @@ def load_checkpoint(
     ckpt = torch.load(path, weights_only=False)
     saved, now = ({k: v for k, v in c.items() if k not in ignore} for c in (ckpt["config"], cfg.to_dict()))
     if saved != now:
-        raise OptionsError(f"{path} was written with another config; pass --fresh to start over")
+        unset = object()
+        differ = sorted(k for k in saved.keys() | now.keys() if saved.get(k, unset) != now.get(k, unset))
+        raise OptionsError(
+            f"{path} was written with another config ({', '.join(differ)} differ); pass --fresh to start over"
+        )
     return ckpt

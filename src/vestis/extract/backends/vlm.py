@@ -54,7 +54,7 @@ from vestis.extract.grammar import (
     get_engine,
 )
 from vestis.models.attention import use_grouped_sdpa
-from vestis.models.quantization import CPU_QUANTIZATIONS, check_quantization, dynamic_int8
+from vestis.models.quantization import CPU_QUANTIZATIONS, QUANTIZATIONS, dynamic_int8
 from vestis.models.registry import DEFAULT_VLM, ModelNotFound, resolve_vlm
 from vestis.schema import Schema
 
@@ -99,6 +99,8 @@ class VLMExtractor(Extractor):
                 raise OptionsError(f"{name} must be at least 1")
         if temperature <= 0:
             raise OptionsError("temperature must be positive")
+        if prompt and prompt_style is not None:
+            raise OptionsError("give prompt (your own text) or prompt_style (the schema's), not both")
         if prompt_style not in (None, *PROMPT_STYLES):
             raise OptionsError(
                 f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {prompt_style!r}"
@@ -109,9 +111,15 @@ class VLMExtractor(Extractor):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if quantization in CPU_QUANTIZATIONS:
             if device != "cpu":
-                raise OptionsError(f"quantization={quantization} runs on CPU; on a GPU use 4bit or 8bit")
+                raise OptionsError(
+                    f"quantization={quantization} runs on CPU: pass device=cpu, or on a GPU use 4bit or 8bit"
+                )
         else:
-            check_quantization(quantization)
+            if quantization not in (None, *QUANTIZATIONS):
+                raise OptionsError(
+                    f"quantization must be one of {', '.join((*QUANTIZATIONS, *CPU_QUANTIZATIONS))} "
+                    f"(or unset), not {quantization!r}"
+                )
             if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
                 raise OptionsError(
                     f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU"
@@ -197,7 +205,7 @@ class VLMExtractor(Extractor):
         )
         prompt, style = self._prompt_choice
         recorded = getattr(self.model.config, "vestis_prompt", None) or {}
-        if prompt is None and style is None:
+        if not prompt and style is None:
             prompt, style = recorded.get("text"), recorded.get("style")
         self.prompt_style = style or "full"
         self.custom_prompt = prompt
