@@ -220,3 +220,9 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(trained, data, embedde
     assert reports[0]["val"] == reports[1]["val"]
     with pytest.raises(ValueError, match="another config"):
         trainer.train_composer(config(Path(other.out_dir), lr=1e-2), datasets=[data], embedder=embedder)
+    if kill_at == 4:  # a longer stage 2 goes on from the finished run's checkpoint
+        trainer.train_composer(
+            config(Path(other.out_dir), stage2_epochs=3), datasets=[data], embedder=embedder
+        )
+        history = json.loads((Path(other.out_dir) / "composer_report.json").read_text())["history"]
+        assert [h["stage"] for h in history].count(2) == 3

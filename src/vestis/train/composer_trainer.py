@@ -212,7 +212,8 @@ def train_composer(
     composer = Composer(ComposerConfig(dim=train["emb"].shape[1], hidden=cfg.hidden))
     optim = torch.optim.AdamW(composer.parameters(), lr=cfg.lr, weight_decay=1e-4)
     ckpt_path = out / "checkpoint.pt"
-    ckpt = load_checkpoint(ckpt_path, cfg, fresh, ignore=("threads",))
+    # where the run lives and how long stage 2 goes on do not change what was trained so far
+    ckpt = load_checkpoint(ckpt_path, cfg, fresh, ignore=("threads", "out_dir", "stage2_epochs"))
     state: dict[str, Any] = {"stage": 1, "epoch": 0, "history": [], "stage1": None}
     state |= {"val": {}, "val_edits": {}}  # dataset → mode → metrics, per validation protocol
     if ckpt is not None:
