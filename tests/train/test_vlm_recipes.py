@@ -311,3 +311,11 @@ def test_grpo_trains_vestis_vlm_tiny(tiny_vlms, setup, monkeypatch):
     lora_b = [v for k, v in adapter(out).items() if "lora_B" in k]
     assert lora_b and any(v.abs().sum() > 0 for v in lora_b)
     assert all("language_model" in k for k in adapter(out))
+
+
+def test_a_prompt_and_a_prompt_style_are_not_both_taken():
+    from vestis.errors import OptionsError
+
+    with pytest.raises(OptionsError, match="not both"):
+        LoraSFTConfig.from_dict({"prompt": "Say the JSON.", "prompt_style": "compact"})
+    assert LoraSFTConfig.from_dict({"prompt_style": "compact"}).prompt_style == "compact"

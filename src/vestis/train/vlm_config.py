@@ -84,6 +84,8 @@ class VLMTuneConfig(RecipeConfig):
             raise OptionsError("lora_dropout must be in [0, 1)")
         if not self.datasets:
             raise OptionsError("datasets must name at least one dataset")
+        if self.prompt and self.prompt_style is not None:
+            raise OptionsError("give prompt (your own text) or prompt_style (the schema's), not both")
 
 
 @dataclass
