@@ -116,10 +116,11 @@ def modification(ref: dict[str, Any], target: dict[str, Any], schema: Schema) ->
     for name in EDIT_FIELDS:
         a, b = ref.get(name), target.get(name)
         if b and a != b:
-            text = schema.fields[name].values[b].text
-            parts.append(
-                f"in {text}" if name == "colour" else f"with a {text} pattern" if b != "solid" else "plain"
-            )
+            if name == "colour":
+                parts.append(f"in {schema.fields[name].values[b].text}")
+            else:  # "with a striped pattern", or "plain"
+                phrase = _attribute(name, b, schema)
+                parts.append(phrase if b == "solid" else f"with {phrase}")
     return " and ".join(parts) if parts else None
 
 

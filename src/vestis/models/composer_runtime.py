@@ -39,14 +39,15 @@ class ComposerArrays:
         return (out / norm).astype(np.float32)
 
 
+def validation_score(val: dict, mode: str) -> float:
+    """R@1 + R@10 of ``mode``, summed over datasets (``val``: dataset → mode → metrics, as the
+    composer trainer reports them): how composers and baselines are compared."""
+    return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
+
+
 def beats_sum(val: dict) -> bool:
-    """True when the composer's validation R@1 + R@10, summed over datasets, beats the sum baseline's
-    (``val``: dataset → mode → metrics, as the composer trainer reports them)."""
-
-    def total(mode: str) -> float:
-        return sum(m.get(mode, {}).get("R@1", 0) + m.get(mode, {}).get("R@10", 0) for m in val.values())
-
-    return total("composer") > total("sum")
+    """True when the composer's :func:`validation_score` beats the sum baseline's."""
+    return validation_score(val, "composer") > validation_score(val, "sum")
 
 
 def composer_beats_sum(report_path) -> bool:

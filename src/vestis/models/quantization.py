@@ -20,15 +20,15 @@ QUANTIZATIONS = ("4bit", "8bit")
 CPU_QUANTIZATIONS = ("int8",)
 
 
-def check_quantization(quantization: str | None) -> str | None:
-    """``quantization`` when it is one of :data:`QUANTIZATIONS` or None, else an OptionsError.
+def check_quantization(quantization: str | None, allowed: tuple[str, ...] = QUANTIZATIONS) -> str | None:
+    """``quantization`` when it is one of ``allowed`` or None, else an OptionsError.
 
     >>> check_quantization("4bit"), check_quantization(None)
     ('4bit', None)
     """
-    if quantization not in (None, *QUANTIZATIONS):
+    if quantization not in (None, *allowed):
         raise OptionsError(
-            f"quantization must be one of {', '.join(QUANTIZATIONS)} (or unset), not {quantization!r}"
+            f"quantization must be one of {', '.join(allowed)} (or unset), not {quantization!r}"
         )
     return quantization
 

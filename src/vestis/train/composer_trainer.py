@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from vestis.data import DatasetError, Example, open_dataset
 from vestis.errors import OptionsError
 from vestis.models.composer import Composer, ComposerConfig
-from vestis.models.composer_runtime import beats_sum
+from vestis.models.composer_runtime import beats_sum, validation_score
 from vestis.progress import progress_bar
 from vestis.schema import load_schema
 from vestis.train.composer_config import ComposerTrainConfig
@@ -308,10 +308,6 @@ def train_composer(
     return _write(cfg, out, state, composer, text_side, len(triples), kinds)
 
 
-def _score(val: dict, stage: str) -> float:
-    return sum(m[stage]["R@1"] + m[stage]["R@10"] for m in val.values())
-
-
 def _write(cfg, out: Path, state: dict, stage2: Composer, text_side, n_triplets: int, kinds) -> Path:
     """Stage 1's combiner as ``out/composer``, stage 2's (if trained) with its text encoder as
     ``out/composer-stage2``, and the report."""
@@ -340,7 +336,9 @@ def _write(cfg, out: Path, state: dict, stage2: Composer, text_side, n_triplets:
         "triplet_kinds": {k: kinds.count(k) for k in sorted(set(kinds))},
         "history": state["history"],
         "selected": "stage1",
-        "stage2_better": None if text_side is None else _score(val, "stage2") > _score(val, "stage1"),
+        "stage2_better": (
+            None if text_side is None else validation_score(val, "stage2") > validation_score(val, "stage1")
+        ),
         "shippable": beats_sum(val),
         "val": val,
         "val_edits": state["val_edits"],

@@ -54,7 +54,7 @@ from vestis.extract.grammar import (
     get_engine,
 )
 from vestis.models.attention import use_grouped_sdpa
-from vestis.models.quantization import CPU_QUANTIZATIONS, QUANTIZATIONS, dynamic_int8
+from vestis.models.quantization import CPU_QUANTIZATIONS, QUANTIZATIONS, check_quantization, dynamic_int8
 from vestis.models.registry import DEFAULT_VLM, ModelNotFound, resolve_vlm
 from vestis.schema import Schema
 
@@ -115,11 +115,7 @@ class VLMExtractor(Extractor):
                     f"quantization={quantization} runs on CPU: pass device=cpu, or on a GPU use 4bit or 8bit"
                 )
         else:
-            if quantization not in (None, *QUANTIZATIONS):
-                raise OptionsError(
-                    f"quantization must be one of {', '.join((*QUANTIZATIONS, *CPU_QUANTIZATIONS))} "
-                    f"(or unset), not {quantization!r}"
-                )
+            check_quantization(quantization, (*QUANTIZATIONS, *CPU_QUANTIZATIONS))
             if quantization and not (device.startswith("cuda") and torch.cuda.is_available()):
                 raise OptionsError(
                     f"quantization={quantization} loads through bitsandbytes and needs a CUDA GPU"
