@@ -1,4 +1,4 @@
-"""Constrained-decoding throughput of a vlm backend model on CPU, one speed-up at a time.
+"""Constrained-decoding throughput of a vlm backend model (CPU or GPU), one speed-up at a time.
 
 Each row adds one change to the row before it, on the same validation shots, batched and greedy,
 so its gain is its own; every row's answers are compared with the row before's at the same batch
@@ -11,7 +11,8 @@ some of them:
 4. ``+int8``: the language model's linear layers in int8 (``quantization=int8``).
 
 Timing starts after one warm-up batch; images are decoded beforehand. Writes
-benchmarks/results/vlm_throughput.json.
+benchmarks/results/vlm_throughput.json. On a GPU (``--device cuda``) the weights are bf16 and the
+int8 row does not apply.
 
     .venv/bin/python benchmarks/vlm_throughput.py --limit 32 --batch 8 16 --threads 2
 """
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=32, help="the first N validation shots")
     ap.add_argument("--batch", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on a GPU the vlm backend loads bf16)")
     ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--rows", nargs="+", default=[r[0] for r in ROWS], choices=[r[0] for r in ROWS])
     ap.add_argument("--out", default="benchmarks/results/vlm_throughput.json")
@@ -71,7 +73,7 @@ def main() -> None:
     load_before = os.getloadavg()
     for label, options, attention in (r for r in ROWS if r[0] in args.rows):
         ex = create_extractor(
-            "vlm", schema, model=args.model, device="cpu", max_new_tokens=args.max_new_tokens, **options
+            "vlm", schema, model=args.model, device=args.device, max_new_tokens=args.max_new_tokens, **options
         )
         ex.model.set_attn_implementation({"text_config": attention})
         ex._generate([[photos[0]]])  # warm-up
@@ -104,6 +106,7 @@ def main() -> None:
         "shots": len(photos),
         "threads": args.threads,
         "max_new_tokens": args.max_new_tokens,
+        "device": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu",
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "rows": rows,

@@ -50,9 +50,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=48, help="the first N validation shots")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on a GPU the vlm backend loads bf16)")
     ap.add_argument("--max-new-tokens", type=int, default=200)
     ap.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     ap.add_argument("--lite", action="store_true", help="also vestis-lite on the same shots")
+    ap.add_argument(
+        "--no-embeddings",
+        action="store_true",
+        help="score free text by string match only (no MiniLM; rescore later from the runs' predictions)",
+    )
     ap.add_argument(
         "--int8", action="store_true", help="also each model with quantization=int8 (labelled LABEL-int8)"
     )
@@ -73,7 +79,7 @@ def main() -> None:
                     "constrained": MODES[mode],
                     "max_new_tokens": args.max_new_tokens,
                     "batch_size": args.batch,
-                    "device": "cpu",
+                    "device": args.device,
                     **({"quantization": quantization} if quantization else {}),
                 }
                 jobs.append((f"{label}{'-int8' if quantization else ''}-{mode}", "vlm", options))
@@ -82,7 +88,9 @@ def main() -> None:
     results = {}
     load_before = os.getloadavg()
     for name, backend, options in jobs:
-        evaluator = ExtractEvaluator(ds, limit=args.limit, out_dir=Path(args.runs) / name, embeddings=True)
+        evaluator = ExtractEvaluator(
+            ds, limit=args.limit, out_dir=Path(args.runs) / name, embeddings=not args.no_embeddings
+        )
         evaluator(create_extractor(backend, schema, **options))
         results[name] = {"backend": backend, "options": options, **row(evaluator.result)}
         r = results[name]
@@ -98,6 +106,7 @@ def main() -> None:
         "batch": args.batch,
         "threads": args.threads,
         "max_new_tokens": args.max_new_tokens,
+        "device": torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "cpu",
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "runs": results,

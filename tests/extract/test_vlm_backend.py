@@ -189,6 +189,20 @@ def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
         load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cuda", quantization="int8")
 
 
+def test_dtype_chooses_the_weights_precision(tiny_vlm_dir):
+    import torch
+
+    schema = load_schema("denali")
+    auto = load_extractor("vlm", schema, model=str(tiny_vlm_dir), device="cpu")
+    assert auto.dtype == "float32" and auto.model.dtype == torch.float32  # auto on CPU
+    half = load_extractor("vlm", schema, model=str(tiny_vlm_dir), device="cpu", dtype="bfloat16")
+    assert half.model.dtype == torch.bfloat16
+    for res in half.extract(photos()[:1]):
+        assert res.error is None and schema.validate(res.raw).strict
+    with pytest.raises(OptionsError, match="dtype must be one of 'auto', 'float32'"):
+        load_extractor("vlm", schema, model=str(tiny_vlm_dir), dtype="float64")
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms):
     from vestis.extract.backends import vlm_decode

@@ -156,6 +156,17 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(sft_run, setup, monkeypa
         train_lora_sft(sft_config(setup, "cut", lr=0.5), datasets=[setup[1]])
 
 
+def test_max_minutes_stops_checkpoints_exports_and_a_resume_goes_on(setup):
+    out = train_lora_sft(sft_config(setup, "timed", val_limit=0, max_minutes=0), datasets=[setup[1]]).parent
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 1 and metrics["stopped_by_max_minutes"] and metrics["total_steps"] == 6
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 1
+    assert (out / "model" / "config.json").is_file() and (out / "adapter" / "adapter_config.json").is_file()
+    resumed = train_lora_sft(sft_config(setup, "timed", val_limit=0, max_steps=3), datasets=[setup[1]])
+    metrics = json.loads((resumed.parent / "metrics.json").read_text())
+    assert [h["step"] for h in metrics["history"]] == [1, 2, 3] and not metrics["stopped_by_max_minutes"]
+
+
 @pytest.mark.parametrize("family", ["qwen2_vl", "idefics3", "florence2"])
 def test_sft_batches_are_the_backend_prompt_then_the_labelled_answer(family, tiny_vlms, setup):
     schema = load_schema(str(setup[0] / "shop.yaml"))
@@ -247,6 +258,30 @@ def test_grpo_from_the_sft_run_logs_rewards_and_trains_the_adapter(sft_run, setu
         .extract(setup[1].examples()[0].image)
         .valid_raw
     )
+
+
+def test_grpo_max_minutes_stops_after_a_step_with_a_checkpoint(sft_run, setup):
+    pytest.importorskip("trl")
+    from vestis.train.grpo_trainer import train_grpo
+
+    sft_cfg, _ = sft_run
+    cfg = GRPOTrainConfig.from_dict(
+        {
+            **{k: sft_cfg.to_dict()[k] for k in ("datasets", "schema", "limit", "threads")},
+            "model": sft_cfg.out_dir,
+            "max_new_tokens": 8,
+            "steps": 5,
+            "batch_size": 1,
+            "group_size": 2,
+            "checkpoint_every": 10,
+            "val_limit": 0,
+            "max_minutes": 0,
+            "out_dir": str(setup[0] / "grpo-timed"),
+        }
+    )
+    out = train_grpo(cfg, datasets=[setup[1]]).parent
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 1
+    assert (out / "checkpoints" / "checkpoint-1").is_dir()
 
 
 def test_grpo_refuses_an_encoder_decoder(tiny_vlms, setup):

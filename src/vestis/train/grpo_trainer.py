@@ -53,7 +53,7 @@ from vestis.train.vlm_tuning import (
 log = logging.getLogger(__name__)
 
 # Settings that do not change what is trained: a run may resume with other values of these.
-NOT_TRAINING = ("out_dir", "threads", "val_limit", "checkpoint_every")
+NOT_TRAINING = ("out_dir", "threads", "val_limit", "checkpoint_every", "max_minutes")
 # What the reward curve keeps of trl's per-step log, under shorter names.
 CURVE = {
     "reward": "reward",
@@ -144,6 +144,7 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
         train_dataset=hf_datasets.Dataset.from_list(rows),
         processing_class=vlm.processor,
         peft_config=lora_config(cfg, vlm.model),
+        callbacks=[] if cfg.max_minutes is None else [time_limit(cfg.max_minutes)],
     )
     resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     t0 = time.perf_counter()
@@ -172,6 +173,23 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
     model_dir = export_model(model, vlm.processor, out, model_card(summary), vlm.prompt_record())
     write_run_files(out, cfg, summary, report(summary, model_dir))
     return model_dir
+
+
+def time_limit(minutes: float) -> Any:
+    """A transformers callback that ends training after the first step past ``minutes`` (from the
+    start of training in this run), saving a checkpoint there so that a resume goes on."""
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.deadline = time.perf_counter() + 60 * minutes
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if time.perf_counter() >= self.deadline:
+                control.should_training_stop = True
+                control.should_save = True
+
+    return TimeLimit()
 
 
 def _check_same_run(out: Path, cfg: GRPOTrainConfig, fresh: bool) -> None:

@@ -71,6 +71,7 @@ NOT_TRAINING = (
     "val_limit",
     "checkpoint_every",
     "max_new_tokens",
+    "max_minutes",
 )
 
 
@@ -198,10 +199,12 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
     elif val:
         validations.append({"step": 0, **validate_model(model, vlm.processor, schema, val, cfg)})
     t0 = time.perf_counter()
+    deadline = None if cfg.max_minutes is None else t0 + 60 * cfg.max_minutes
+    out_of_time = False
     model.train()
     with progress_bar() as bar:
         task = bar.add_task("LoRA SFT", total=stop, completed=done)
-        while done < stop:
+        while done < stop and not out_of_time:
             epoch = done // steps_per_epoch
             order = np.random.default_rng(cfg.seed * 1000 + epoch).permutation(len(examples))
             start = (done % steps_per_epoch) * per_step
@@ -220,11 +223,13 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
             done += 1
             history.append({"step": done, "epoch": epoch + 1, "loss": round(step_loss, 5)})
             bar.advance(task)
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
+            last = done == stop or out_of_time
             due = done % cfg.eval_every == 0 if cfg.eval_every else done % steps_per_epoch == 0
-            if val and (due or done == stop):
+            if val and (due or last):
                 validations.append({"step": done, **validate_model(model, vlm.processor, schema, val, cfg)})
                 model.train()
-            if done % cfg.checkpoint_every == 0 or done == stop:
+            if done % cfg.checkpoint_every == 0 or last:
                 save_checkpoint(
                     ckpt_path,
                     {
@@ -248,6 +253,7 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
         "val_examples": len(val),
         "steps": done,
         "total_steps": total,
+        "stopped_by_max_minutes": out_of_time and done < stop,
         "train_seconds_this_run": round(seconds, 1),
         "history": history,
         "validations": validations,

@@ -75,6 +75,21 @@ class VLMTuneConfig(RecipeConfig):
         default=None, metadata={"help": "torch threads (default: torch's choice)", "min": 1}
     )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
+    dtype: Literal["float32", "bfloat16", "auto"] = field(
+        default="float32",
+        metadata={
+            "help": "weights' precision while training (float32: full-precision masters on any device; "
+            "auto: the backend's choice, bfloat16 on a GPU)"
+        },
+    )
+    max_minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "stop after the first step past N minutes of training in this run: checkpointed and "
+            "exported as at the end, and a resume goes on (for leased or time-limited machines)",
+            "min": 0,
+        },
+    )
     out_dir: str = field(default="runs/vlm", metadata={"help": "checkpoints, metrics, report and model/"})
 
     def validate(self) -> None:

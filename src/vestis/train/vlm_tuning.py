@@ -103,7 +103,7 @@ def load_vlm(cfg: VLMTuneConfig, schema: Schema, model: str | None = None) -> VL
     from vestis.extract.base import load_extractor
 
     return load_extractor(
-        "vlm", schema, **extractor_options(cfg), model=model or cfg.model, device=cfg.device
+        "vlm", schema, **extractor_options(cfg), model=model or cfg.model, device=cfg.device, dtype=cfg.dtype
     )
 
 

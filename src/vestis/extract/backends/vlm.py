@@ -26,7 +26,8 @@ probabilities of the tokens spanning the value in the answer, under the scores d
 grammar's mask included, so a token the grammar forces counts 1). A null field gets 0; a value
 that validation had to find elsewhere than as written (a repaired key) gets 1.0.
 
-bf16 on GPU, float32 on CPU; ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only;
+``dtype=auto`` loads bf16 on a GPU and float32 on the CPU (``dtype=float32`` keeps full precision on a GPU,
+as the training recipes do); ``quantization=4bit|8bit`` loads through bitsandbytes, CUDA only;
 ``quantization=int8`` quantizes the language model's linear layers to int8 on CPU
 (:func:`~vestis.models.quantization.dynamic_int8`; the image tower and projector stay float).
 
@@ -61,6 +62,8 @@ from vestis.schema import Schema
 # Families whose processors take one image per prompt; their photos of one item are fused instead.
 SINGLE_IMAGE = frozenset({"florence2"})
 PROMPT_STYLES = ("full", "compact")
+# Weights' precision; auto = bfloat16 on a GPU, float32 on the CPU (training keeps float32 masters).
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @EXTRACTORS.register("vlm")
@@ -75,6 +78,7 @@ class VLMExtractor(Extractor):
         schema: Schema,
         model: str | None = None,
         device: str = "auto",
+        dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto",
         quantization: Literal["4bit", "8bit", "int8"] | None = None,
         constrained: bool = True,
         engine: Literal["llguidance", "xgrammar"] = DEFAULT_ENGINE,
@@ -101,6 +105,8 @@ class VLMExtractor(Extractor):
             raise OptionsError("temperature must be positive")
         if prompt and prompt_style is not None:
             raise OptionsError("give prompt (your own text) or prompt_style (the schema's), not both")
+        if dtype not in DTYPES:
+            raise OptionsError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
         if prompt_style not in (None, *PROMPT_STYLES):
             raise OptionsError(
                 f"prompt_style must be one of {', '.join(PROMPT_STYLES)}, not {prompt_style!r}"
@@ -122,6 +128,9 @@ class VLMExtractor(Extractor):
                 )
         self.model_id = model or DEFAULT_VLM
         self.device = device
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        self.dtype = dtype
         self.constrained = constrained
         self.engine_name = engine
         self.max_new_tokens = max_new_tokens
@@ -156,9 +165,7 @@ class VLMExtractor(Extractor):
 
         from vestis.extract.backends.vlm_loading import load_processor
 
-        kwargs: dict[str, Any] = {
-            "dtype": torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-        }
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, self.dtype)}
         bnb = quantization not in (None, *CPU_QUANTIZATIONS)
         if bnb:
             from vestis.models.quantization import bitsandbytes_config
