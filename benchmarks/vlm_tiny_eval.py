@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from vestis.data import open_dataset
-from vestis.eval.extract import ExtractEvaluator
+from vestis.eval.extract import ExtractEvaluator, read_predictions, score_records
 from vestis.extract.base import create_extractor
 from vestis.schema import load_schema
 
@@ -41,10 +41,23 @@ def row(result: dict) -> dict:
     }
 
 
+def rescore(ds, schema, args, name: str) -> dict:
+    """One earlier run's row, scored again from its predictions on the first ``--limit`` shots."""
+    out = Path(args.runs) / name
+    wanted = [ex.id for ex in ds.split("val")[: args.limit]]
+    by_id = {r["id"]: r for r in read_predictions(out / "predictions.jsonl")}
+    missing = [i for i in wanted if i not in by_id]
+    if missing:
+        raise SystemExit(f"{out}: {len(missing)} of the first {args.limit} shots were not predicted")
+    result = score_records(schema, [by_id[i] for i in wanted], embeddings=not args.no_embeddings)
+    result["throughput"] = json.loads((out / "metrics.json").read_text())["throughput"]
+    return row(result)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "models", nargs="+", help="LABEL=DIR pairs (DIR: a VLM directory; 'shipped' for the default)"
+        "models", nargs="*", help="LABEL=DIR pairs (DIR: a VLM directory; 'shipped' for the default)"
     )
     ap.add_argument("--dataset", default="hm")
     ap.add_argument("--limit", type=int, default=48, help="the first N validation shots")
@@ -61,6 +74,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--int8", action="store_true", help="also each model with quantization=int8 (labelled LABEL-int8)"
+    )
+    ap.add_argument(
+        "--rescore",
+        action="store_true",
+        help="load no model: score the predictions already in --runs (e.g. a GPU run's, with MiniLM here), "
+        "keeping each run's measured samples/s",
     )
     ap.add_argument("--runs", default="runs/vlm-tiny-eval")
     ap.add_argument("--out", default="benchmarks/results/vlm_tiny_eval.json")
@@ -88,6 +107,9 @@ def main() -> None:
     results = {}
     load_before = os.getloadavg()
     for name, backend, options in jobs:
+        if args.rescore:
+            results[name] = {"backend": backend, "options": options, **rescore(ds, schema, args, name)}
+            continue
         evaluator = ExtractEvaluator(
             ds, limit=args.limit, out_dir=Path(args.runs) / name, embeddings=not args.no_embeddings
         )

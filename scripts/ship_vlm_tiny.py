@@ -4,6 +4,7 @@
     .venv/bin/python scripts/ship_vlm_tiny.py runs/X/model    # a trained compact directory
     .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft   # a lora-sft run from a compact model
     .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft --card CARD.md   # with this model card
+    .venv/bin/python scripts/ship_vlm_tiny.py DIR --abstain style,occasion   # fields answered null
 
 Writes src/vestis/models/weights/vestis-vlm-tiny/ (config, the tower's upper blocks, projector,
 adapter if any, processor settings, chat template, model card, checksums) and prints its size.
@@ -73,15 +74,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("source", nargs="?", type=Path, help="a compact directory or a lora-sft run")
     ap.add_argument("--card", type=Path, help="model card (README.md) to ship instead of the source's")
+    ap.add_argument(
+        "--abstain",
+        default=None,
+        help="comma-separated fields the model was measured unable to tell apart: recorded in its config "
+        "(vestis_abstain), the vlm backend answers them null",
+    )
     args = ap.parse_args()
     source = args.source
     with tempfile.TemporaryDirectory() as tmp:
-        if source is not None and (source / "adapter" / "adapter_config.json").is_file():
+        run = source is not None and (source / "adapter" / "adapter_config.json").is_file()
+        if run and not is_compact(source):  # a lora-sft run (a compact directory may hold an adapter too)
             source = compact_from_run(source, Path(tmp) / "compact")
-        ship(source, args.card)
+        abstain = [f.strip() for f in args.abstain.split(",") if f.strip()] if args.abstain else None
+        ship(source, args.card, abstain)
 
 
-def ship(source: Path | None, card: Path | None = None) -> None:
+def ship(source: Path | None, card: Path | None = None, abstain: list[str] | None = None) -> None:
     if SHIPPED_VLM.exists():
         shutil.rmtree(SHIPPED_VLM)
     if source is not None:
@@ -90,6 +99,10 @@ def ship(source: Path | None, card: Path | None = None) -> None:
         shutil.copytree(source, SHIPPED_VLM)
         if card is not None:
             shutil.copy(card, SHIPPED_VLM / "README.md")
+        if abstain is not None:
+            config = json.loads((SHIPPED_VLM / "config.json").read_text())
+            config["vestis_abstain"] = abstain
+            (SHIPPED_VLM / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         write_checksums(SHIPPED_VLM)
     else:
         model, processor = new_model()

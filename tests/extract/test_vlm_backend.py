@@ -203,6 +203,27 @@ def test_dtype_chooses_the_weights_precision(tiny_vlm_dir):
         load_extractor("vlm", schema, model=str(tiny_vlm_dir), dtype="float64")
 
 
+def test_abstained_fields_are_answered_null_whatever_the_model_writes(tiny_vlm_dir):
+    from vestis.extract.grammar import answer_text
+
+    schema = load_schema("vestis")
+    multi, single = "style", "category"
+    written = answer_text(schema, {**schema.empty(), "style": ["sporty"], "category": "top", "colour": "red"})
+    tokens = None
+    for abstain, expected in ((None, (["sporty"], "top")), ([multi, single], ([], None))):
+        ex = load_extractor("vlm", schema, model=str(tiny_vlm_dir), device="cpu", abstain=abstain)
+        tokens = tokens or ex.tokenizer(written, add_special_tokens=False)["input_ids"]
+        result = ex._result(tokens, [0.0] * len(tokens))
+        assert result.raw == written and (result.attributes[multi], result.attributes[single]) == expected
+        assert result.attributes["colour"] == "red" and result.confidence["colour"] == 1.0
+    assert result.confidence[multi] == result.confidence[single] == 0.0
+    ex.model.config.vestis_abstain = [multi, "not_in_this_schema"]  # recorded by the model
+    ex._abstain_choice = None
+    assert ex._abstained_fields() == {multi}
+    with pytest.raises(OptionsError, match="lacks: nope"):
+        load_extractor("vlm", schema, model=str(tiny_vlm_dir), device="cpu", abstain=["nope"])
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms):
     from vestis.extract.backends import vlm_decode

@@ -222,6 +222,35 @@ def test_fields_no_example_labels_have_their_nulls_trained(tiny_vlms, setup, mon
     assert trained.value.args == ([[], []],) and untrained.value.args == ([["colour"], ["colour"]],)
 
 
+def test_silent_lists_make_a_sources_unlabelled_multi_fields_known_empty():
+    from vestis.data.example import Example
+    from vestis.schema import Schema
+    from vestis.train.vlm_tuning import silent_lists_known, tune_examples
+
+    schema = Schema.from_dict(
+        {
+            "name": "s",
+            "fields": {
+                "category": {"values": ["top", "bottom"]},
+                "style": {"kind": "multi", "values": ["sporty", "classic"]},
+            },
+        }
+    )
+    rows = [
+        ("a", "shop", {"category": "top", "style": ["sporty"]}),
+        ("b", "shop", {"category": "bottom"}),
+        ("c", "phone", {"category": "top"}),  # this source never labels style: it stays unknown
+    ]
+    examples, _ = tune_examples(
+        [Example(id=i, image=f"{i}.jpg", labels=labels, source=src) for i, src, labels in rows],
+        schema,
+        "unknown",
+    )
+    assert silent_lists_known(schema, examples) == {"shop": ["style"]}
+    assert [ex.known.get("style", "unknown") for ex in examples] == [["sporty"], [], "unknown"]
+    assert LoraSFTConfig.from_dict({"silent_lists": True}).silent_lists and not LoraSFTConfig().silent_lists
+
+
 def test_grpo_from_the_sft_run_logs_rewards_and_trains_the_adapter(sft_run, setup):
     pytest.importorskip("trl")
     from vestis.train.grpo_trainer import train_grpo

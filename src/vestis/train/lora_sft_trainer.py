@@ -11,7 +11,10 @@ everywhere (constrained weighted score 0.08 → 0.00), and without those nulls' 
 (0.08 → 0.27). Fields that no training example labels at all are the exception
 (``train_unlabelled``, on by default): their nulls are trained, else nothing teaches the model
 what to write there (vestis-vlm-tiny after 30 steps on H&M, which labels no ``secondary_colour``,
-wrote lists of colours there until the token limit when decoding freely).
+wrote lists of colours there until the token limit when decoding freely). ``silent_lists`` (off by
+default) goes one step further for multi fields: one that a dataset labels on some of its items is
+trained as [] on its others, since positive-only labels (H&M's "sporty" style, only on sportswear)
+otherwise teach the model to write the one value everywhere.
 
 LoRA (r=16, α=32 by default) adapts every linear layer of the language model; the vision tower
 stays frozen unless ``train_vision``; ``full_train`` names modules trained in full (a projector
@@ -19,7 +22,9 @@ trained from scratch). The starting model is validated first, then every ``eval_
 each epoch: field accuracy, weighted score and valid JSON through the vlm backend itself,
 constrained and free. Checkpoints (adapter, optimiser, schedule, random state) go to
 ``out_dir/checkpoint.pt`` every ``checkpoint_every`` steps; a run resumes from it exactly (the
-same adapter as a run never stopped). At the end the adapter is saved (``out_dir/adapter``),
+same adapter as a run never stopped); ``max_minutes`` ends a run after the first step past that
+time, checkpointed and exported as at the end (a leased GPU's hard limit). Weights train in
+``dtype`` (float32 masters by default, on a GPU too). At the end the adapter is saved (``out_dir/adapter``),
 merged and exported with the processor (``out_dir/model``), which the backend loads::
 
     vestis train lora-sft --set model=HuggingFaceTB/SmolVLM-256M-Instruct --set datasets='[hm]'
@@ -53,6 +58,7 @@ from vestis.train.vlm_tuning import (
     load_splits,
     load_vlm,
     lora_config,
+    silent_lists_known,
     trainable_state,
     tune_examples,
     validate_model,
@@ -169,6 +175,9 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
     examples, skipped = tune_examples(train, schema, cfg.null_labels)
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
+    if cfg.silent_lists:
+        for source, names in silent_lists_known(schema, examples).items():
+            log.info("%s: %s trained as [] where its items are silent", source, ", ".join(names))
     trained_nulls = unlabelled_fields(schema, examples) if cfg.train_unlabelled else frozenset()
     if trained_nulls:
         log.info("no training example labels %s: their nulls are trained", ", ".join(sorted(trained_nulls)))

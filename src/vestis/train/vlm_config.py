@@ -132,6 +132,14 @@ class LoraSFTConfig(VLMTuneConfig):
             "learns to write null where the data never answers, rather than anything at all)"
         },
     )
+    silent_lists: bool = field(
+        default=False,
+        metadata={
+            "help": "a multi field a dataset labels on some of its items is trained as [] on its others "
+            "(positive-only labels, such as a 'sporty' style only on sportswear, otherwise teach the model "
+            "to write the one value everywhere)"
+        },
+    )
     eval_every: int = field(
         default=0, metadata={"help": "steps between validations (0 = each epoch's end)", "min": 0}
     )

@@ -82,6 +82,19 @@ def tune_examples(
     return out, skipped
 
 
+def silent_lists_known(schema: Schema, examples: list[TuneExample]) -> dict[str, list[str]]:
+    """Make each multi field that a source (dataset) labels on some of its examples known to be []
+    on its others, in place; returns, per source, the fields so completed."""
+    multi = [name for name, f in schema.fields.items() if f.kind == "multi"]
+    labelled: dict[str, set[str]] = {}
+    for ex in examples:
+        labelled.setdefault(ex.example.source, set()).update(n for n in multi if ex.known.get(n))
+    for ex in examples:
+        for name in labelled[ex.example.source]:
+            ex.known.setdefault(name, [])
+    return {source: sorted(names) for source, names in labelled.items() if names}
+
+
 def load_splits(
     cfg: VLMTuneConfig, schema: Schema, datasets: list[Dataset] | None = None
 ) -> tuple[list[Example], list[Example]]:

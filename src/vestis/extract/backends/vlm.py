@@ -19,7 +19,8 @@ every answer parses and validates as written. Tokens the grammar forces (keys, t
 it has singled out) skip their decoding step (``fast_forward``, on by default where the model
 allows: :mod:`vestis.extract.backends.vlm_decode`). ``constrained=false`` lets the model write freely
 (the answer is then repaired or nulled field by field, with the raw text and the error kept), so
-the harness can report both, as the papers do.
+the harness can report both, as the papers do. Fields a model was measured unable to tell apart
+(``config.vestis_abstain``, or the ``abstain`` option) are answered null, or [] for a multi field.
 
 Confidence: per field, the probability the model gave the value it wrote: the product of the
 probabilities of the tokens spanning the value in the answer, under the scores decoding used (the
@@ -90,6 +91,7 @@ class VLMExtractor(Extractor):
         prompt: str | None = None,
         prompt_style: Literal["full", "compact"] | None = None,
         fast_forward: bool = True,
+        abstain: list[str] | None = None,
     ) -> None:
         super().__init__(schema)
         if engine not in ENGINES:
@@ -140,6 +142,7 @@ class VLMExtractor(Extractor):
         self.max_side = max_side
         self.fast_forward = fast_forward
         self._prompt_choice = (prompt, prompt_style)
+        self._abstain_choice = abstain
         self.last_stats: dict[str, float] = {}
         given = self.__dict__.pop("_given", None)
         if given is None:
@@ -213,6 +216,25 @@ class VLMExtractor(Extractor):
         self.prompt_style = style or "full"
         self.custom_prompt = prompt
         self.instructions = prompt or self.schema.prompt(self.prompt_style)
+        self.abstain = self._abstained_fields()
+
+    def _abstained_fields(self) -> frozenset[str]:
+        """The fields this model answers null (a multi field: []) whatever it writes: the ``abstain``
+        option, else what the model's config records (``vestis_abstain``: fields its validation
+        showed it cannot tell apart); recorded fields the schema lacks are ignored."""
+        chosen = self._abstain_choice
+        if chosen is None:
+            recorded = getattr(self.model.config, "vestis_abstain", None) or []
+            chosen = [name for name in recorded if name in self.schema.fields]
+        unknown = [name for name in chosen if name not in self.schema.fields]
+        if unknown:
+            raise OptionsError(f"abstain names fields the schema lacks: {', '.join(unknown)}")
+        required = [
+            n for n in chosen if self.schema.fields[n].kind != "multi" and not self.schema.fields[n].nullable
+        ]
+        if required:
+            raise OptionsError(f"abstain cannot null required fields: {', '.join(required)}")
+        return frozenset(chosen)
 
     def grammar_engine(self):
         """The grammar engine for this model's tokenizer (built once, shared)."""
@@ -331,6 +353,8 @@ class VLMExtractor(Extractor):
     def _result(self, tokens: list[int], logprobs: list[float]) -> Extraction:
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         result = self.from_raw(text)
+        for name in self.abstain:
+            result.attributes[name] = [] if self.schema.fields[name].kind == "multi" else None
         ends = [
             len(self.tokenizer.decode(tokens[: i + 1], skip_special_tokens=True)) for i in range(len(tokens))
         ]
