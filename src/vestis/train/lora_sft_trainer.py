@@ -11,7 +11,7 @@ everywhere (constrained weighted score 0.08 → 0.00), and without those nulls' 
 (0.08 → 0.27). Fields that no training example labels at all are the exception
 (``train_unlabelled``, on by default): their nulls are trained, else nothing teaches the model
 what to write there (vestis-vlm-tiny after 30 steps on H&M, which labels no ``secondary_colour``,
-wrote lists of colours there until the token limit when decoding freely). ``silent_lists`` (off by
+wrote lists of colours there until the token limit when decoding freely). ``silent_lists`` (on by
 default) goes one step further for multi fields: one that a dataset labels on some of its items is
 trained as [] on its others, since positive-only labels (H&M's "sporty" style, only on sportswear)
 otherwise teach the model to write the one value everywhere.

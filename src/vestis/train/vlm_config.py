@@ -133,7 +133,7 @@ class LoraSFTConfig(VLMTuneConfig):
         },
     )
     silent_lists: bool = field(
-        default=False,
+        default=True,
         metadata={
             "help": "a multi field a dataset labels on some of its items is trained as [] on its others "
             "(positive-only labels, such as a 'sporty' style only on sportswear, otherwise teach the model "
