@@ -248,7 +248,8 @@ def test_silent_lists_make_a_sources_unlabelled_multi_fields_known_empty():
     )
     assert silent_lists_known(schema, examples) == {"shop": ["style"]}
     assert [ex.known.get("style", "unknown") for ex in examples] == [["sporty"], [], "unknown"]
-    assert LoraSFTConfig().silent_lists and not LoraSFTConfig.from_dict({"silent_lists": False}).silent_lists
+    assert LoraSFTConfig().silent_lists and GRPOTrainConfig().silent_lists
+    assert not LoraSFTConfig.from_dict({"silent_lists": False}).silent_lists
 
 
 def test_grpo_from_the_sft_run_logs_rewards_and_trains_the_adapter(sft_run, setup):

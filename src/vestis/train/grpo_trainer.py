@@ -44,6 +44,7 @@ from vestis.train.vlm_tuning import (
     load_splits,
     load_vlm,
     lora_config,
+    silent_lists_known,
     tune_examples,
     validate_model,
     validation_table,
@@ -93,6 +94,8 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
         )
     train, val = load_splits(cfg, schema, datasets)
     examples, skipped = tune_examples(train, schema, cfg.null_labels)
+    if cfg.silent_lists:  # the rewards score those lists as [] too
+        silent_lists_known(schema, examples)
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
     out = Path(cfg.out_dir)

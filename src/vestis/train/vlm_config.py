@@ -74,6 +74,14 @@ class VLMTuneConfig(RecipeConfig):
     threads: int | None = field(
         default=None, metadata={"help": "torch threads (default: torch's choice)", "min": 1}
     )
+    silent_lists: bool = field(
+        default=True,
+        metadata={
+            "help": "a multi field a dataset labels on some of its items is trained as [] on its others "
+            "(positive-only labels, such as a 'sporty' style only on sportswear, otherwise teach the model "
+            "to write the one value everywhere)"
+        },
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
     dtype: Literal["float32", "bfloat16", "auto"] = field(
         default="float32",
@@ -130,14 +138,6 @@ class LoraSFTConfig(VLMTuneConfig):
         metadata={
             "help": "train the nulls the answer writes for fields no training example labels (the model "
             "learns to write null where the data never answers, rather than anything at all)"
-        },
-    )
-    silent_lists: bool = field(
-        default=True,
-        metadata={
-            "help": "a multi field a dataset labels on some of its items is trained as [] on its others "
-            "(positive-only labels, such as a 'sporty' style only on sportswear, otherwise teach the model "
-            "to write the one value everywhere)"
         },
     )
     eval_every: int = field(
