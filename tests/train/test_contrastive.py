@@ -138,6 +138,18 @@ def test_frozen_text_tower_is_left_out_and_siglip_trains(tiny_lite, data, tmp_pa
     assert torch.equal(base["heads.f_colour.weight"], tuned["heads.f_colour.weight"])  # head_weight 0
 
 
+def test_scale_lr_is_the_loss_scalars_own_learning_rate(tiny_lite, data, tmp_path):
+    from safetensors.torch import load_file
+
+    from vestis.train.contrastive_trainer import train_contrastive
+
+    cfg = config(tmp_path / "scale", tiny_lite, freeze_text=True, epochs=1, scale_lr=0.0)
+    tuned = load_file(str(train_contrastive(cfg, datasets=[data]) / "model.safetensors"))
+    base = load_file(str(tiny_lite / "model.safetensors"))
+    assert torch.equal(base["logit_scale"], tuned["logit_scale"])  # its rate is 0
+    assert not torch.equal(base["text_proj.weight"], tuned["text_proj.weight"])  # the others' is lr
+
+
 def test_frozen_image_tower_keeps_the_heads_outputs_and_head_weight_trains_the_heads(
     tiny_lite, data, tmp_path
 ):

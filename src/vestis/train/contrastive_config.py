@@ -93,7 +93,16 @@ class ContrastiveTrainConfig(RecipeConfig):
     epochs: int = field(default=2, metadata={"help": "passes over the training split", "min": 1})
     batch_size: int = field(default=64, metadata={"help": "image–text pairs per step", "min": 2})
     lr: float = field(
-        default=1e-4, metadata={"help": "learning rate of the projections, temperature and bias", "min": 0}
+        default=1e-4,
+        metadata={"help": "learning rate of the projections (and of the loss's scalars)", "min": 0},
+    )
+    scale_lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "learning rate of the loss's own scalars: CLIP's logit scale, SigLIP's temperature and "
+            "bias (default: lr; a short fine-tune barely moves them at lr)",
+            "min": 0,
+        },
     )
     image_lr: float = field(
         default=5e-5, metadata={"help": "learning rate of the upper image blocks", "min": 0}

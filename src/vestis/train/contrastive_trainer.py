@@ -266,10 +266,15 @@ def train_contrastive(
         {"params": [p for p in tower.parameters() if p.requires_grad] if tower else [], "lr": cfg.text_lr},
         {
             "params": [
-                p for n, p in student.named_parameters() if p.requires_grad and not n.startswith("backbone.")
-            ]
-            + (list(extra.parameters()) if extra is not None else []),
+                p
+                for n, p in student.named_parameters()
+                if p.requires_grad and not n.startswith("backbone.") and n != "logit_scale"
+            ],
             "lr": cfg.lr,
+        },
+        {  # the loss's scalars: CLIP's temperature is the model's, SigLIP's its own with a bias
+            "params": list(extra.parameters()) if extra is not None else [student.logit_scale],
+            "lr": cfg.lr if cfg.scale_lr is None else cfg.scale_lr,
         },
     ]
     groups = [g for g in groups if g["params"]]
