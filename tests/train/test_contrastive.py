@@ -136,6 +136,8 @@ def test_frozen_text_tower_is_left_out_and_siglip_trains(tiny_lite, data, tmp_pa
     base, tuned = (load_file(str(d / "model.safetensors")) for d in (tiny_lite, model_dir))
     assert not torch.equal(base["text_proj.weight"], tuned["text_proj.weight"])
     assert torch.equal(base["heads.f_colour.weight"], tuned["heads.f_colour.weight"])  # head_weight 0
+    scalars = [h["loss_scalars"] for h in report["history"]]
+    assert set(scalars[-1]) == {"scale", "bias"} and scalars[-1]["bias"] != -10.0  # it starts at -10, trained
 
 
 def test_scale_lr_is_the_loss_scalars_own_learning_rate(tiny_lite, data, tmp_path):

@@ -130,6 +130,13 @@ class LossParameters(nn.Module):
         self.bias = nn.Parameter(torch.tensor(-10.0))
 
 
+def loss_scalars(student: nn.Module, extra: LossParameters | None) -> dict[str, float]:
+    """The loss's learned temperature (and SigLIP's bias) at the end of an epoch, for the report."""
+    if extra is None:
+        return {"scale": float(student.logit_scale.clamp(max=MAX_LOG_SCALE).exp())}
+    return {"scale": float(extra.log_scale.clamp(max=MAX_LOG_SCALE).exp()), "bias": float(extra.bias)}
+
+
 def pairs(
     cfg: ContrastiveTrainConfig, datasets: list[Dataset] | None
 ) -> tuple[list[Example], list[Example], list[str], list[list[int]], list[list[int]]]:
@@ -344,6 +351,7 @@ def train_contrastive(
                 "seconds": seconds,
                 "seconds_per_step": seconds / max(1, len(batches)),
                 "train_loss": {k: v / max(1, len(batches)) for k, v in sums.items()},
+                "loss_scalars": loss_scalars(student, extra),
                 "val": after,
             }
             if not history:
