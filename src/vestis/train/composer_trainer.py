@@ -45,6 +45,8 @@ from vestis.train.config import load_checkpoint, save_checkpoint, seed_everythin
 from vestis.train.contrastive_loss import MAX_LOG_SCALE
 
 log = logging.getLogger(__name__)
+# report key → triplet kind it validates on (the variant protocol alone decides shipping)
+VAL_PROTOCOLS = (("val", "variant"), ("val_edits", "edit"))
 
 
 def recall_at(scores: torch.Tensor, targets: torch.Tensor, ks=(1, 5, 10, 50)) -> dict[str, float]:
@@ -266,7 +268,7 @@ def train_composer(
             save(1, epoch + 1)
         composer.eval()
         state["stage1"] = {k: v.clone() for k, v in composer.state_dict().items()}
-        for key, kind in (("val", "variant"), ("val_edits", "edit")):
+        for key, kind in VAL_PROTOCOLS:
             state[key] = validate(composer, text_emb, ("composer", "image", "text", "sum"), kind)
             for modes in state[key].values():
                 modes["stage1"] = modes.pop("composer")
@@ -302,7 +304,7 @@ def train_composer(
         tuned = text_emb.clone()  # validation reads only its own texts' rows
         if rows:
             tuned[rows] = text_side.embed([texts[i] for i in rows])
-        for key, kind in (("val", "variant"), ("val_edits", "edit")):
+        for key, kind in VAL_PROTOCOLS:
             for spec, modes in validate(composer, tuned, ("composer",), kind).items():
                 state[key][spec]["stage2"] = modes["composer"]
     return _write(cfg, out, state, composer, text_side, len(triples), kinds)

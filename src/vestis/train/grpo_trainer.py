@@ -44,7 +44,6 @@ from vestis.train.vlm_tuning import (
     load_splits,
     load_vlm,
     lora_config,
-    silent_lists_known,
     tune_examples,
     validate_model,
     validation_table,
@@ -93,9 +92,8 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
             f"{start} ({vlm.family}) is not one: fine-tune it with lora-sft"
         )
     train, val = load_splits(cfg, schema, datasets)
-    examples, skipped = tune_examples(train, schema, cfg.null_labels)
-    if cfg.silent_lists:  # the rewards score those lists as [] too
-        silent_lists_known(schema, examples)
+    # silent lists are known [] here too, so the rewards score them
+    examples, skipped = tune_examples(train, schema, cfg.null_labels, cfg.silent_lists)
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
     out = Path(cfg.out_dir)

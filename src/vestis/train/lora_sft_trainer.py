@@ -58,7 +58,6 @@ from vestis.train.vlm_tuning import (
     load_splits,
     load_vlm,
     lora_config,
-    silent_lists_known,
     trainable_state,
     tune_examples,
     validate_model,
@@ -172,12 +171,9 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
     schema = load_schema(cfg.schema)
     vlm = load_vlm(cfg, schema)  # before the data: a missing model fails fast
     train, val = load_splits(cfg, schema, datasets)
-    examples, skipped = tune_examples(train, schema, cfg.null_labels)
+    examples, skipped = tune_examples(train, schema, cfg.null_labels, cfg.silent_lists)
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
-    if cfg.silent_lists:
-        for source, names in silent_lists_known(schema, examples).items():
-            log.info("%s: %s trained as [] where its items are silent", source, ", ".join(names))
     trained_nulls = unlabelled_fields(schema, examples) if cfg.train_unlabelled else frozenset()
     if trained_nulls:
         log.info("no training example labels %s: their nulls are trained", ", ".join(sorted(trained_nulls)))

@@ -62,9 +62,10 @@ def known_fields(schema: Schema, labels: dict[str, Any], null_labels: str) -> di
 
 
 def tune_examples(
-    examples: list[Example], schema: Schema, null_labels: str
+    examples: list[Example], schema: Schema, null_labels: str, silent_lists: bool = False
 ) -> tuple[list[TuneExample], dict[str, int]]:
-    """Training examples and how many were left out, by reason (nothing known, a required field unknown)."""
+    """Training examples and how many were left out, by reason (nothing known, a required field unknown);
+    with ``silent_lists``, completed by :func:`silent_lists_known`."""
     out, skipped = [], {"no_known_field": 0, "required_field_unknown": 0}
     for ex in examples:
         known = known_fields(schema, ex.labels, null_labels)
@@ -79,6 +80,9 @@ def tune_examples(
         several = ex.meta.get("photos")  # the photos of one item, as the teacher adapter keeps them
         photos = [str(p) for p in several] if isinstance(several, list) and several else [ex.image]
         out.append(TuneExample(ex.id, photos, known, answer_text(schema, {**schema.empty(), **known}), ex))
+    if silent_lists:
+        for source, names in silent_lists_known(schema, out).items():
+            log.info("%s: %s trained as [] where its items are silent", source, ", ".join(names))
     return out, skipped
 
 
