@@ -170,15 +170,19 @@ def test_missing_model_errors_say_what_to_do(tmp_path: Path, tiny_vlm_dir):
 
 def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
     import torch
-    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
+    from vestis.models.quantization import int8_linear_class
+
+    Int8Linear = int8_linear_class()
     schema = load_schema("denali")
     ex = load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cpu", quantization="int8")
     decoder = {id(m) for m in ex.model.get_decoder().modules()}
     layers = {n: type(m) for n, m in ex.model.named_modules() if isinstance(m, torch.nn.Linear | Int8Linear)}
     quantized = [n for n, t in layers.items() if t is Int8Linear]
     assert "language_model.lm_head" in quantized and len(quantized) > 1
-    assert all(ex.model.get_submodule(n).weight().qscheme() == torch.per_channel_affine for n in quantized)
+    for name in quantized:  # int8 weights, one scale per output channel
+        layer = ex.model.get_submodule(name)
+        assert layer.weight_t.dtype == torch.int8 and layer.scale.shape == (layer.out_features,)
     assert all(layers[n] is torch.nn.Linear for n in layers if n.startswith("projector"))  # float
     assert all(id(ex.model.get_submodule(n)) in decoder for n in quantized if n != "language_model.lm_head")
     for res in ex.extract(photos()):
@@ -230,21 +234,71 @@ def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms
 
     schema = load_schema("vestis")
     runs = {}
-    for fast_forward in (False, True):
+    for fast_forward, width in ((False, "longest"), (True, "longest"), (True, "median")):
         ex = load_extractor(
-            "vlm", schema, model=str(tiny_vlms[family]), max_new_tokens=300, fast_forward=fast_forward
+            "vlm",
+            schema,
+            model=str(tiny_vlms[family]),
+            max_new_tokens=300,
+            fast_forward=fast_forward,
+            chunk_width=width,
         )
         results = ex.extract(photos())
-        runs[fast_forward] = (
+        runs[fast_forward, width] = (
             [r.raw for r in results],
             [r.confidence for r in results],
             ex.last_stats["steps"],
         )
-    assert runs[True][0] == runs[False][0]
-    for fast, slow in zip(runs[True][1], runs[False][1], strict=True):
-        assert fast == pytest.approx(slow, abs=1e-6)
+    stepwise = runs[False, "longest"]
+    for key in ((True, "longest"), (True, "median")):
+        assert runs[key][0] == stepwise[0]
+        for fast, slow in zip(runs[key][1], stepwise[1], strict=True):
+            assert fast == pytest.approx(slow, abs=1e-5)
     if vlm_decode.supported(ex.model):  # decoder-only, 1-D positions
-        assert runs[True][2] < 0.6 * runs[False][2]  # keys and pinned-down values take no step
+        assert runs[True, "longest"][2] < 0.6 * stepwise[2]  # keys and pinned-down values take no step
+        # the median width feeds long forced runs over several steps: more steps than the longest
+        assert runs[True, "longest"][2] <= runs[True, "median"][2] < stepwise[2]
     else:
-        assert runs[True][2] == runs[False][2]
+        assert runs[True, "longest"][2] == runs[True, "median"][2] == stepwise[2]
     assert vlm_decode.supported(ex.model) == (family in ("idefics3", "vestis_vlm"))
+
+
+def test_chunk_width_policies_and_the_option_check(tiny_vlm_dir):
+    from vestis.extract.backends.vlm_decode import chunk_width
+
+    assert chunk_width([3], "median") == 3 and chunk_width([1, 1, 1, 8], "median") == 1
+    assert chunk_width([1, 1, 1, 8], "longest") == 8
+    assert load_extractor("vlm", model=str(tiny_vlm_dir), device="cpu").chunk_width == "median"
+    with pytest.raises(OptionsError, match=r"chunk_width must be one of .auto., .longest., .median."):
+        load_extractor("vlm", model=str(tiny_vlm_dir), chunk_width="widest")
+
+
+def test_the_growing_cache_layer_holds_what_transformers_dynamic_layer_holds():
+    import torch
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    from vestis.extract.backends.vlm_decode import grow_in_place, growing_layer_class
+
+    torch.manual_seed(0)
+    reference, growing = DynamicCache(), DynamicCache()
+    first = [torch.randn(4, 2, 5, 8) for _ in range(2)]
+    for cache in (reference, growing):
+        cache.update(*first, layer_idx=0)
+    assert grow_in_place(growing, room=3) and isinstance(growing.layers[0], growing_layer_class())
+    assert not grow_in_place(growing, room=3)  # already grown: nothing else to convert
+    for width in (2, 1, 4):  # past the room allocated: it must reallocate, not overflow
+        new = [torch.randn(4, 2, width, 8) for _ in range(2)]
+        for got, want in zip(
+            growing.update(*new, layer_idx=0), reference.update(*new, layer_idx=0), strict=True
+        ):
+            assert torch.equal(got, want)
+    keep = torch.tensor([3, 0])
+    reference.batch_select_indices(keep)
+    growing.batch_select_indices(keep)
+    reference.crop(-2)
+    growing.crop(-2)
+    new = [torch.randn(2, 2, 1, 8) for _ in range(2)]
+    for got, want in zip(growing.update(*new, layer_idx=0), reference.update(*new, layer_idx=0), strict=True):
+        assert torch.equal(got, want)
+    assert growing.get_seq_length() == reference.get_seq_length() == 11
+    assert type(reference.layers[0]) is DynamicLayer

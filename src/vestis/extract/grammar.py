@@ -387,15 +387,19 @@ class GrammarLogitsProcessor:
         self.seconds += time.perf_counter() - t0
         return forced
 
-    def mask(self, scores: Any) -> Any:
-        """Set to -inf, per row, what the grammar forbids next (a finished row may only stop)."""
+    def mask(self, scores: Any, rows: list[int] | None = None) -> Any:
+        """Set to -inf, per row, what the grammar forbids next (a finished row may only stop).
+
+        ``rows``: the batch rows that ``scores``' rows are, in order (default: all of them)."""
         t0 = time.perf_counter()
-        for row, matcher in enumerate(self.matchers):
+        rows = list(range(len(self.matchers))) if rows is None else rows
+        for at, row in enumerate(rows):
+            matcher = self.matchers[row]
             if self.engine.done(matcher):
-                self._bitmask[row] = self._stop_only
+                self._bitmask[at] = self._stop_only
             else:
-                self.engine.fill(matcher, self._bitmask, row)
-        apply_bitmask(scores, self._bitmask)
+                self.engine.fill(matcher, self._bitmask, at)
+        apply_bitmask(scores, self._bitmask[: len(rows)])
         self.seconds += time.perf_counter() - t0
         return scores
 

@@ -17,7 +17,9 @@ Decoding is greedy by default, batched with left padding, and constrained by the
 (:mod:`vestis.extract.grammar`, llguidance by default, ``engine=xgrammar`` the alternative), so
 every answer parses and validates as written. Tokens the grammar forces (keys, the rest of a value
 it has singled out) skip their decoding step (``fast_forward``, on by default where the model
-allows: :mod:`vestis.extract.backends.vlm_decode`). ``constrained=false`` lets the model write freely
+allows: :mod:`vestis.extract.backends.vlm_decode`); ``chunk_width`` is how many of a row's pending
+tokens a step feeds (``auto``: the batch's median backlog on the CPU, less padding, and the
+longest on a GPU, fewer steps). ``constrained=false`` lets the model write freely
 (the answer is then repaired or nulled field by field, with the raw text and the error kept), so
 the harness can report both, as the papers do. Fields a model was measured unable to tell apart
 (``config.vestis_abstain``, or the ``abstain`` option) are answered null, or [] for a multi field.
@@ -91,6 +93,7 @@ class VLMExtractor(Extractor):
         prompt: str | None = None,
         prompt_style: Literal["full", "compact"] | None = None,
         fast_forward: bool = True,
+        chunk_width: Literal["auto", "longest", "median"] = "auto",
         abstain: list[str] | None = None,
     ) -> None:
         super().__init__(schema)
@@ -107,6 +110,10 @@ class VLMExtractor(Extractor):
             raise OptionsError("temperature must be positive")
         if prompt and prompt_style is not None:
             raise OptionsError("give prompt (your own text) or prompt_style (the schema's), not both")
+        if chunk_width not in ("auto", *vlm_decode.WIDTHS):
+            raise OptionsError(
+                f"chunk_width must be auto or one of {', '.join(vlm_decode.WIDTHS)}, not {chunk_width!r}"
+            )
         if dtype not in DTYPES:
             raise OptionsError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
         if prompt_style not in (None, *PROMPT_STYLES):
@@ -141,6 +148,9 @@ class VLMExtractor(Extractor):
         self.batch_size = batch_size
         self.max_side = max_side
         self.fast_forward = fast_forward
+        if chunk_width == "auto":
+            chunk_width = "longest" if device.startswith("cuda") else "median"
+        self.chunk_width = chunk_width
         self._prompt_choice = (prompt, prompt_style)
         self._abstain_choice = abstain
         self.last_stats: dict[str, float] = {}
@@ -304,6 +314,7 @@ class VLMExtractor(Extractor):
                     self.max_new_tokens,
                     self.do_sample,
                     self.temperature,
+                    self.chunk_width,
                 )
             else:
                 generated, logprobs, steps = self._generate_stepwise(inputs, grammar)
