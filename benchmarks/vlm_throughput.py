@@ -2,13 +2,17 @@
 
 Each row adds one change to the row before it, on the same validation shots, batched and greedy,
 so its gain is its own; every row's answers are compared with the row before's at the same batch
-size (the prompt and the int8 rows may change them, the attention row must not); ``--rows`` runs
+size (the prompt and the int8 rows may change them, the attention and width rows must not); ``--rows`` runs
 some of them:
 
 1. ``full``: the schema's full prompt, float32 weights, transformers' ``sdpa`` attention;
 2. ``+compact``: the compact prompt (``prompt_style=compact``);
 3. ``+sdpa_gqa``: grouped key/value heads read by torch itself (:mod:`vestis.models.attention`);
-4. ``+int8``: the language model's linear layers in int8 (``quantization=int8``).
+4. ``+median``: each step feeds at most the batch's median backlog of tokens (``chunk_width=median``;
+   the rows before feed the longest, as a GPU does);
+5. ``+int8``: the language model's linear layers in int8 (``quantization=int8``).
+
+Every row has the in-place cache and drops finished rows (:mod:`vestis.extract.backends.vlm_decode`).
 
 Timing starts after one warm-up batch; images are decoded beforehand. Writes
 benchmarks/results/vlm_throughput.json. On a GPU (``--device cuda``) the weights are bf16 and the
@@ -34,10 +38,11 @@ from vestis.models.attention import NAME as GROUPED
 from vestis.schema import load_schema
 
 ROWS = (
-    ("full", {"prompt_style": "full"}, "sdpa"),
-    ("+compact", {"prompt_style": "compact"}, "sdpa"),
-    ("+sdpa_gqa", {"prompt_style": "compact"}, GROUPED),
-    ("+int8", {"prompt_style": "compact", "quantization": "int8"}, GROUPED),
+    ("full", {"prompt_style": "full", "chunk_width": "longest"}, "sdpa"),
+    ("+compact", {"prompt_style": "compact", "chunk_width": "longest"}, "sdpa"),
+    ("+sdpa_gqa", {"prompt_style": "compact", "chunk_width": "longest"}, GROUPED),
+    ("+median", {"prompt_style": "compact", "chunk_width": "median"}, GROUPED),
+    ("+int8", {"prompt_style": "compact", "chunk_width": "median", "quantization": "int8"}, GROUPED),
 )
 
 

@@ -277,7 +277,7 @@ def test_the_growing_cache_layer_holds_what_transformers_dynamic_layer_holds():
     import torch
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
-    from vestis.extract.backends.vlm_decode import grow_in_place, growing_layer_class
+    from vestis.models.kv_cache import grow_in_place, growing_layer_class
 
     torch.manual_seed(0)
     reference, growing = DynamicCache(), DynamicCache()

@@ -39,10 +39,13 @@ from transformers import (
 )
 
 from vestis.models.backbones import IMAGE_FEATURE_DIM, EfficientNetLite0
+from vestis.models.kv_cache import grow_in_place
 
 MODEL_TYPE = "vestis_vlm"
 # A shared prompt prefix shorter than this is not worth a separate pass.
 MIN_SHARED_PREFIX = 16
+# positions allocated past the shared prefix for a generation to write into (more are added as needed)
+PREFIX_CACHE_ROOM = 256
 
 
 class VestisVLMConfig(PretrainedConfig):
@@ -334,6 +337,7 @@ class VestisVLMForConditionalGeneration(VestisVLMPreTrainedModel, GenerationMixi
         cache = copy.deepcopy(cache)
         if batch > 1:
             cache.batch_repeat_interleave(batch)
+        grow_in_place(cache, PREFIX_CACHE_ROOM)  # generation writes into it in place
         return cache
 
 

@@ -14,18 +14,17 @@ whatever the model does there: image features, a shared prompt prefix), the rest
 Decoder-only models with 1-D positions only (not encoder-decoders, not Qwen2-VL's 3-D M-RoPE):
 :func:`supported`.
 
-The key-value cache grows in place (:func:`grow_in_place`): transformers' dynamic cache
-concatenates every layer's keys and values with each step's new ones, a copy of the whole cache
-per layer per step, which was a third of a decoding step of vestis-vlm-tiny on the CPU.
+The key-value cache grows in place (:func:`vestis.models.kv_cache.grow_in_place`), and a row
+leaves the batch, its cache with it, when it ends.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any
 
 from vestis.extract.grammar import GrammarLogitsProcessor
+from vestis.models.kv_cache import grow_in_place
 
 
 def supported(model: Any) -> bool:
@@ -181,89 +180,4 @@ def generate(
         }
 
 
-def grow_in_place(cache: Any, room: int) -> bool:
-    """Switch a transformers dynamic cache's layers to :class:`GrowingLayer` (the same keys and
-    values, with ``room`` more positions allocated, see :func:`growing_layer_class`); False, and
-    nothing changed, for any other cache."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    if not layers or any(type(layer) is not DynamicLayer or not layer.is_initialized for layer in layers):
-        return False
-    growing = growing_layer_class()
-    cache.layers = [growing.wrap(layer, room) for layer in layers]
-    return True
-
-
-@functools.cache
-def growing_layer_class() -> type:
-    """:class:`GrowingLayer`, a subclass of transformers' ``DynamicLayer`` (built on first use, so
-    that importing this module does not import transformers)."""
-    from transformers.cache_utils import DynamicLayer
-
-    class GrowingLayer(DynamicLayer):
-        """A dynamic cache layer that writes new keys and values into spare room allocated ahead
-        (doubling when it runs out) instead of concatenating: ``keys`` and ``values`` are views of
-        the filled part, so attention reads them without a copy."""
-
-        @classmethod
-        def wrap(cls, layer: Any, room: int) -> GrowingLayer:
-            new = cls()
-            new.device, new.is_initialized = layer.device, True
-            new._k = new._v = None
-            new._fill(layer.keys, layer.values, room)
-            return new
-
-        def _fill(self, keys: Any, values: Any, room: int) -> None:
-            import torch
-
-            batch, heads, length, dim = keys.shape
-            capacity = length + max(room, 1)
-            self._k = torch.empty((batch, heads, capacity, dim), dtype=keys.dtype, device=keys.device)
-            self._v = torch.empty(
-                (batch, values.shape[1], capacity, values.shape[-1]), dtype=values.dtype, device=values.device
-            )
-            self._k[:, :, :length] = keys
-            self._v[:, :, :length] = values
-            self._n = length
-            self._views()
-
-        def _views(self) -> None:
-            self.keys, self.values = self._k[:, :, : self._n], self._v[:, :, : self._n]
-
-        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-            width = key_states.shape[-2]
-            if self._n + width > self._k.shape[2]:
-                self._fill(self.keys, self.values, max(self._k.shape[2], width))
-            self._k[:, :, self._n : self._n + width] = key_states
-            self._v[:, :, self._n : self._n + width] = value_states
-            self._n += width
-            self._views()
-            return self.keys, self.values
-
-        def crop(self, tokens_to_remove: int) -> None:
-            super().crop(tokens_to_remove)
-            self._n = self.keys.shape[-2]
-
-        def batch_repeat_interleave(self, repeats: int) -> None:
-            self._fill(
-                self.keys.repeat_interleave(repeats, 0),
-                self.values.repeat_interleave(repeats, 0),
-                self._k.shape[2] - self._n,
-            )
-
-        def batch_select_indices(self, indices: Any) -> None:
-            self._fill(self.keys[indices], self.values[indices], self._k.shape[2] - self._n)
-
-    return GrowingLayer
-
-
-__all__ = [
-    "WIDTHS",
-    "cache_keyword",
-    "chunk_width",
-    "generate",
-    "grow_in_place",
-    "growing_layer_class",
-    "supported",
-]
+__all__ = ["WIDTHS", "cache_keyword", "chunk_width", "generate", "supported"]
