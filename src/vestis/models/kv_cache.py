@@ -1,8 +1,8 @@
 """A key-value cache layer that grows in place.
 
 transformers' dynamic cache concatenates every layer's keys and values with each step's new ones:
-a copy of the whole cache, per layer, per step. On the 2-core CPU that copying was a third of a
-decoding step of vestis-vlm-tiny. :func:`grow_in_place` switches a dynamic cache's layers to one
+a copy of the whole cache, per layer, per step, which grows with the batch and the answer (on
+vestis-vlm-tiny, batch 16 on one CPU thread, removing it saved about 5% of the decoding time). :func:`grow_in_place` switches a dynamic cache's layers to one
 that writes each step into room allocated ahead (doubling when it runs out) and hands attention
 views of the filled part, so nothing is copied but the new positions.
 """
@@ -42,7 +42,6 @@ def growing_layer_class() -> type:
         def wrap(cls, layer: Any, room: int) -> GrowingLayer:
             new = cls()
             new.device, new.is_initialized = layer.device, True
-            new._k = new._v = None
             new._fill(layer.keys, layer.values, room)
             return new
 
@@ -76,6 +75,7 @@ def growing_layer_class() -> type:
         def crop(self, tokens_to_remove: int) -> None:
             super().crop(tokens_to_remove)
             self._n = self.keys.shape[-2]
+            self._views()
 
         def batch_repeat_interleave(self, repeats: int) -> None:
             self._fill(
