@@ -2,9 +2,10 @@
 
 transformers' dynamic cache concatenates every layer's keys and values with each step's new ones:
 a copy of the whole cache, per layer, per step, which grows with the batch and the answer (on
-vestis-vlm-tiny, batch 16 on one CPU thread, removing it saved about 5% of the decoding time). :func:`grow_in_place` switches a dynamic cache's layers to one
-that writes each step into room allocated ahead (doubling when it runs out) and hands attention
-views of the filled part, so nothing is copied but the new positions.
+vestis-vlm-tiny, batch 16 on one CPU thread, removing it saved about 5% of the decoding time).
+:func:`grow_in_place` switches a dynamic cache's layers to one that writes each step into room
+allocated ahead (doubling when it runs out) and hands attention views of the filled part, so
+nothing is copied but the new positions.
 """
 
 from __future__ import annotations
