@@ -121,9 +121,9 @@ def int8_linear_class() -> type:
             flat = x.reshape(-1, self.in_features).float()
             x_scale = (flat.abs().amax(dim=1, keepdim=True) / 127).clamp(min=1e-12)
             xq = torch.round(flat / x_scale).clamp(-127, 127).to(torch.int8)
-            out = torch._int_mm(xq, self.weight_t).float() * x_scale * self.scale
+            out = torch._int_mm(xq, self.weight_t).float().mul_(x_scale).mul_(self.scale)
             if self.bias is not None:
-                out = out + self.bias
+                out.add_(self.bias)
             return out.reshape(*shape[:-1], self.out_features).to(x.dtype)
 
         def extra_repr(self) -> str:
