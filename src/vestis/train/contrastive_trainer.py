@@ -132,9 +132,10 @@ class LossParameters(nn.Module):
 
 def loss_scalars(student: nn.Module, extra: LossParameters | None) -> dict[str, float]:
     """The loss's learned temperature (and SigLIP's bias) at the end of an epoch, for the report."""
-    if extra is None:
-        return {"scale": float(student.logit_scale.clamp(max=MAX_LOG_SCALE).exp())}
-    return {"scale": float(extra.log_scale.clamp(max=MAX_LOG_SCALE).exp()), "bias": float(extra.bias)}
+    with torch.no_grad():
+        if extra is None:
+            return {"scale": float(student.logit_scale.clamp(max=MAX_LOG_SCALE).exp())}
+        return {"scale": float(extra.log_scale.clamp(max=MAX_LOG_SCALE).exp()), "bias": float(extra.bias)}
 
 
 def pairs(
