@@ -229,19 +229,21 @@ def test_abstained_fields_are_answered_null_whatever_the_model_writes(tiny_vlm_d
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms):
+def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms, monkeypatch):
     from vestis.extract.backends import vlm_decode
 
     schema = load_schema("vestis")
     runs = {}
-    for fast_forward, width in ((False, "longest"), (True, "longest"), (True, "median")):
+    for fast_forward, width in ((False, "longest"), (True, "longest"), (True, "median"), (True, "one")):
+        if width == "one":  # a backlog fed one token a step: rows decide at different steps
+            monkeypatch.setattr(vlm_decode, "chunk_width", lambda backlogs, policy: 1)
         ex = load_extractor(
             "vlm",
             schema,
             model=str(tiny_vlms[family]),
             max_new_tokens=300,
             fast_forward=fast_forward,
-            chunk_width=width,
+            chunk_width="median" if width == "one" else width,
         )
         results = ex.extract(photos())
         runs[fast_forward, width] = (
@@ -250,14 +252,13 @@ def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms
             ex.last_stats["steps"],
         )
     stepwise = runs[False, "longest"]
-    for key in ((True, "longest"), (True, "median")):
+    for key in ((True, "longest"), (True, "median"), (True, "one")):
         assert runs[key][0] == stepwise[0]
         for fast, slow in zip(runs[key][1], stepwise[1], strict=True):
             assert fast == pytest.approx(slow, abs=1e-5)
     if vlm_decode.supported(ex.model):  # decoder-only, 1-D positions
         assert runs[True, "longest"][2] < 0.6 * stepwise[2]  # keys and pinned-down values take no step
-        # the median width feeds long forced runs over several steps: more steps than the longest
-        assert runs[True, "longest"][2] <= runs[True, "median"][2] < stepwise[2]
+        assert runs[True, "longest"][2] <= runs[True, "median"][2] < runs[True, "one"][2]
     else:
         assert runs[True, "longest"][2] == runs[True, "median"][2] == stepwise[2]
     assert vlm_decode.supported(ex.model) == (family in ("idefics3", "vestis_vlm"))
@@ -266,7 +267,8 @@ def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms
 def test_chunk_width_policies_and_the_option_check(tiny_vlm_dir):
     from vestis.extract.backends.vlm_decode import chunk_width
 
-    assert chunk_width([3], "median") == 3 and chunk_width([1, 1, 1, 8], "median") == 1
+    assert chunk_width([3], "median") == 3 and chunk_width([1, 1, 1, 8] * 16, "median") == 1
+    assert chunk_width([1, 1, 1, 8], "median") == 8  # too few positions for a narrow step
     assert chunk_width([1, 1, 1, 8], "longest") == 8
     assert load_extractor("vlm", model=str(tiny_vlm_dir), device="cpu").chunk_width == "median"
     with pytest.raises(OptionsError, match=r"chunk_width must be one of .auto., .longest., .median."):
