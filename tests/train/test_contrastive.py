@@ -326,3 +326,20 @@ def test_wiseft_blends_the_text_encoder_with_the_packaged_minilm(trained, tiny_l
     start = blend(tiny_lite, model_dir, 0.0, tmp_path / "start")
     at_start = load_file(str(start / "text_encoder" / "model.safetensors"))
     assert torch.equal(at_start[key], packaged[key].half())
+
+
+def test_cached_pooled_features_match_the_frozen_upper_blocks(tiny_lite):
+    from types import SimpleNamespace
+
+    from vestis.models.lite import VestisLite
+    from vestis.train.contrastive_trainer import pooled_features
+
+    model = VestisLite.load(tiny_lite)
+    size = model.config.image_size
+    with torch.no_grad():
+        lower = model.backbone.lower(torch.randn(5, 3, size, size)).numpy().astype(np.float16)
+    split = SimpleNamespace(examples=[None] * 5, features=lower)
+    cached = pooled_features(model, split, batch_size=2)  # three batches
+    with torch.no_grad():
+        direct = model.pooled_from_lower(torch.from_numpy(lower[[3, 0]].astype(np.float32)))
+    assert cached.shape[0] == 5 and torch.allclose(cached[[3, 0]], direct, atol=1e-5)

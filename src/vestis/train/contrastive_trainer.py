@@ -168,6 +168,18 @@ def make_split(
 
 
 @torch.no_grad()
+def pooled_features(model: VestisLite, split: Split, batch_size: int = 256) -> torch.Tensor:
+    """The frozen image tower's pooled features of every row of ``split`` (eval mode), computed once
+    when the upper blocks do not train: each step then reads them instead of rerunning the blocks."""
+    model.backbone.eval()
+    out = []
+    for start in range(0, len(split.examples), batch_size):
+        x = torch.from_numpy(split.features[start : start + batch_size].astype(np.float32))
+        out.append(model.pooled_from_lower(x))
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+@torch.no_grad()
 def image_embeddings(model: VestisLite, split: Split, batch_size: int = 256) -> torch.Tensor:
     model.eval()
     out = []
@@ -261,9 +273,11 @@ def train_contrastive(
     if not cfg.freeze_text:
         tower = TextTower(load_text_encoder(directory=text_encoder_dir(base_dir)), cfg.max_text_tokens)
         tower.freeze(cfg.text_frozen_layers)
+    pooled = None  # the frozen tower's pooled features, when the upper blocks do not train
     if not cfg.train_image:
         for p in student.backbone.upper_parameters():
             p.requires_grad_(False)
+        pooled = pooled_features(student, train)
     if cfg.head_weight == 0:
         student.heads.requires_grad_(False)
         if student.colour_mlp is not None:
@@ -337,7 +351,9 @@ def train_contrastive(
             t0, sums = time.perf_counter(), {}
             for idx in batches:
                 caps = np.array([rng.choice(train.captions[i]) for i in idx])
-                parts = step_loss(cfg, student, tower, extra, teacher, train, idx, caps, texts, head_weights)
+                parts = step_loss(
+                    cfg, student, tower, extra, teacher, train, idx, caps, texts, head_weights, pooled
+                )
                 optim.zero_grad(set_to_none=True)
                 parts["total"].backward()
                 optim.step()
@@ -400,11 +416,15 @@ def step_loss(
     caps: np.ndarray,
     texts: list[str],
     head_weights: dict[str, float],
+    cached_pooled: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The loss terms of one batch of training rows ``idx`` with captions ``caps`` (``total`` is
-    their weighted sum)."""
-    x = torch.from_numpy(train.features[idx].astype(np.float32))
-    pooled = student.pooled_from_lower(x)
+    their weighted sum). ``cached_pooled``: every training row's pooled features from a frozen image
+    tower (:func:`pooled_features`), read instead of running the upper blocks."""
+    if cached_pooled is not None:
+        pooled = cached_pooled[torch.from_numpy(idx)]
+    else:
+        pooled = student.pooled_from_lower(torch.from_numpy(train.features[idx].astype(np.float32)))
     image = F.normalize(student.image_proj(pooled), dim=-1)
     unique, inverse = np.unique(caps, return_inverse=True)
     # each distinct caption once; a frozen MiniLM's features are the teacher's
