@@ -227,9 +227,12 @@ class VestisVLMForConditionalGeneration(VestisVLMPreTrainedModel, GenerationMixi
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Any,
     ) -> Any:
-        """The language model's output (``loss`` from ``labels``, shifted inside, -100 ignored).
+        """The language model's output (``loss`` from ``labels``, shifted inside, -100 ignored;
+        logits for the last ``logits_to_keep`` positions only, 0: all, as transformers' models:
+        named here so that ``generate`` asks for the last position's only at the prompt).
 
         A batch scored with ``labels`` whose rows share a prompt prefix that carries no label (a
         training batch: one instruction, then each item's photos and answer) runs that prefix
@@ -237,6 +240,7 @@ class VestisVLMForConditionalGeneration(VestisVLMPreTrainedModel, GenerationMixi
         fraction of the cost when the instruction is long (the vestis schema's is ~740 tokens of
         ~860). The logits then cover the positions after the prefix only.
         """
+        kwargs["logits_to_keep"] = logits_to_keep
         if inputs_embeds is None:
             if input_ids is None:
                 raise ValueError("pass input_ids or inputs_embeds")
