@@ -47,14 +47,10 @@ def growing_layer_class() -> type:
             return new
 
         def _fill(self, keys: Any, values: Any, room: int) -> None:
-            import torch
-
-            batch, heads, length, dim = keys.shape
+            length = keys.shape[2]
             capacity = length + max(room, 1)
-            self._k = torch.empty((batch, heads, capacity, dim), dtype=keys.dtype, device=keys.device)
-            self._v = torch.empty(
-                (batch, values.shape[1], capacity, values.shape[-1]), dtype=values.dtype, device=values.device
-            )
+            self._k = keys.new_empty((*keys.shape[:2], capacity, keys.shape[3]))
+            self._v = values.new_empty((*values.shape[:2], capacity, values.shape[3]))
             self._k[:, :, :length] = keys
             self._v[:, :, :length] = values
             self._n = length

@@ -96,6 +96,11 @@ def int8_linear_class() -> type:
     """
     import torch
 
+    def quantize_rows(t: Any) -> tuple[Any, Any]:
+        """Each row of a 2-D float tensor as int8, symmetric, with its own scale: (int8, scales (n, 1))."""
+        scale = (t.abs().amax(dim=1, keepdim=True) / 127).clamp(min=1e-12)
+        return torch.round(t / scale).clamp(-127, 127).to(torch.int8), scale
+
     class Int8Linear(torch.nn.Module):
         """``nn.Linear`` in int8: weights quantized symmetrically per output channel once, inputs
         per token at each call, products accumulated in int32 and rescaled to float.
@@ -110,17 +115,13 @@ def int8_linear_class() -> type:
 
         @classmethod
         def from_linear(cls, linear: Any) -> Any:
-            weight = linear.weight.detach().float()
-            scale = (weight.abs().amax(dim=1) / 127).clamp(min=1e-12)
-            q = torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8)
+            q, scale = quantize_rows(linear.weight.detach().float())
             bias = None if linear.bias is None else linear.bias.detach().float().clone()
-            return cls(q.t().contiguous(), scale, bias)
+            return cls(q.t().contiguous(), scale[:, 0], bias)
 
         def forward(self, x: Any) -> Any:
             shape = x.shape
-            flat = x.reshape(-1, self.in_features).float()
-            x_scale = (flat.abs().amax(dim=1, keepdim=True) / 127).clamp(min=1e-12)
-            xq = torch.round(flat / x_scale).clamp(-127, 127).to(torch.int8)
+            xq, x_scale = quantize_rows(x.reshape(-1, self.in_features).float())
             out = torch._int_mm(xq, self.weight_t).float().mul_(x_scale).mul_(self.scale)
             if self.bias is not None:
                 out.add_(self.bias)

@@ -182,11 +182,7 @@ def pooled_features(model: VestisLite, split: Split, batch_size: int = 256) -> t
 @torch.no_grad()
 def image_embeddings(model: VestisLite, split: Split, batch_size: int = 256) -> torch.Tensor:
     model.eval()
-    out = []
-    for start in range(0, len(split.examples), batch_size):
-        x = torch.from_numpy(split.features[start : start + batch_size].astype(np.float32))
-        out.append(F.normalize(model.image_proj(model.pooled_from_lower(x)), dim=-1))
-    return torch.cat(out)
+    return F.normalize(model.image_proj(pooled_features(model, split, batch_size)), dim=-1)
 
 
 def teacher_images(
