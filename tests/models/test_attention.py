@@ -43,3 +43,27 @@ def test_grouped_attention_gives_the_same_logits_and_answers(family, tiny_vlms):
 def test_models_without_grouped_heads_are_left_alone(tiny_vlms):
     ex = load_extractor("vlm", load_schema("denali"), model=str(tiny_vlms["florence2"]), device="cpu")
     assert use_grouped_sdpa(ex.model) is False
+
+
+@pytest.mark.parametrize("queries", [1, 3, 8, 9])
+def test_few_queries_match_torchs_kernel(queries):
+    """A step of a few new tokens per row takes the batched-product path; it must agree with torch's
+    kernel on left-padded rows and on a cache read through a view of a longer buffer."""
+    from vestis.models.attention import FEW_QUERIES, sdpa_gqa_attention
+
+    torch.manual_seed(0)
+    batch, heads, kv_heads, d, k = 4, 6, 2, 16, 30
+    query = torch.randn(batch, heads, queries, d)
+    key = torch.randn(batch, kv_heads, k + 10, d)[:, :, :k]
+    value = torch.randn(batch, kv_heads, k + 10, d)[:, :, :k]
+    causal = torch.ones(queries, k, dtype=torch.bool).tril(k - queries)
+    padded = torch.arange(k) >= torch.tensor([0, 3, 7, 1]).unsqueeze(1)  # left padding per row
+    mask = (causal & padded[:, None, :])[:, None]
+    module = torch.nn.Module().eval()
+    out, _ = sdpa_gqa_attention(module, query, key, value, mask, scaling=0.3)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=mask, scale=0.3, enable_gqa=True
+    ).transpose(1, 2)
+    assert out.shape == (batch, queries, heads, d)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert (queries <= FEW_QUERIES) == (queries != 9)

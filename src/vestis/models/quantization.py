@@ -79,7 +79,34 @@ def dynamic_int8(model: Any, within: list[Any]) -> Any:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, int8_linear_class().from_linear(linear))
+    group_int8_siblings(model)
     return model
+
+
+# layers that a module applies to the same input, one after another (Llama-style attention and MLP)
+SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def group_int8_siblings(model: Any, siblings: tuple[tuple[str, ...], ...] = SIBLINGS) -> int:
+    """Join each set of :class:`Int8Linear` siblings that read one input (a module's ``q_proj``,
+    ``k_proj`` and ``v_proj``) into one product: the input is quantized once and multiplied by
+    their weights side by side; the first call computes every sibling's output, the others take
+    theirs. The outputs are exactly the separate layers' (the same int8 input and weights, exact
+    int32 sums). Returns the number of groups.
+
+    The siblings must be called on the same tensor, not modified in between, as transformers'
+    attention and MLP modules do; a sibling called on another tensor recomputes the group."""
+    Int8Linear = int8_linear_class()
+    groups = 0
+    for module in model.modules():
+        for names in siblings:
+            layers = [getattr(module, n, None) for n in names]
+            if all(isinstance(x, Int8Linear) and x.group is None for x in layers) and (
+                len({x.in_features for x in layers}) == 1
+            ):
+                Int8Linear.group_together(layers)
+                groups += 1
+    return groups
 
 
 @functools.cache
@@ -98,8 +125,40 @@ def int8_linear_class() -> type:
 
     def quantize_rows(t: Any) -> tuple[Any, Any]:
         """Each row of a 2-D float tensor as int8, symmetric, with its own scale: (int8, scales (n, 1))."""
-        scale = (t.abs().amax(dim=1, keepdim=True) / 127).clamp(min=1e-12)
-        return torch.round(t / scale).clamp(-127, 127).to(torch.int8), scale
+        amax = t.abs().amax(dim=1, keepdim=True).clamp_(min=1e-10)
+        # |t| * 127 / amax <= 127 (up to rounding, which round() keeps at 127): no clamp needed
+        return (t * (127 / amax)).round_().to(torch.int8), amax / 127
+
+    def int8_product(x: Any, weight_t: Any, scale: Any, bias: Any) -> Any:
+        """``x`` (…, in) float times int8 ``weight_t`` (in, out) with per-column ``scale``: (…, out)."""
+        shape = x.shape
+        xq, x_scale = quantize_rows(x.reshape(-1, weight_t.shape[0]).float())
+        out = torch._int_mm(xq, weight_t).float().mul_(x_scale).mul_(scale)
+        if bias is not None:
+            out.add_(bias)
+        return out.reshape(*shape[:-1], weight_t.shape[1]).to(x.dtype)
+
+    class Group:
+        """Int8 layers run as one product on the input they share (:func:`group_int8_siblings`)."""
+
+        def __init__(self, layers: list[Any]) -> None:
+            self.layers = layers
+            self.weight_t = torch.cat([x.weight_t for x in layers], dim=1).contiguous()
+            self.scale = torch.cat([x.scale for x in layers])
+            biases = [x.bias if x.bias is not None else x.scale.new_zeros(x.out_features) for x in layers]
+            self.bias = torch.cat(biases) if any(x.bias is not None for x in layers) else None
+            self._input: Any = None
+            self._pending: dict[int, Any] = {}
+
+        def output(self, layer: Any, x: Any) -> Any:
+            if self._input is not x or id(layer) not in self._pending:
+                out = int8_product(x, self.weight_t, self.scale, self.bias)
+                parts = out.split([m.out_features for m in self.layers], dim=-1)
+                self._input, self._pending = x, {id(m): p for m, p in zip(self.layers, parts, strict=True)}
+            out = self._pending.pop(id(layer))
+            if not self._pending:
+                self._input = None  # no reference to the input kept past the last sibling
+            return out
 
     class Int8Linear(torch.nn.Module):
         """``nn.Linear`` in int8: weights quantized symmetrically per output channel once, inputs
@@ -112,6 +171,17 @@ def int8_linear_class() -> type:
             self.register_buffer("weight_t", weight_t)  # (in, out) int8, contiguous for _int_mm
             self.register_buffer("scale", scale)  # (out,) float
             self.bias = None if bias is None else torch.nn.Parameter(bias, requires_grad=False)
+            self.group: Any = None  # a plain object, not a submodule
+
+        @staticmethod
+        def group_together(layers: list[Any]) -> None:
+            """Let ``layers`` (same input size) share one product; their weights become views of it."""
+            group = Group(layers)
+            at = 0
+            for layer in layers:
+                layer.weight_t = group.weight_t[:, at : at + layer.out_features]
+                at += layer.out_features
+                layer.group = group
 
         @classmethod
         def from_linear(cls, linear: Any) -> Any:
@@ -120,12 +190,9 @@ def int8_linear_class() -> type:
             return cls(q.t().contiguous(), scale[:, 0], bias)
 
         def forward(self, x: Any) -> Any:
-            shape = x.shape
-            xq, x_scale = quantize_rows(x.reshape(-1, self.in_features).float())
-            out = torch._int_mm(xq, self.weight_t).float().mul_(x_scale).mul_(self.scale)
-            if self.bias is not None:
-                out.add_(self.bias)
-            return out.reshape(*shape[:-1], self.out_features).to(x.dtype)
+            if self.group is not None:
+                return self.group.output(self, x)
+            return int8_product(x, self.weight_t, self.scale, self.bias)
 
         def extra_repr(self) -> str:
             return f"in_features={self.in_features}, out_features={self.out_features}, int8"

@@ -20,7 +20,9 @@ leaves the batch, its cache with it, when it ends.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 from vestis.extract.grammar import GrammarLogitsProcessor
@@ -76,6 +78,33 @@ def chunk_width(backlogs: list[int], policy: str) -> int:
         return longest
     median = sorted(backlogs)[(len(backlogs) - 1) // 2]
     return max(1, median, min(longest, -(-MIN_POSITIONS // len(backlogs))))
+
+
+@contextlib.contextmanager
+def output_rows(model: Any, rows: list[int]) -> Iterator[None]:
+    """Within the block, the model's output layer sees only the batch rows ``rows`` (its logits
+    have ``len(rows)`` rows): a row still feeding forced tokens needs none, and the layer's 49k
+    outputs per row are a twentieth of the model. Models without ``get_output_embeddings`` compute
+    every row's (the caller indexes them)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        yield
+        return
+    index = None
+
+    def keep_rows(module: Any, args: tuple) -> tuple:
+        nonlocal index
+        if index is None:
+            import torch
+
+            index = torch.tensor(rows, device=args[0].device)
+        return (args[0].index_select(0, index), *args[1:])
+
+    handle = head.register_forward_pre_hook(keep_rows)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def generate(
@@ -161,21 +190,24 @@ def generate(
             mask[i, step - len(feed) :] = 1
         attention = torch.cat([attention, mask.to(attention.device)], dim=1)
         positions = (attention.long().cumsum(1) - 1).clamp(min=0)[:, -step:]
-        out = model(
-            input_ids=chunk.to(attention.device),
-            attention_mask=attention,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-            **{keyword: cache},
-        )
+        # rows whose backlog this step empties choose a token; the others need no logits
+        ready = [i for i, row in enumerate(active) if not backlog[row]]
+        with output_rows(model, ready or [0]):
+            out = model(
+                input_ids=chunk.to(attention.device),
+                attention_mask=attention,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{keyword: cache},
+            )
         cache = getattr(out, "cache", None) or out.past_key_values
         steps += 1
-        ready = [i for i, row in enumerate(active) if not backlog[row]]
         decided = {}
         if not ready:
             continue
-        scores = grammar.mask(out.logits[ready, -1].float(), rows=[active[i] for i in ready])
+        logits = out.logits[:, -1] if out.logits.shape[0] == len(ready) else out.logits[ready, -1]
+        scores = grammar.mask(logits.float(), rows=[active[i] for i in ready])
         if do_sample:
             picked = torch.multinomial(torch.softmax(scores / temperature, dim=-1), 1).squeeze(1)
         else:
@@ -187,4 +219,4 @@ def generate(
         }
 
 
-__all__ = ["WIDTHS", "cache_keyword", "chunk_width", "generate", "supported"]
+__all__ = ["WIDTHS", "cache_keyword", "chunk_width", "generate", "output_rows", "supported"]
