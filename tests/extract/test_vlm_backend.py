@@ -182,7 +182,7 @@ def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
     assert "language_model.lm_head" in quantized and len(quantized) > 1
     for name in quantized:  # int8 weights, one scale per output channel
         layer = ex.model.get_submodule(name)
-        assert layer.weight_t.dtype == torch.int8 and layer.scale.shape == (layer.out_features,)
+        assert layer.qweight.dtype == torch.int8 and layer.scale.shape == (layer.out_features,)
     assert all(layers[n] is torch.nn.Linear for n in layers if n.startswith("projector"))  # float
     assert all(id(ex.model.get_submodule(n)) in decoder for n in quantized if n != "language_model.lm_head")
     for res in ex.extract(photos()):
@@ -262,6 +262,38 @@ def test_fast_forward_skips_forced_steps_and_changes_no_answer(family, tiny_vlms
     else:
         assert runs[True, "longest"][2] == runs[True, "median"][2] == stepwise[2]
     assert vlm_decode.supported(ex.model) == (family in ("idefics3", "vestis_vlm"))
+
+
+@pytest.mark.parametrize("family", ["idefics3", "vestis_vlm"])
+def test_output_layer_for_choosing_rows_and_allowed_tokens_changes_no_answer(family, tiny_vlms, monkeypatch):
+    from vestis.extract.backends import vlm_decode
+
+    calls = []
+    real = vlm_decode.output_layer
+
+    def counting(model, rows, candidates=None):
+        calls.append((len(rows), None if candidates is None else len(candidates)))
+        return real(model, rows, candidates)
+
+    monkeypatch.setattr(vlm_decode, "output_layer", counting)
+    # one token a step: a row with forced tokens left feeds them without choosing
+    monkeypatch.setattr(vlm_decode, "chunk_width", lambda backlogs, policy: 1)
+    runs = {}
+    for share in (0.0, vlm_decode.RESTRICT_SHARE):  # 0: every column, for every row that chooses
+        monkeypatch.setattr(vlm_decode, "RESTRICT_SHARE", share)
+        calls.clear()
+        ex = load_extractor("vlm", load_schema("vestis"), model=str(tiny_vlms[family]), max_new_tokens=300)
+        results = ex.extract(photos())
+        runs[share] = ([r.raw for r in results], [r.confidence for r in results], list(calls))
+    (every, every_conf, every_calls), (few, few_conf, few_calls) = runs[0.0], runs[vlm_decode.RESTRICT_SHARE]
+    assert all(n is None for _, n in every_calls)
+    vocab = ex.model.get_output_embeddings().out_features
+    restricted = [n for _, n in few_calls if n is not None]
+    assert len(restricted) > 10 and max(restricted) <= vlm_decode.RESTRICT_SHARE * vocab
+    assert any(rows < len(photos()) for rows, _ in few_calls)  # rows feeding forced tokens get no logits
+    assert few == every
+    for fast, slow in zip(few_conf, every_conf, strict=True):
+        assert fast == pytest.approx(slow, abs=1e-5)
 
 
 def test_chunk_width_policies_and_the_option_check(tiny_vlm_dir):

@@ -57,3 +57,13 @@ def test_a_sibling_called_on_another_tensor_recomputes():
         assert torch.equal(block.k_proj(b), k_alone(b))  # not the pending output for a
         assert torch.equal(block.k_proj(a), k_alone(a))
         assert torch.equal(block.q_proj(b), q_alone(b))  # a stale pending q_proj output is not reused
+
+
+def test_columns_compute_only_the_outputs_asked_for():
+    torch.manual_seed(2)
+    layer = int8_linear_class().from_linear(torch.nn.Linear(32, 100))
+    x = torch.randn(6, 1, 32)
+    index = torch.tensor([3, 17, 99, 0])
+    with torch.inference_mode():
+        assert torch.equal(layer.columns(x, index), layer(x)[..., index])
+        assert layer.columns(x[:0], index).shape == (0, 1, 4)

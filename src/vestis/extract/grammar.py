@@ -391,6 +391,16 @@ class GrammarLogitsProcessor:
         """Set to -inf, per row, what the grammar forbids next (a finished row may only stop).
 
         ``rows``: the batch rows that ``scores``' rows are, in order (default: all of them)."""
+        bitmask = self.bitmask(rows)
+        t0 = time.perf_counter()
+        apply_bitmask(scores, bitmask)
+        self.seconds += time.perf_counter() - t0
+        return scores
+
+    def bitmask(self, rows: list[int] | None = None) -> Any:
+        """What the grammar allows next, per row of ``rows`` (default: all): an int32 tensor
+        (len(rows), words), bit ``j`` of word ``i`` for token ``32 i + j``; a finished row may only
+        stop. A view of a buffer the next call overwrites."""
         t0 = time.perf_counter()
         rows = list(range(len(self.matchers))) if rows is None else rows
         for at, row in enumerate(rows):
@@ -399,9 +409,35 @@ class GrammarLogitsProcessor:
                 self._bitmask[at] = self._stop_only
             else:
                 self.engine.fill(matcher, self._bitmask, at)
-        apply_bitmask(scores, self._bitmask[: len(rows)])
         self.seconds += time.perf_counter() - t0
-        return scores
+        return self._bitmask[: len(rows)]
+
+
+def allowed_tokens(bitmask: Any, limit: int) -> Any:
+    """The tokens below ``limit`` that any row of ``bitmask`` allows, ascending (int64 tensor).
+
+    >>> import torch
+    >>> bits = torch.tensor([[0b101, 0], [0, 1]], dtype=torch.int32)
+    >>> allowed_tokens(bits, 64).tolist(), allowed_tokens(bits, 32).tolist()
+    ([0, 2, 32], [0, 2])
+    """
+    import numpy as np
+    import torch
+
+    words = np.bitwise_or.reduce(bitmask.numpy().view(np.uint32), axis=0)
+    bits = np.unpackbits(words.astype("<u4").view(np.uint8), bitorder="little")[:limit]
+    return torch.from_numpy(np.flatnonzero(bits))
+
+
+def allowed_at(bitmask: Any, tokens: Any) -> Any:
+    """Per row of ``bitmask``, whether it allows each of ``tokens``: bool (rows, len(tokens)).
+
+    >>> import torch
+    >>> allowed_at(torch.tensor([[0b101], [0b010]], dtype=torch.int32), torch.tensor([0, 1, 2])).tolist()
+    [[True, False, True], [False, True, False]]
+    """
+    shifts = (tokens % 32).to(bitmask.dtype)
+    return ((bitmask[:, tokens // 32] >> shifts) & 1).bool()
 
 
 def apply_bitmask(scores: Any, bitmask: Any) -> None:

@@ -129,21 +129,22 @@ def int8_linear_class() -> type:
         # |t| * 127 / amax <= 127 (up to rounding, which round() keeps at 127): no clamp needed
         return (t * (127 / amax)).round_().to(torch.int8), amax / 127
 
-    def int8_product(x: Any, weight_t: Any, scale: Any, bias: Any) -> Any:
-        """``x`` (…, in) float times int8 ``weight_t`` (in, out) with per-column ``scale``: (…, out)."""
+    def int8_product(x: Any, qweight: Any, scale: Any, bias: Any) -> Any:
+        """``x`` (…, in) float times the int8 ``qweight`` (out, in) with per-row ``scale``: (…, out)."""
         shape = x.shape
-        xq, x_scale = quantize_rows(x.reshape(-1, weight_t.shape[0]).float())
-        out = torch._int_mm(xq, weight_t).float().mul_(x_scale).mul_(scale)
+        xq, x_scale = quantize_rows(x.reshape(-1, qweight.shape[1]).float())
+        # _int_mm reads the (out, in) rows through a transposed view faster than an (in, out) copy
+        out = torch._int_mm(xq, qweight.t()).float().mul_(x_scale).mul_(scale)
         if bias is not None:
             out.add_(bias)
-        return out.reshape(*shape[:-1], weight_t.shape[1]).to(x.dtype)
+        return out.reshape(*shape[:-1], qweight.shape[0]).to(x.dtype)
 
     class Group:
         """Int8 layers run as one product on the input they share (:func:`group_int8_siblings`)."""
 
         def __init__(self, layers: list[Any]) -> None:
             self.layers = layers
-            self.weight_t = torch.cat([x.weight_t for x in layers], dim=1).contiguous()
+            self.qweight = torch.cat([x.qweight for x in layers])
             self.scale = torch.cat([x.scale for x in layers])
             biases = [x.bias if x.bias is not None else x.scale.new_zeros(x.out_features) for x in layers]
             self.bias = torch.cat(biases) if any(x.bias is not None for x in layers) else None
@@ -152,7 +153,7 @@ def int8_linear_class() -> type:
 
         def output(self, layer: Any, x: Any) -> Any:
             if self._input is not x or id(layer) not in self._pending:
-                out = int8_product(x, self.weight_t, self.scale, self.bias)
+                out = int8_product(x, self.qweight, self.scale, self.bias)
                 parts = out.split([m.out_features for m in self.layers], dim=-1)
                 self._input, self._pending = x, {id(m): p for m, p in zip(self.layers, parts, strict=True)}
             out = self._pending.pop(id(layer))
@@ -165,10 +166,10 @@ def int8_linear_class() -> type:
         per token at each call, products accumulated in int32 and rescaled to float.
         """
 
-        def __init__(self, weight_t: Any, scale: Any, bias: Any) -> None:
+        def __init__(self, qweight: Any, scale: Any, bias: Any) -> None:
             super().__init__()
-            self.in_features, self.out_features = weight_t.shape
-            self.register_buffer("weight_t", weight_t)  # (in, out) int8, contiguous for _int_mm
+            self.out_features, self.in_features = qweight.shape
+            self.register_buffer("qweight", qweight)  # (out, in) int8, as nn.Linear's weight
             self.register_buffer("scale", scale)  # (out,) float
             self.bias = None if bias is None else torch.nn.Parameter(bias, requires_grad=False)
             self.group: Any = None  # a plain object, not a submodule
@@ -179,7 +180,7 @@ def int8_linear_class() -> type:
             group = Group(layers)
             at = 0
             for layer in layers:
-                layer.weight_t = group.weight_t[:, at : at + layer.out_features]
+                layer.qweight = group.qweight[at : at + layer.out_features]
                 at += layer.out_features
                 layer.group = group
 
@@ -187,12 +188,17 @@ def int8_linear_class() -> type:
         def from_linear(cls, linear: Any) -> Any:
             q, scale = quantize_rows(linear.weight.detach().float())
             bias = None if linear.bias is None else linear.bias.detach().float().clone()
-            return cls(q.t().contiguous(), scale[:, 0], bias)
+            return cls(q, scale[:, 0], bias)
 
         def forward(self, x: Any) -> Any:
             if self.group is not None:
                 return self.group.output(self, x)
-            return int8_product(x, self.weight_t, self.scale, self.bias)
+            return int8_product(x, self.qweight, self.scale, self.bias)
+
+        def columns(self, x: Any, index: Any) -> Any:
+            """The outputs ``index`` only (``self(x)[..., index]``, computed for those alone)."""
+            bias = None if self.bias is None else self.bias[index]
+            return int8_product(x, self.qweight.index_select(0, index), self.scale[index], bias)
 
         def extra_repr(self) -> str:
             return f"in_features={self.in_features}, out_features={self.out_features}, int8"

@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from vestis.extract.grammar import GrammarLogitsProcessor
+from vestis.extract.grammar import GrammarLogitsProcessor, allowed_at, allowed_tokens, apply_bitmask
 from vestis.models.kv_cache import grow_in_place
 
 
@@ -80,31 +80,50 @@ def chunk_width(backlogs: list[int], policy: str) -> int:
     return max(1, median, min(longest, -(-MIN_POSITIONS // len(backlogs))))
 
 
+# the output layer is computed for the grammar's allowed tokens alone while they are at most this
+# share of the vocabulary (an enum's first tokens, a closing quote), else for all of it
+RESTRICT_SHARE = 0.25
+
+
 @contextlib.contextmanager
-def output_rows(model: Any, rows: list[int]) -> Iterator[None]:
-    """Within the block, the model's output layer sees only the batch rows ``rows`` (its logits
-    have ``len(rows)`` rows): a row still feeding forced tokens needs none, and the layer's 49k
-    outputs per row are a twentieth of the model. Models without ``get_output_embeddings`` compute
-    every row's (the caller indexes them)."""
+def output_layer(model: Any, rows: list[int], tokens: Any = None) -> Iterator[bool]:
+    """Within the block, the model's output layer computes the batch rows ``rows`` only (a row
+    still feeding forced tokens needs no logits), and, given ``tokens``, those columns only: the
+    logits are (len(rows), …, len(tokens)). The layer's 49k outputs per row are a twentieth of
+    vestis-vlm-tiny; an answer's next token mostly has a handful of candidates. Yields whether it
+    applies: a model without ``get_output_embeddings``, or with an output layer that is neither
+    ``nn.Linear`` nor int8, computes every row and column as usual."""
+    import torch
+
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if head is None:
-        yield
+    if head is None or not (isinstance(head, torch.nn.Linear) or hasattr(head, "columns")):
+        yield False
         return
-    index = None
+    index = torch.tensor(rows, device=head.bias.device if head.bias is not None else None)
+    kept: list[Any] = []
 
     def keep_rows(module: Any, args: tuple) -> tuple:
-        nonlocal index
-        if index is None:
-            import torch
+        hidden = args[0].index_select(0, index.to(args[0].device))
+        if tokens is None:
+            return (hidden, *args[1:])
+        kept.append(hidden)
+        return (hidden[:0], *args[1:])  # the layer's own product on no row: replaced below
 
-            index = torch.tensor(rows, device=args[0].device)
-        return (args[0].index_select(0, index), *args[1:])
+    def those_columns(module: Any, args: tuple, output: Any) -> Any:
+        if tokens is None:
+            return output
+        hidden, columns = kept.pop(), tokens.to(output.device)
+        if hasattr(module, "columns"):
+            return module.columns(hidden, columns)
+        bias = None if module.bias is None else module.bias[columns]
+        return torch.nn.functional.linear(hidden, module.weight.index_select(0, columns), bias)
 
-    handle = head.register_forward_pre_hook(keep_rows)
+    handles = [head.register_forward_pre_hook(keep_rows), head.register_forward_hook(those_columns)]
     try:
-        yield
+        yield True
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 def generate(
@@ -161,6 +180,8 @@ def generate(
     active = list(range(rows))  # the original rows still in the batch, in the cache's order
     attention = inputs["attention_mask"]
     keyword = cache_keyword(model)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    vocab = getattr(head, "out_features", None)  # the logits' width, where the output layer says
     steps = 1
     while True:
         ended = set()
@@ -192,7 +213,11 @@ def generate(
         positions = (attention.long().cumsum(1) - 1).clamp(min=0)[:, -step:]
         # rows whose backlog this step empties choose a token; the others need no logits
         ready = [i for i, row in enumerate(active) if not backlog[row]]
-        with output_rows(model, ready or [0]):
+        bits = grammar.bitmask([active[i] for i in ready]) if ready else None
+        candidates = allowed_tokens(bits, vocab) if ready and vocab else None
+        if candidates is not None and len(candidates) > RESTRICT_SHARE * vocab:
+            candidates = None
+        with output_layer(model, ready or [0], candidates) as applied:
             out = model(
                 input_ids=chunk.to(attention.device),
                 attention_mask=attention,
@@ -206,17 +231,22 @@ def generate(
         decided = {}
         if not ready:
             continue
-        logits = out.logits[:, -1] if out.logits.shape[0] == len(ready) else out.logits[ready, -1]
-        scores = grammar.mask(logits.float(), rows=[active[i] for i in ready])
+        scores = (out.logits[:, -1] if applied else out.logits[ready, -1]).float()
+        if applied and candidates is not None:
+            scores.masked_fill_(~allowed_at(bits, candidates).to(scores.device), float("-inf"))
+        else:
+            apply_bitmask(scores, bits)
         if do_sample:
             picked = torch.multinomial(torch.softmax(scores / temperature, dim=-1), 1).squeeze(1)
         else:
             picked = scores.argmax(dim=-1)
         lp = torch.log_softmax(scores, dim=-1).gather(1, picked.unsqueeze(1)).squeeze(1)
+        if applied and candidates is not None:
+            picked = candidates.to(picked.device)[picked]
         decided = {
             active[i]: (token, logprob)
             for i, token, logprob in zip(ready, picked.tolist(), lp.tolist(), strict=True)
         }
 
 
-__all__ = ["WIDTHS", "cache_keyword", "chunk_width", "generate", "output_rows", "supported"]
+__all__ = ["WIDTHS", "cache_keyword", "chunk_width", "generate", "output_layer", "supported"]
