@@ -36,6 +36,7 @@ def row(result: dict) -> dict:
         "denali_weighted_score": result["denali"]["weighted_score"],
         "valid_json": result["valid_json"]["strict"],
         "valid_json_after_repair": result["valid_json"]["after_repair"],
+        "json_parses": result["valid_json"].get("parses"),
         "samples_per_s": result["throughput"]["images_per_s"],
         "accuracy": {f: m["accuracy"] for f, m in result["fields"].items() if m.get("support")},
     }
@@ -143,6 +144,8 @@ def main() -> None:
         ("weighted score", lambda r: r["weighted_score"]),
         ("Denali weighted", lambda r: r["denali_weighted_score"]),
         ("valid JSON", lambda r: r["valid_json"]),
+        ("valid after repair", lambda r: r["valid_json_after_repair"]),
+        ("parses as JSON", lambda r: r.get("json_parses")),
         ("samples/s", lambda r: r["samples_per_s"]),
     ):
         cells = [get(results[n]) for n in names]

@@ -88,6 +88,18 @@ def test_valid_json_rates_leave_out_image_errors() -> None:
     assert rates["after_repair"] == pytest.approx(2 / 3)
     assert rates["text_outputs"] == 0
     assert M.valid_json_rates([{"valid_raw": True, "raw": '{"a": 1}'}])["text_outputs"] == 1
+    assert rates["parses"] is None  # no text: a closed-set backend
+
+
+def test_parses_counts_syntax_whatever_the_schema_says() -> None:
+    records = [
+        {"valid_raw": True, "raw": '{"colour": "red"}'},
+        {"valid_raw": False, "raw": '{"colour": ["red"]}'},  # valid JSON, not the schema's
+        {"valid_raw": False, "raw": '{"colour": "re'},  # cut off
+        {"valid_raw": False, "raw": '["red"]'},  # JSON, not an object
+    ]
+    rates = M.valid_json_rates(records)
+    assert rates["parses"] == pytest.approx(2 / 4) and rates["strict"] == pytest.approx(1 / 4)
 
 
 def test_evaluate_per_field() -> None:

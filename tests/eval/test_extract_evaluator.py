@@ -37,7 +37,12 @@ def test_pixel_colour_run_writes_everything(synthetic_dataset, mini_schema, tmp_
     assert colour["accuracy"] == pytest.approx(6 / 7)  # the unreadable image scores as a miss
     assert colour["macro_f1"] <= 1.0
     assert metrics["fields"]["category"]["accuracy"] == 0.0  # pixel-colour never guesses a category
-    assert metrics["valid_json"] == {"strict": 1.0, "after_repair": 1.0, "text_outputs": 0}  # no text: valid
+    assert metrics["valid_json"] == {
+        "strict": 1.0,
+        "after_repair": 1.0,
+        "parses": None,
+        "text_outputs": 0,
+    }  # no text: valid
     assert metrics["throughput"]["images_per_s"] > 0
     assert metrics["peak_rss_mb"] > 10
     assert metrics["backend"] == "pixel-colour" and metrics["schema"] == "mini"

@@ -30,6 +30,7 @@ SUMMARY: tuple[tuple[str, str, bool | None], ...] = (
     ("weighted_score", "Weighted score (accuracy)", True),
     ("valid_json/strict", "Valid JSON, strict", True),
     ("valid_json/after_repair", "Valid JSON, after repair", True),
+    ("valid_json/parses", "Text outputs that parse as a JSON object (syntax only)", True),
     ("valid_json/text_outputs", "Outputs written as text (judged for JSON)", None),
     ("consistency/all_fields", "Consistency across runs", True),
     ("throughput/images_per_s", "Throughput (samples/s)", True),

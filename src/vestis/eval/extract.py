@@ -54,7 +54,7 @@ class ExtractEvaluator(Evaluator):
     ``extract/<field>/<metric>``, ``extract/<field>/denali/<measure>`` (presence_rate, null_rate,
     value_accuracy, embedding_similarity, token_set_ratio, rouge_l, composite),
     ``extract/denali/weighted_score`` and ``extract/denali/composite``,
-    ``extract/valid_json/{strict,after_repair,text_outputs}``, ``extract/throughput/images_per_s``
+    ``extract/valid_json/{strict,after_repair,parses,text_outputs}``, ``extract/throughput/images_per_s``
     (one image per example: samples/s), ``extract/peak_rss_mb``, ``extract/n``, and with
     ``repeats`` > 1 ``extract/consistency/{all_fields,<field>,n,repeats}``.
 

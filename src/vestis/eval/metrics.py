@@ -20,6 +20,7 @@ Conventions, used everywhere below:
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -210,21 +211,31 @@ def weighted_score(per_field: dict[str, dict[str, Any]]) -> float | None:
 
 
 def valid_json_rates(records: Sequence[dict[str, Any]]) -> dict[str, float | int | None]:
-    """Share of backend outputs valid without repair (strict) and valid after repair.
+    """Share of backend outputs valid without repair (strict) and valid after repair, and of text
+    outputs that parse as a JSON object at all (``parses``: syntax only, whatever the values).
 
     Records whose image failed to load are left out: the backend never saw them. Generative
     backends judge their raw text (``Extractor.from_raw``: ``valid_raw`` is a strict parse and
-    validation, an ``output`` error a failure after repair) and the record keeps that text;
-    ``text_outputs`` counts those records. Closed-set backends (lite, majority) write no text:
-    their outputs are valid by construction, so 0 text outputs and 100% say just that.
+    validation against the schema, an ``output`` error a failure after repair) and the record
+    keeps that text; ``text_outputs`` counts those records. Closed-set backends (lite, majority)
+    write no text: their outputs are valid by construction, so 0 text outputs and 100% say just
+    that (``parses`` is None for them).
     """
     seen = [r for r in records if r.get("error_kind") != "image"]
-    text_outputs = sum(isinstance(r.get("raw"), str) for r in seen)
+    texts = [r["raw"] for r in seen if isinstance(r.get("raw"), str)]
     if not seen:
-        return {"strict": None, "after_repair": None, "text_outputs": 0}
+        return {"strict": None, "after_repair": None, "parses": None, "text_outputs": 0}
     strict = sum(bool(r.get("valid_raw")) for r in seen) / len(seen)
     repaired = sum(r.get("error_kind") != "output" for r in seen) / len(seen)
-    return {"strict": strict, "after_repair": repaired, "text_outputs": text_outputs}
+    parses = sum(_json_object(t) for t in texts) / len(texts) if texts else None
+    return {"strict": strict, "after_repair": repaired, "parses": parses, "text_outputs": len(texts)}
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def evaluate(

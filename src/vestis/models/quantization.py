@@ -125,9 +125,9 @@ def int8_linear_class() -> type:
 
     def quantize_rows(t: Any) -> tuple[Any, Any]:
         """Each row of a 2-D float tensor as int8, symmetric, with its own scale: (int8, scales (n, 1))."""
-        amax = t.abs().amax(dim=1, keepdim=True).clamp_(min=1e-10)
-        # |t| * 127 / amax <= 127 (up to rounding, which round() keeps at 127): no clamp needed
-        return (t * (127 / amax)).round_().to(torch.int8), amax / 127
+        scale = t.abs().amax(dim=1, keepdim=True).div_(127).clamp_(min=1e-12)
+        # |t| / scale <= 127 (up to rounding, which round() keeps at 127): no clamp needed
+        return (t / scale).round_().to(torch.int8), scale
 
     def int8_product(x: Any, qweight: Any, scale: Any, bias: Any) -> Any:
         """``x`` (…, in) float times the int8 ``qweight`` (out, in) with per-row ``scale``: (…, out)."""
