@@ -67,3 +67,11 @@ def test_few_queries_match_torchs_kernel(queries):
     assert out.shape == (batch, queries, heads, d)
     assert torch.allclose(out, expected, atol=1e-5)
     assert (queries <= FEW_QUERIES) == (queries != 9)
+    # the next step's mask (another tensor, same shape) is not taken for the last one's
+    other = mask.clone()
+    other[2, ..., 10:14] = False
+    out, _ = sdpa_gqa_attention(module, query, key, value, other, scaling=0.3)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=other, scale=0.3, enable_gqa=True
+    ).transpose(1, 2)
+    assert torch.allclose(out, expected, atol=1e-5)

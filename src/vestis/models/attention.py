@@ -36,6 +36,7 @@ def sdpa_gqa_attention(
     kv_heads, k, d) keys and values → ((batch, q, heads, d) output, no weights)."""
     import torch
 
+    given = attention_mask
     if attention_mask is not None and attention_mask.ndim == 4:
         attention_mask = attention_mask[:, :, :, : key.shape[-2]]
     if (
@@ -45,7 +46,7 @@ def sdpa_gqa_attention(
         and attention_mask.shape[1] == 1
         and not (module.training and dropout)
     ):
-        return _grouped_matmul_attention(query, key, value, attention_mask, scaling), None
+        return _grouped_matmul_attention(query, key, value, attention_mask, scaling, given), None
     causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     causal = bool(causal) and attention_mask is None and query.shape[2] > 1
     out = torch.nn.functional.scaled_dot_product_attention(
@@ -61,20 +62,42 @@ def sdpa_gqa_attention(
     return out.transpose(1, 2).contiguous(), None
 
 
-def _grouped_matmul_attention(query: Any, key: Any, value: Any, mask: Any, scaling: float | None) -> Any:
+# the additive mask of the last step: every layer of a forward pass gets the same mask tensor
+_BIAS: tuple | None = None
+
+
+def _grouped_matmul_attention(
+    query: Any, key: Any, value: Any, mask: Any, scaling: float | None, given: Any = None
+) -> Any:
     """Attention as two batched products, each query head group against its key/value head read
-    in place: (batch, heads, q, d) → (batch, q, heads, d). ``mask``: (batch, 1, q, k), True = attend."""
+    in place: (batch, heads, q, d) → (batch, q, heads, d). ``mask``: (batch, 1, q, k), True = attend.
+
+    The mask becomes an additive bias once per forward pass, added inside the first product
+    (``baddbmm``) with the scaling: every layer receives the same mask tensor, ``given`` (the
+    model's, before ``mask`` was cut to the keys' length), which identifies it."""
     import torch
 
+    global _BIAS
     batch, heads, q, d = query.shape
     kv_heads, k = key.shape[1], key.shape[2]
     group = heads // kv_heads
-    scores = torch.matmul(query.reshape(batch, kv_heads, group * q, d), key.transpose(-1, -2))
-    scores.mul_(d**-0.5 if scaling is None else scaling)
-    hidden = ~mask.unsqueeze(2).expand(batch, 1, group, q, k).reshape(batch, 1, group * q, k)
-    scores.masked_fill_(hidden, float("-inf"))
-    out = torch.matmul(torch.softmax(scores, dim=-1), value)  # (batch, kv_heads, group * q, d)
-    return out.reshape(batch, heads, q, d).transpose(1, 2).contiguous()
+    memo = _BIAS  # one read: another thread may replace it
+    shape = (kv_heads, group, k, query.dtype)
+    if given is not None and memo is not None and memo[0] is given and memo[1] == shape:
+        bias = memo[2]
+    else:
+        hidden = ~mask.unsqueeze(2).expand(batch, kv_heads, group, q, k)
+        bias = query.new_zeros(hidden.shape).masked_fill_(hidden, float("-inf"))
+        bias = bias.view(batch * kv_heads, group * q, k)
+        _BIAS = (given, shape, bias) if given is not None else None
+    scores = torch.baddbmm(
+        bias,
+        query.reshape(batch * kv_heads, group * q, d),
+        key.reshape(batch * kv_heads, k, d).transpose(1, 2),
+        alpha=d**-0.5 if scaling is None else scaling,
+    )
+    out = torch.bmm(torch.softmax(scores, dim=-1), value.reshape(batch * kv_heads, k, d))
+    return out.view(batch, heads, q, d).transpose(1, 2).contiguous()
 
 
 def register() -> None:
