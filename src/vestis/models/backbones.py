@@ -80,6 +80,27 @@ class EfficientNetLite0(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.upper(self.lower(x))
 
+    def fuse_batch_norms(self) -> int:
+        """Fold every batch norm into the convolution before it, in place, for inference (the
+        same outputs up to float rounding, one pass fewer per layer); the norms become identities.
+        Not for training: the tower no longer has batch statistics to keep. Returns how many."""
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        pairs = [(self.stem, "0", "1"), (self.head, "0", "1")]
+        pairs += [
+            (block, conv, bn)
+            for block in self.blocks
+            for conv, bn in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))
+        ]
+        fused = 0
+        for owner, conv_name, bn_name in pairs:
+            conv, bn = getattr(owner, conv_name, None), getattr(owner, bn_name, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(owner, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
+                setattr(owner, bn_name, nn.Identity())
+                fused += 1
+        return fused
+
     def upper_parameters(self) -> list[nn.Parameter]:
         params = [p for b in self.blocks[self.split :] for p in b.parameters()]
         return params + list(self.head.parameters())
