@@ -386,3 +386,24 @@ def test_real_smollm2_extracts_valid_json_from_a_photo():
     assert ex.family == "vestis_vlm" and ex.vocab_size == 49153
     (res,) = ex.extract([str(photo)])
     assert res.error is None and schema.validate(res.raw).strict
+
+
+def test_folding_the_towers_batch_norms_keeps_its_features():
+    torch = pytest.importorskip("torch")
+    from vestis.models.backbones import EfficientNetLite0
+
+    torch.manual_seed(0)
+    tower = EfficientNetLite0(pretrained=False).eval()
+    for m in tower.modules():  # batch statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.inference_mode():
+        before = tower.feature_map(x)
+        assert tower.fuse_batch_norms() == 49
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in tower.modules())
+        after = tower.feature_map(x)
+    assert torch.allclose(after, before, atol=1e-4 * before.abs().max().item())
+    assert tower.fuse_batch_norms() == 0
