@@ -77,6 +77,13 @@ def main() -> None:
         "--int8", action="store_true", help="also each model with quantization=int8 (labelled LABEL-int8)"
     )
     ap.add_argument(
+        "--int8-float",
+        nargs="+",
+        metavar="NAME",
+        help="also each model with quantization=int8 and these layers left in float (int8_float; "
+        "labelled LABEL-int8f)",
+    )
+    ap.add_argument(
         "--rescore",
         action="store_true",
         help="load no model: score the predictions already in --runs (e.g. a GPU run's, with MiniLM here), "
@@ -92,7 +99,12 @@ def main() -> None:
     jobs = []
     for pair in args.models:
         label, _, directory = pair.partition("=")
-        for quantization in (None, "int8") if args.int8 else (None,):
+        variants = [("", {})]
+        if args.int8:
+            variants.append(("-int8", {"quantization": "int8"}))
+        if args.int8_float:
+            variants.append(("-int8f", {"quantization": "int8", "int8_float": args.int8_float}))
+        for suffix, precision in variants:
             for mode in args.modes:
                 options = {
                     "model": None if directory in ("", "shipped") else directory,
@@ -100,9 +112,9 @@ def main() -> None:
                     "max_new_tokens": args.max_new_tokens,
                     "batch_size": args.batch,
                     "device": args.device,
-                    **({"quantization": quantization} if quantization else {}),
+                    **precision,
                 }
-                jobs.append((f"{label}{'-int8' if quantization else ''}-{mode}", "vlm", options))
+                jobs.append((f"{label}{suffix}-{mode}", "vlm", options))
     if args.lite:
         jobs.append(("lite", "lite", {}))
     results = {}

@@ -191,6 +191,26 @@ def test_int8_quantizes_the_language_model_on_cpu_and_still_answers(tiny_vlms):
         load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cpu", quantization="int4")
     with pytest.raises(OptionsError, match="runs on CPU: pass device=cpu"):
         load_extractor("vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cuda", quantization="int8")
+    mixed = load_extractor(
+        "vlm",
+        schema,
+        model=str(tiny_vlms["vestis_vlm"]),
+        device="cpu",
+        quantization="int8",
+        int8_float=["down_proj"],
+    )
+    kinds = {
+        n: type(m) for n, m in mixed.model.named_modules() if isinstance(m, torch.nn.Linear | Int8Linear)
+    }
+    down = [n for n in kinds if n.endswith("down_proj")]
+    assert down and all(kinds[n] is torch.nn.Linear for n in down)  # left in float
+    assert all(kinds[n] is Int8Linear for n in quantized if not n.endswith("down_proj"))
+    for res in mixed.extract(photos()):
+        assert res.error is None and schema.validate(res.raw).strict
+    with pytest.raises(OptionsError, match="int8_float names layers"):
+        load_extractor(
+            "vlm", schema, model=str(tiny_vlms["vestis_vlm"]), device="cpu", int8_float=["down_proj"]
+        )
 
 
 def test_dtype_chooses_the_weights_precision(tiny_vlm_dir):

@@ -61,9 +61,10 @@ def bitsandbytes_config(quantization: str) -> Any:
     )
 
 
-def dynamic_int8(model: Any, within: list[Any]) -> Any:
+def dynamic_int8(model: Any, within: list[Any], keep_float: list[str] | tuple[str, ...] = ()) -> Any:
     """``model`` with the ``nn.Linear`` layers found in ``within`` (submodules of it, or layers
-    themselves) replaced by :class:`Int8Linear` forms of them, in place (inference, CPU). The
+    themselves) replaced by :class:`Int8Linear` forms of them, in place (inference, CPU), but for
+    those whose attribute name is in ``keep_float`` (``down_proj``: the MLPs' output layers). The
     quantized layers no longer expose ``.weight``: read what you need of them first.
 
     One scale per token, not per batch: torch's dynamic quantization scales a batch's activations
@@ -73,7 +74,9 @@ def dynamic_int8(model: Any, within: list[Any]) -> Any:
 
     inside = {id(m) for part in within if part is not None for m in part.modules()}
     targets = [
-        (name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and id(m) in inside
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and id(m) in inside and name.rpartition(".")[2] not in keep_float
     ]
     for name, linear in targets:
         parent_name, _, child = name.rpartition(".")
