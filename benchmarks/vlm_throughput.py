@@ -10,7 +10,8 @@ some of them:
 3. ``+sdpa_gqa``: grouped key/value heads read by torch itself (:mod:`vestis.models.attention`);
 4. ``+median``: each step feeds at most the batch's median backlog of tokens (``chunk_width=median``;
    the rows before feed the longest, as a GPU does);
-5. ``+int8``: the language model's linear layers in int8 (``quantization=int8``).
+5. ``+int8``: the language model's linear layers in int8 (``quantization=int8``);
+6. ``int8_float``: instead of row 5, int8 but the MLPs' output layers (``int8_float=[down_proj]``).
 
 Every row has the in-place cache and drops finished rows (:mod:`vestis.extract.backends.vlm_decode`).
 
@@ -37,12 +38,14 @@ from vestis.extract.base import create_extractor
 from vestis.models.attention import NAME as GROUPED
 from vestis.schema import load_schema
 
+INT8 = {"prompt_style": "compact", "chunk_width": "median", "quantization": "int8"}
 ROWS = (
     ("full", {"prompt_style": "full", "chunk_width": "longest"}, "sdpa"),
     ("+compact", {"prompt_style": "compact", "chunk_width": "longest"}, "sdpa"),
     ("+sdpa_gqa", {"prompt_style": "compact", "chunk_width": "longest"}, GROUPED),
     ("+median", {"prompt_style": "compact", "chunk_width": "median"}, GROUPED),
-    ("+int8", {"prompt_style": "compact", "chunk_width": "median", "quantization": "int8"}, GROUPED),
+    ("+int8", INT8, GROUPED),
+    ("int8_float", {**INT8, "int8_float": ["down_proj"]}, GROUPED),
 )
 
 
