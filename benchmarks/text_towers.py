@@ -258,20 +258,29 @@ def paired_interval(a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) 
     }
 
 
-def throughput(name: str, texts: list[str], mpnet: str, rounds: int = 2) -> dict:
-    tower = load_tower(name, mpnet)
+def texts_per_second(encode, texts: list[str], rounds: int = 2) -> dict:
+    """Best of ``rounds`` rates of ``encode`` over ``texts`` one at a time and in batches of 32."""
     out = {}
     for batch in (1, 32):
         best = math.inf
         for _ in range(rounds):
             t0 = time.perf_counter()
             for s in range(0, len(texts), batch):
-                tower.encode(
-                    texts[s : s + batch], batch_size=batch, normalize_embeddings=True, show_progress_bar=False
-                )
+                encode(texts[s : s + batch])
             best = min(best, time.perf_counter() - t0)
         out[f"batch{batch}"] = len(texts) / best
     return out
+
+
+def throughput(name: str, texts: list[str], mpnet: str, rounds: int = 2) -> dict:
+    tower = load_tower(name, mpnet)
+    return texts_per_second(
+        lambda chunk: tower.encode(
+            chunk, batch_size=len(chunk), normalize_embeddings=True, show_progress_bar=False
+        ),
+        texts,
+        rounds,
+    )
 
 
 def onnx_throughput(texts: list[str], threads: int, rounds: int = 2) -> dict:
@@ -279,16 +288,7 @@ def onnx_throughput(texts: list[str], threads: int, rounds: int = 2) -> dict:
 
     rt = LiteRuntime(None, "onnx", threads)
     rt.embed_texts(texts[:4])
-    out = {}
-    for batch in (1, 32):
-        best = math.inf
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for s in range(0, len(texts), batch):
-                rt.embed_texts(texts[s : s + batch])
-            best = min(best, time.perf_counter() - t0)
-        out[f"batch{batch}"] = len(texts) / best
-    return out
+    return texts_per_second(rt.embed_texts, texts, rounds)
 
 
 def mpnet_onnx(out: Path, mpnet: str, texts: list[str], threads: int, rounds: int = 2) -> dict:
@@ -347,14 +347,7 @@ def mpnet_onnx(out: Path, mpnet: str, texts: list[str], threads: int, rounds: in
     ref = tower.encode(texts[:64], batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     got = np.concatenate([run(texts[s : s + 32]) for s in range(0, 64, 32)])
     result = {"max_abs_diff_vs_torch": float(np.abs(ref - got).max()), "onnx_mb": path.stat().st_size / 2**20}
-    for batch in (1, 32):
-        best = math.inf
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for s in range(0, len(texts), batch):
-                run(texts[s : s + batch])
-            best = min(best, time.perf_counter() - t0)
-        result[f"batch{batch}"] = len(texts) / best
+    result.update(texts_per_second(run, texts, rounds))
     for kind, part in (("titles", texts[:100]), ("descriptions", texts[100:])):
         t0 = time.perf_counter()
         for t in part:
