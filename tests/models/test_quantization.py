@@ -67,3 +67,28 @@ def test_columns_compute_only_the_outputs_asked_for():
     with torch.inference_mode():
         assert torch.equal(layer.columns(x, index), layer(x)[..., index])
         assert layer.columns(x[:0], index).shape == (0, 1, 4)
+
+
+def test_threads_sharing_a_grouped_model_get_their_own_outputs():
+    import threading
+
+    torch.manual_seed(3)
+    block = Block()
+    dynamic_int8(block, [block])
+    inputs = [torch.randn(8, 5, 32) for _ in range(4)]
+    results: dict[int, torch.Tensor] = {}
+    barrier = threading.Barrier(4)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        with torch.inference_mode():
+            results[i] = torch.stack([block(inputs[i]) for _ in range(20)])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with torch.inference_mode():
+        for i, x in enumerate(inputs):
+            assert torch.equal(results[i], block(x).expand(20, *block(x).shape))

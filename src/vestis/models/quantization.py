@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from typing import Any
 
 from vestis.errors import OptionsError
@@ -151,17 +152,20 @@ def int8_linear_class() -> type:
             self.scale = torch.cat([x.scale for x in layers])
             biases = [x.bias if x.bias is not None else x.scale.new_zeros(x.out_features) for x in layers]
             self.bias = torch.cat(biases) if any(x.bias is not None for x in layers) else None
-            self._input: Any = None
-            self._pending: dict[int, Any] = {}
+            # per thread: the input of the last product and the outputs not yet taken
+            self._state = threading.local()
 
         def output(self, layer: Any, x: Any) -> Any:
-            if self._input is not x or id(layer) not in self._pending:
+            state = self._state
+            pending = getattr(state, "pending", None)
+            if getattr(state, "input", None) is not x or not pending or id(layer) not in pending:
                 out = int8_product(x, self.qweight, self.scale, self.bias)
                 parts = out.split([m.out_features for m in self.layers], dim=-1)
-                self._input, self._pending = x, {id(m): p for m, p in zip(self.layers, parts, strict=True)}
-            out = self._pending.pop(id(layer))
-            if not self._pending:
-                self._input = None  # no reference to the input kept past the last sibling
+                pending = {id(m): p for m, p in zip(self.layers, parts, strict=True)}
+                state.input, state.pending = x, pending
+            out = pending.pop(id(layer))
+            if not pending:
+                state.input = None  # no reference to the input kept past the last sibling
             return out
 
     class Int8Linear(torch.nn.Module):
