@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,8 +102,11 @@ def output_layer(model: Any, rows: list[int], tokens: Any = None) -> Iterator[bo
         return
     index = torch.tensor(rows, device=head.bias.device if head.bias is not None else None)
     kept: list[Any] = []
+    caller = threading.get_ident()  # the hooks are the module's: another thread's calls pass through
 
-    def keep_rows(module: Any, args: tuple) -> tuple:
+    def keep_rows(module: Any, args: tuple) -> tuple | None:
+        if threading.get_ident() != caller:
+            return None
         hidden = args[0].index_select(0, index.to(args[0].device))
         if tokens is None:
             return (hidden, *args[1:])
@@ -110,7 +114,7 @@ def output_layer(model: Any, rows: list[int], tokens: Any = None) -> Iterator[bo
         return (hidden[:0], *args[1:])  # the layer's own product on no row: replaced below
 
     def those_columns(module: Any, args: tuple, output: Any) -> Any:
-        if tokens is None:
+        if tokens is None or threading.get_ident() != caller:
             return output
         hidden, columns = kept.pop(), tokens.to(output.device)
         if hasattr(module, "columns"):
