@@ -100,7 +100,7 @@ def output_layer(model: Any, rows: list[int], tokens: Any = None) -> Iterator[bo
     if head is None or not (isinstance(head, torch.nn.Linear) or hasattr(head, "columns")):
         yield False
         return
-    index = torch.tensor(rows, device=head.bias.device if head.bias is not None else None)
+    index = torch.tensor(rows)
     kept: list[Any] = []
     caller = threading.get_ident()  # the hooks are the module's: another thread's calls pass through
 
