@@ -291,9 +291,9 @@ def test_output_layer_for_choosing_rows_and_allowed_tokens_changes_no_answer(fam
     calls = []
     real = vlm_decode.output_layer
 
-    def counting(model, rows, candidates=None):
+    def counting(head, rows, candidates=None):
         calls.append((len(rows), None if candidates is None else len(candidates)))
-        return real(model, rows, candidates)
+        return real(head, rows, candidates)
 
     monkeypatch.setattr(vlm_decode, "output_layer", counting)
     # one token a step: a row with forced tokens left feeds them without choosing

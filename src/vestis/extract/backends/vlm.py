@@ -34,7 +34,8 @@ as the training recipes do); ``quantization=4bit|8bit`` loads through bitsandbyt
 ``quantization=int8`` quantizes the language model's linear layers to int8 on CPU
 (:func:`~vestis.models.quantization.dynamic_int8`; the image tower and projector stay float);
 ``int8_float=[down_proj]`` leaves the layers of those names in float (on vestis-vlm-tiny the MLPs'
-output layers, whose inputs carry outlier channels: float's accuracy, 10% slower than all-int8).
+output layers, whose inputs carry outlier channels: float's accuracy, about 8% slower than
+all-int8).
 
 >>> ex = load_extractor("vlm")  # doctest: +SKIP
 >>> ex.extract("photo.jpg").attributes  # doctest: +SKIP

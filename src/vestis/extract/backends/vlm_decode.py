@@ -87,16 +87,16 @@ RESTRICT_SHARE = 0.25
 
 
 @contextlib.contextmanager
-def output_layer(model: Any, rows: list[int], tokens: Any = None) -> Iterator[bool]:
-    """Within the block, the model's output layer computes the batch rows ``rows`` only (a row
-    still feeding forced tokens needs no logits), and, given ``tokens``, those columns only: the
-    logits are (len(rows), …, len(tokens)). The layer's 49k outputs per row are a twentieth of
-    vestis-vlm-tiny; an answer's next token mostly has a handful of candidates. Yields whether it
-    applies: a model without ``get_output_embeddings``, or with an output layer that is neither
-    ``nn.Linear`` nor int8, computes every row and column as usual."""
+def output_layer(head: Any, rows: list[int], tokens: Any = None) -> Iterator[bool]:
+    """Within the block, the model's output layer ``head`` (``get_output_embeddings()``, or None)
+    computes the batch rows ``rows`` only (a row still feeding forced tokens needs no logits),
+    and, given ``tokens``, those columns only: the logits are (len(rows), …, len(tokens)). The
+    layer's 49k outputs per row are a twentieth of vestis-vlm-tiny; an answer's next token mostly
+    has a handful of candidates. Yields whether it applies: a model without
+    ``get_output_embeddings``, or with an output layer that is neither ``nn.Linear`` nor int8,
+    computes every row and column as usual."""
     import torch
 
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None or not (isinstance(head, torch.nn.Linear) or hasattr(head, "columns")):
         yield False
         return
@@ -221,7 +221,7 @@ def generate(
         candidates = allowed_tokens(bits, vocab) if ready and vocab else None
         if candidates is not None and len(candidates) > RESTRICT_SHARE * vocab:
             candidates = None
-        with output_layer(model, ready or [0], candidates) as applied:
+        with output_layer(head, ready or [0], candidates) as applied:
             out = model(
                 input_ids=chunk.to(attention.device),
                 attention_mask=attention,
