@@ -3,6 +3,7 @@
     .venv/bin/python scripts/ship_vlm_tiny.py                 # a new, untrained one (random projector)
     .venv/bin/python scripts/ship_vlm_tiny.py runs/X/model    # a trained compact directory
     .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft   # a lora-sft run from a compact model
+                                       # (one with an adapter: both adapters, stacked)
     .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft --card CARD.md   # with this model card
     .venv/bin/python scripts/ship_vlm_tiny.py DIR --abstain style,occasion   # fields answered null
 
@@ -11,7 +12,10 @@ adapter if any, processor settings, chat template, model card, checksums) and pr
 A trained directory keeps its own README.md when it has one. A ``vestis train lora-sft`` output
 directory becomes compact here: its starting model (a compact vestis-vlm-tiny) with the run's
 adapter (and the modules it trained in full, such as the projector), and the run's model card
-unless ``--card`` names another.
+unless ``--card`` names another. When the starting model has an adapter of its own (a run that
+went on from the shipped model), the run trained on top of it merged, so the shipped adapter is
+the two stacked (``stack_adapters``: exact, rank r₁ + r₂); the run's adapter alone would drop the
+first.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ import tempfile
 from pathlib import Path
 
 from vestis.models.registry import SHIPPED_VLM
-from vestis.models.vlm_tiny_build import is_compact, new_model, save_compact, write_checksums
+from vestis.models.vlm_tiny_build import (
+    ADAPTER_DIR,
+    is_compact,
+    new_model,
+    save_compact,
+    stack_adapters,
+    write_checksums,
+)
 
 UNTRAINED_CARD = """# vestis-vlm-tiny (untrained projector)
 
@@ -67,7 +78,15 @@ def compact_from_run(run: Path, directory: Path) -> Path:
     trained = json.loads((run / "model" / "config.json").read_text())
     model.config.vestis_prompt = trained.get("vestis_prompt")  # the prompt the run learnt under
     card = run / "model" / "README.md"
-    return save_compact(model, processor, directory, card=card.read_text() if card.is_file() else None)
+    out = save_compact(model, processor, directory, card=card.read_text() if card.is_file() else None)
+    merged = Path(start) / ADAPTER_DIR
+    if (merged / "adapter_config.json").is_file():  # the start's own adapter trained first: keep both
+        with tempfile.TemporaryDirectory() as tmp:
+            stacked = stack_adapters(merged, out / ADAPTER_DIR, Path(tmp) / ADAPTER_DIR)
+            shutil.rmtree(out / ADAPTER_DIR)
+            shutil.copytree(stacked, out / ADAPTER_DIR)
+        write_checksums(out)
+    return out
 
 
 def main() -> None:

@@ -407,3 +407,81 @@ def test_folding_the_towers_batch_norms_keeps_its_features():
         after = tower.feature_map(x)
     assert torch.allclose(after, before, atol=1e-4 * before.abs().max().item())
     assert tower.fuse_batch_norms() == 0
+
+
+def test_the_recipes_load_a_tower_unfolded_and_a_folded_one_is_never_saved(stand_in_parts, tmp_path):
+    """On the CPU the vlm backend folds the tower's batch norms for speed; a model saved that way
+    would lose them (its convolutions' biases are dropped on loading), so the recipes load the
+    model unfolded and saving a folded one fails loudly."""
+    from vestis.extract.base import load_extractor
+    from vestis.models.registry import ModelError
+    from vestis.schema import load_schema
+    from vestis.train.vlm_config import LoraSFTConfig
+    from vestis.train.vlm_tuning import load_vlm
+
+    def folded(model) -> bool:
+        return any(getattr(m, "batch_norms_folded", False) for m in model.modules())
+
+    schema = load_schema("vestis")
+    path = tiny_vlm("vestis_vlm", tmp_path / "m")
+    serving = load_extractor("vlm", schema, model=str(path), device="cpu")
+    assert folded(serving.model)
+    with pytest.raises(ModelError, match="fold_batch_norms=False"):
+        vlm_tiny_build.save_compact(serving.model, serving.processor, tmp_path / "compact")
+    training = load_vlm(LoraSFTConfig.from_dict({"model": str(path), "device": "cpu"}), schema)
+    assert not folded(training.model)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in training.model.modules())
+
+
+def _lora_layers(seed: int):
+    torch.manual_seed(seed)
+    return torch.nn.ModuleDict({"q_proj": torch.nn.Linear(6, 5), "v_proj": torch.nn.Linear(6, 4)})
+
+
+class _Layers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = _lora_layers(0)
+
+    def forward(self, x):
+        return torch.cat([self.layers["q_proj"](x), self.layers["v_proj"](x)], dim=-1)
+
+
+def _trained_adapter(model, r: int, alpha: int, seed: int, directory: Path, targets=("q_proj", "v_proj")):
+    peft = pytest.importorskip("peft")
+    lora = peft.get_peft_model(model, peft.LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets)))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in lora.named_parameters():
+            if "lora_" in name:
+                p.normal_(std=0.5)  # a trained adapter: B is not zero
+    lora.save_pretrained(str(directory))
+    return lora.merge_and_unload()
+
+
+def test_stacked_adapters_update_the_layers_as_the_two_applied_in_turn(tmp_path):
+    """A run that goes on from a model with an adapter merged trains a second one on top; the
+    compact form keeps one adapter, so the two are stacked (rank r1 + r2) and must give the same
+    weights as merging the first, then the second."""
+    peft = pytest.importorskip("peft")
+    x = torch.randn(3, 6)
+    once = _trained_adapter(_Layers(), 4, 8, seed=1, directory=tmp_path / "first")
+    first = once(x)
+    twice = _trained_adapter(once, 2, 16, seed=2, directory=tmp_path / "second")  # other rank and scale
+    expected = twice(x)
+    stacked = vlm_tiny_build.stack_adapters(tmp_path / "first", tmp_path / "second", tmp_path / "both")
+    config = json.loads((stacked / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"]) == (6, 6)
+    merged = peft.PeftModel.from_pretrained(_Layers(), str(stacked)).merge_and_unload()
+    torch.testing.assert_close(merged(x), expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(first, expected, atol=1e-3)  # the second adapter did change something
+    assert not torch.allclose(first, _Layers()(x), atol=1e-3)  # and so did the first
+
+
+def test_adapters_of_different_layers_are_not_stacked(tmp_path):
+    from vestis.models.registry import ModelError
+
+    _trained_adapter(_Layers(), 4, 8, seed=1, directory=tmp_path / "first")
+    _trained_adapter(_Layers(), 4, 8, seed=2, directory=tmp_path / "second", targets=("q_proj",))
+    with pytest.raises(ModelError, match="target_modules"):
+        vlm_tiny_build.stack_adapters(tmp_path / "first", tmp_path / "second", tmp_path / "both")

@@ -83,7 +83,8 @@ class EfficientNetLite0(nn.Module):
     def fuse_batch_norms(self) -> int:
         """Fold every batch norm into the convolution before it, in place, for inference (the
         same outputs up to float rounding, one pass fewer per layer); the norms become identities.
-        Not for training: the tower no longer has batch statistics to keep. Returns how many."""
+        Not for training or saving: the tower no longer has batch statistics to keep, and its state
+        no longer loads into the architecture (:func:`check_unfolded`). Returns how many."""
         from torch.nn.utils.fusion import fuse_conv_bn_eval
 
         pairs = [(self.stem, "0", "1"), (self.head, "0", "1")]
@@ -99,11 +100,24 @@ class EfficientNetLite0(nn.Module):
                 setattr(owner, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
                 setattr(owner, bn_name, nn.Identity())
                 fused += 1
+        self.batch_norms_folded = True  # its state no longer fits the architecture's checkpoints
         return fused
 
     def upper_parameters(self) -> list[nn.Parameter]:
         params = [p for b in self.blocks[self.split :] for p in b.parameters()]
         return params + list(self.head.parameters())
+
+
+def check_unfolded(model: nn.Module) -> None:
+    """Refuse to save ``model`` when a tower in it had its batch norms folded for inference: the
+    checkpoint would lose the norms and its convolutions' new biases would be dropped on loading."""
+    if any(getattr(m, "batch_norms_folded", False) for m in model.modules()):
+        from vestis.models.registry import ModelError
+
+        raise ModelError(
+            "this model's image tower had its batch norms folded for inference, so its weights no longer "
+            "fit its checkpoint format; load it with fold_batch_norms=False to train or save it"
+        )
 
 
 def load_text_encoder(device: str = "cpu", directory: str | os.PathLike | None = None):

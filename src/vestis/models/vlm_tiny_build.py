@@ -100,6 +100,9 @@ def save_compact(model: Any, processor: Any, directory: str | os.PathLike, card:
     """
     from safetensors.torch import save_file
 
+    from vestis.models.backbones import check_unfolded
+
+    check_unfolded(model)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config
     if not config.language_model_source:
@@ -148,6 +151,49 @@ def _save_adapter(model: Any, directory: Path) -> None:
         if not any(f".{m}." in f".{k}" for m in saved)
     }
     save_file(state, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
+
+
+def stack_adapters(first: str | os.PathLike, second: str | os.PathLike, directory: str | os.PathLike) -> Path:
+    """One LoRA adapter (peft's format) whose update is ``first``'s plus ``second``'s, exactly.
+
+    A run that fine-tunes a model whose language model already has ``first`` merged (a compact
+    directory with an adapter) trains ``second`` on top of it. The compact form keeps only an
+    adapter, so it must hold both: LoRA's update of a layer is s·B·A with s = α/r, and
+    [s₁B₁ s₂B₂]·[A₁; A₂] = s₁B₁A₁ + s₂B₂A₂, so the two stack into one adapter of rank r₁ + r₂
+    with α = r₁ + r₂ (s = 1). Both must adapt the same layers with plain LoRA.
+    """
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    configs = [json.loads((Path(d) / ADAPTER_FILES[0]).read_text()) for d in (first, second)]
+    for c in configs:
+        extras = [k for k in ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern") if c.get(k)]
+        if c.get("peft_type") != "LORA" or extras:
+            raise ModelError(f"only plain LoRA adapters stack; these have {c.get('peft_type')} {extras}")
+    targets = [sorted(c["target_modules"]) for c in configs]
+    if targets[0] != targets[1]:
+        raise ModelError(f"adapters {first} and {second} cannot be stacked: target_modules {targets}")
+    states = [load_file(str(Path(d) / ADAPTER_FILES[1])) for d in (first, second)]
+    if set(states[0]) != set(states[1]):
+        raise ModelError(f"adapters {first} and {second} adapt different layers")
+    scales = [c["lora_alpha"] / c["r"] for c in configs]
+    out: dict[str, Any] = {}
+    for key, a in states[0].items():
+        b = states[1][key]
+        if ".lora_A." in key:
+            out[key] = torch.cat([a, b], dim=0)
+        elif ".lora_B." in key:
+            dtype = a.dtype
+            out[key] = torch.cat([a.float() * scales[0], b.float() * scales[1]], dim=1).to(dtype)
+        else:
+            raise ModelError(f"adapter {first} holds {key!r}, which is not a LoRA matrix")
+    rank = configs[0]["r"] + configs[1]["r"]
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = configs[0] | {"r": rank, "lora_alpha": rank}
+    (directory / ADAPTER_FILES[0]).write_text(json.dumps(config, indent=2))
+    save_file(out, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
+    return directory
 
 
 def _compact_state(model: Any) -> dict[str, Any]:

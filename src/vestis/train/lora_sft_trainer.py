@@ -281,12 +281,17 @@ def _data_key(examples: list[TuneExample]) -> str:
     return hashlib.sha1(json.dumps([[ex.id, ex.photos, ex.answer] for ex in examples]).encode()).hexdigest()
 
 
+def _start(cfg: dict[str, Any]) -> str:
+    """The starting model's name: ``model``, or the backend's default when none was named."""
+    return cfg["model"] or "the shipped vestis-vlm-tiny"
+
+
 def report(summary: dict[str, Any], model_dir: Path) -> str:
     """The short human report (``report.md``)."""
     cfg, history = summary["config"], summary["history"]
     losses = [h["loss"] for h in history]
     lines = [
-        f"# lora-sft: {cfg['model']} on {', '.join(cfg['datasets'])} ({cfg['schema']} schema)",
+        f"# lora-sft: {_start(cfg)} on {', '.join(cfg['datasets'])} ({cfg['schema']} schema)",
         "",
         f"{summary['train_examples']} training examples (left out: {summary['skipped_examples']}), "
         f"{summary['val_examples']} validation examples; step {summary['steps']} of {summary['total_steps']} "
@@ -318,7 +323,7 @@ def model_card(summary: dict[str, Any]) -> str:
         if last
         else "Not validated."
     )
-    return f"""# {cfg["model"]} fine-tuned by vestis lora-sft ({cfg["schema"]} schema)
+    return f"""# {_start(cfg)} fine-tuned by vestis lora-sft ({cfg["schema"]} schema)
 
 A vision-language model taught to answer with the `{cfg["schema"]}` schema's JSON: LoRA
 r={cfg["lora_r"]}, alpha={cfg["lora_alpha"]} on {where}, merged into these weights.

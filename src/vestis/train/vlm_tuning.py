@@ -119,8 +119,14 @@ def load_vlm(cfg: VLMTuneConfig, schema: Schema, model: str | None = None) -> VL
     the backend says what it needs)."""
     from vestis.extract.base import load_extractor
 
-    return load_extractor(
-        "vlm", schema, **extractor_options(cfg), model=model or cfg.model, device=cfg.device, dtype=cfg.dtype
+    return load_extractor(  # batch norms unfolded: the trained model is saved in its own layout
+        "vlm",
+        schema,
+        **extractor_options(cfg),
+        model=model or cfg.model,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        fold_batch_norms=False,
     )
 
 
@@ -209,6 +215,9 @@ def export_model(peft_model: Any, processor: Any, out: Path, card: str, prompt: 
     (``out/model``: config recording the ``prompt`` it was trained under
     (:meth:`VLMExtractor.prompt_record`), weights, processor, model card). The adapter is gone from
     ``peft_model``."""
+    from vestis.models.backbones import check_unfolded
+
+    check_unfolded(peft_model)
     peft_model.save_pretrained(str(out / "adapter"))
     merged = peft_model.merge_and_unload()
     merged.config.vestis_prompt = prompt

@@ -35,7 +35,9 @@ as the training recipes do); ``quantization=4bit|8bit`` loads through bitsandbyt
 (:func:`~vestis.models.quantization.dynamic_int8`; the image tower and projector stay float);
 ``int8_float=[down_proj]`` leaves the layers of those names in float (on vestis-vlm-tiny the MLPs'
 output layers, whose inputs carry outlier channels: float's accuracy, about 8% slower than
-all-int8).
+all-int8). On the CPU an image tower that can (vestis-vlm-tiny's) has its batch norms folded into
+its convolutions (same outputs, faster); the model in memory then no longer fits its own
+checkpoint's layout, so the training recipes, which save it, load with ``fold_batch_norms=false``.
 
 >>> ex = load_extractor("vlm")  # doctest: +SKIP
 >>> ex.extract("photo.jpg").attributes  # doctest: +SKIP
@@ -99,6 +101,7 @@ class VLMExtractor(Extractor):
         fast_forward: bool = True,
         chunk_width: Literal["auto", "longest", "median"] = "auto",
         abstain: list[str] | None = None,
+        fold_batch_norms: bool = True,
     ) -> None:
         super().__init__(schema)
         if engine not in ENGINES:
@@ -160,6 +163,7 @@ class VLMExtractor(Extractor):
         self.chunk_width = chunk_width
         self._prompt_choice = (prompt, prompt_style)
         self._abstain_choice = abstain
+        self.fold_batch_norms = fold_batch_norms
         self.last_stats: dict[str, float] = {}
         given = self.__dict__.pop("_given", None)
         if given is None:
@@ -205,7 +209,8 @@ class VLMExtractor(Extractor):
             use_grouped_sdpa(self.model)  # no per-head copies of the cache at each step (same answers)
             # an image tower's convolutions: batch norms folded in (vestis-vlm-tiny's tower), and
             # NHWC, which oneDNN runs about 1.6x as fast on CPU
-            for tower in [m for m in self.model.modules() if hasattr(m, "fuse_batch_norms")]:
+            towers = [m for m in self.model.modules() if hasattr(m, "fuse_batch_norms")]
+            for tower in towers if self.fold_batch_norms else ():
                 tower.fuse_batch_norms()
             for conv in (m for m in self.model.modules() if isinstance(m, torch.nn.Conv2d)):
                 conv.to(memory_format=torch.channels_last)
