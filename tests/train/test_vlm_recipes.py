@@ -252,6 +252,39 @@ def test_silent_lists_make_a_sources_unlabelled_multi_fields_known_empty():
     assert not LoraSFTConfig.from_dict({"silent_lists": False}).silent_lists
 
 
+def test_silent_lists_can_be_limited_to_the_fields_whose_silence_means_none():
+    """A style a shop never names on an item is none; a closure its text does not mention is
+    unknown: silent_lists_fields completes the first and leaves the second alone."""
+    from vestis.data.example import Example
+    from vestis.errors import OptionsError
+    from vestis.schema import Schema
+    from vestis.train.vlm_tuning import tune_examples
+
+    schema = Schema.from_dict(
+        {
+            "name": "s",
+            "fields": {
+                "category": {"values": ["top", "bottom"]},
+                "style": {"kind": "multi", "values": ["sporty", "classic"]},
+                "closure": {"kind": "multi", "values": ["zip", "buttons"]},
+            },
+        }
+    )
+    rows = [
+        ("a", {"category": "top", "style": ["sporty"], "closure": ["zip"]}),
+        ("b", {"category": "bottom"}),
+    ]
+    items = [Example(id=i, image=f"{i}.jpg", labels=labels, source="shop") for i, labels in rows]
+    examples, _ = tune_examples(items, schema, "unknown", silent_lists=True, silent_fields=["style"])
+    assert [ex.known.get("style", "?") for ex in examples] == [["sporty"], []]
+    assert [ex.known.get("closure", "?") for ex in examples] == [["zip"], "?"]
+    everything, _ = tune_examples(items, schema, "unknown", silent_lists=True)
+    assert everything[1].known["closure"] == []
+    with pytest.raises(OptionsError, match="category"):
+        tune_examples(items, schema, "unknown", silent_lists=True, silent_fields=["category"])
+    assert LoraSFTConfig.from_dict({"silent_lists_fields": ["style"]}).silent_lists_fields == ["style"]
+
+
 def test_grpo_from_the_sft_run_logs_rewards_and_trains_the_adapter(sft_run, setup):
     pytest.importorskip("trl")
     from vestis.train.grpo_trainer import train_grpo

@@ -93,7 +93,9 @@ def train_grpo(cfg: GRPOTrainConfig, datasets: list[Dataset] | None = None, fres
         )
     train, val = load_splits(cfg, schema, datasets)
     # silent lists are known [] here too, so the rewards score them
-    examples, skipped = tune_examples(train, schema, cfg.null_labels, cfg.silent_lists)
+    examples, skipped = tune_examples(
+        train, schema, cfg.null_labels, cfg.silent_lists, cfg.silent_lists_fields
+    )
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
     out = Path(cfg.out_dir)

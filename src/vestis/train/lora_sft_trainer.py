@@ -171,7 +171,9 @@ def train_lora_sft(cfg: LoraSFTConfig, datasets: list[Dataset] | None = None, fr
     schema = load_schema(cfg.schema)
     vlm = load_vlm(cfg, schema)  # before the data: a missing model fails fast
     train, val = load_splits(cfg, schema, datasets)
-    examples, skipped = tune_examples(train, schema, cfg.null_labels, cfg.silent_lists)
+    examples, skipped = tune_examples(
+        train, schema, cfg.null_labels, cfg.silent_lists, cfg.silent_lists_fields
+    )
     if not examples:
         raise DatasetError(f"no training example has a known field of schema {schema.name!r} ({skipped})")
     trained_nulls = unlabelled_fields(schema, examples) if cfg.train_unlabelled else frozenset()

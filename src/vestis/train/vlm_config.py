@@ -82,6 +82,13 @@ class VLMTuneConfig(RecipeConfig):
             "to write the one value everywhere)"
         },
     )
+    silent_lists_fields: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "only these multi fields for silent_lists (default: every one). Name the fields whose "
+            "silence means 'none' (a style), not those a source leaves unsaid (a closure its text omits)"
+        },
+    )
     device: str = field(default="auto", metadata={"help": "auto, cpu or cuda[:N]"})
     dtype: Literal["float32", "bfloat16", "auto"] = field(
         default="float32",

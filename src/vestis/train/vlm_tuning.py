@@ -62,10 +62,14 @@ def known_fields(schema: Schema, labels: dict[str, Any], null_labels: str) -> di
 
 
 def tune_examples(
-    examples: list[Example], schema: Schema, null_labels: str, silent_lists: bool = False
+    examples: list[Example],
+    schema: Schema,
+    null_labels: str,
+    silent_lists: bool = False,
+    silent_fields: list[str] | None = None,
 ) -> tuple[list[TuneExample], dict[str, int]]:
     """Training examples and how many were left out, by reason (nothing known, a required field unknown);
-    with ``silent_lists``, completed by :func:`silent_lists_known`."""
+    with ``silent_lists``, completed by :func:`silent_lists_known` (on ``silent_fields`` only, if given)."""
     out, skipped = [], {"no_known_field": 0, "required_field_unknown": 0}
     for ex in examples:
         known = known_fields(schema, ex.labels, null_labels)
@@ -81,15 +85,25 @@ def tune_examples(
         photos = [str(p) for p in several] if isinstance(several, list) and several else [ex.image]
         out.append(TuneExample(ex.id, photos, known, answer_text(schema, {**schema.empty(), **known}), ex))
     if silent_lists:
-        for source, names in silent_lists_known(schema, out).items():
+        for source, names in silent_lists_known(schema, out, silent_fields).items():
             log.info("%s: %s trained as [] where its items are silent", source, ", ".join(names))
     return out, skipped
 
 
-def silent_lists_known(schema: Schema, examples: list[TuneExample]) -> dict[str, list[str]]:
-    """Make each multi field that a source (dataset) labels on some of its examples known to be []
-    on its others, in place; returns, per source, the fields so completed."""
+def silent_lists_known(
+    schema: Schema, examples: list[TuneExample], fields: list[str] | None = None
+) -> dict[str, list[str]]:
+    """Make each multi field (of ``fields``, default all) that a source (dataset) labels on some of
+    its examples known to be [] on its others, in place; returns, per source, the fields so completed."""
     multi = [name for name, f in schema.fields.items() if f.kind == "multi"]
+    if fields:
+        wrong = sorted(set(fields) - set(multi))
+        if wrong:
+            raise OptionsError(
+                f"silent_lists_fields names {', '.join(wrong)}, not multi fields of schema {schema.name!r} "
+                f"(those are: {', '.join(multi) or 'none'})"
+            )
+        multi = [name for name in multi if name in fields]
     labelled: dict[str, set[str]] = {}
     for ex in examples:
         labelled.setdefault(ex.example.source, set()).update(n for n in multi if ex.known.get(n))
