@@ -209,9 +209,9 @@ class VLMExtractor(Extractor):
             use_grouped_sdpa(self.model)  # no per-head copies of the cache at each step (same answers)
             # an image tower's convolutions: batch norms folded in (vestis-vlm-tiny's tower), and
             # NHWC, which oneDNN runs about 1.6x as fast on CPU
-            towers = [m for m in self.model.modules() if hasattr(m, "fuse_batch_norms")]
-            for tower in towers if self.fold_batch_norms else ():
-                tower.fuse_batch_norms()
+            if self.fold_batch_norms:
+                for tower in [m for m in self.model.modules() if hasattr(m, "fuse_batch_norms")]:
+                    tower.fuse_batch_norms()
             for conv in (m for m in self.model.modules() if isinstance(m, torch.nn.Conv2d)):
                 conv.to(memory_format=torch.channels_last)
         if quantization in CPU_QUANTIZATIONS:  # the language model and its output layer
