@@ -84,3 +84,64 @@ def test_extract_output_is_a_training_set_for_lora_sft(tmp_path):
     assert len(examples) + skipped["no_known_field"] == 3 and examples
     for ex in examples:
         assert ex.answer == f'{{"category":null,"colour":"{ex.known["colour"]}"}}'
+
+
+def test_teacher_rows_keep_own_labels_and_fill_the_rest(tmp_path):
+    from tests.data.conftest import write_image
+    from vestis.data.adapters.teacher import teacher_rows
+    from vestis.data.example import Example
+    from vestis.extract.base import Extractor
+
+    (tmp_path / "shop.yaml").write_text(SHOP)
+    schema = load_schema(str(tmp_path / "shop.yaml"))
+
+    class ByPixel(Extractor):
+        """Red photos: a red top at 0.9/0.7; others: a navy bottom at 0.3/0.4."""
+
+        name = "by-pixel"
+
+        def _extract_batch(self, images):
+            out = []
+            for im in images:
+                red = im.getpixel((0, 0))[0] > 128
+                attrs = (
+                    {"category": "top", "colour": "red"} if red else {"category": "bottom", "colour": "navy"}
+                )
+                out.append(
+                    self.from_raw(
+                        attrs, {"category": 0.9, "colour": 0.7} if red else {"category": 0.3, "colour": 0.4}
+                    )
+                )
+            return out
+
+        def unreliable_on_worn(self):
+            return {"colour": "no signal on worn garments"}
+
+    red, blue = (
+        write_image(tmp_path / "red.png", color="red"),
+        write_image(tmp_path / "blue.png", color="blue"),
+    )
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    examples = [
+        Example(id="a", image=str(red), labels={"category": "footwear"}),  # own label beats the teacher's
+        Example(id="b", image=str(blue), labels={"colour": None}),  # an unknown own label: the teacher's
+        Example(id="c", image=str(broken), labels={"category": "top"}),
+    ]
+    rows = teacher_rows(examples, ByPixel(schema))
+    assert rows[0]["attributes"] == {"category": "footwear", "colour": "red"}
+    assert rows[0]["confidence"] == {"category": 1.0, "colour": 0.7}
+    assert rows[1]["attributes"] == {"category": "bottom", "colour": "navy"}
+    assert rows[1]["confidence"] == {"category": 0.3, "colour": 0.4}
+    assert rows[2]["error"] and "confidence" not in rows[2]
+    worn = teacher_rows(examples[:2], ByPixel(schema), worn=True)
+    assert (
+        worn[0]["attributes"] == {"category": "footwear", "colour": None}
+        and "colour" not in worn[0]["confidence"]
+    )
+
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = open_dataset(f"teacher:{path}?min_confidence=0.5", schema=schema)
+    assert [ex.labels for ex in ds.examples()] == [{"category": "footwear", "colour": "red"}, {}]
+    assert len(ds.problems) == 1 and "the teacher failed" in ds.problems[0]

@@ -14,18 +14,53 @@ saying null is not something to learn from it. Lines with an ``error`` are skipp
 ``problems``. The photos of one item (``item``) stay together: ``image`` is the first of them and
 ``meta["photos"]`` lists all. Relative paths are read against the JSONL's folder when the file is
 there, else as written (the folder ``vestis extract`` ran in).
+
+A dataset that labels some fields (the street garments: category, type, colour) gets both from
+:func:`teacher_rows`: its own labels (confidence 1) and the teacher's answers for the fields it
+leaves unknown, as lines of the same JSONL (``scripts/teacher_labels.py`` writes them).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vestis.data.adapters._common import resolve_schema
 from vestis.data.adapters.table import read_table
 from vestis.data.base import DATASETS, Dataset, DatasetError
 from vestis.data.example import Example
-from vestis.schema.model import is_null_word
+from vestis.schema.model import Schema, is_null_word
+
+
+class _Teacher(Protocol):  # an Extractor (vestis.extract), named structurally: data/ does not import extract/
+    schema: Schema
+
+    def extract(self, images: list[str]) -> list[Any]: ...
+
+    def unreliable_on_worn(self) -> dict[str, str]: ...
+
+
+def teacher_rows(examples: list[Example], teacher: _Teacher, worn: bool = False) -> list[dict[str, Any]]:
+    """Lines of a teacher JSONL for ``examples``: each example's own labels (confidence 1) and, for
+    the fields it leaves unknown, the teacher's answer and confidence; with ``worn``, not the fields
+    the teacher declares unreliable on garments cropped from photos of people. A photo the teacher
+    cannot read gives a line with its ``error`` (the adapter skips it and says so)."""
+    schema = teacher.schema
+    dropped = set(teacher.unreliable_on_worn()) if worn else set()
+    rows = []
+    for ex, res in zip(examples, teacher.extract([ex.image for ex in examples]), strict=True):
+        if res.error:
+            rows.append({"image": ex.image, "attributes": schema.empty(), "error": res.error})
+            continue
+        attrs, conf = schema.empty(), {}
+        for name in schema.fields:
+            if name not in dropped:
+                attrs[name], conf[name] = res.attributes.get(name), res.confidence.get(name, 0.0)
+        for name, value in ex.labels.items():
+            if name in schema.fields and value != [] and not is_null_word(value):
+                attrs[name], conf[name] = value, 1.0
+        rows.append({"image": ex.image, "attributes": attrs, "confidence": conf})
+    return rows
 
 
 @DATASETS.register("teacher")
