@@ -15,7 +15,11 @@ adapter (and the modules it trained in full, such as the projector), and the run
 unless ``--card`` names another. When the starting model has an adapter of its own (a run that
 went on from the shipped model), the run trained on top of it merged, so the shipped adapter is
 the two stacked (``stack_adapters``: exact, rank r₁ + r₂); the run's adapter alone would drop the
-first.
+first. ``--max-rank R`` cuts the stack to rank R (each layer's best rank-R approximation; the
+largest relative error is printed and kept in the adapter's config), so repeated continuations
+keep one size::
+
+    .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft --max-rank 32
 """
 
 from __future__ import annotations
@@ -60,8 +64,9 @@ checkpoint into the vestis cache (about a minute on 2 cores). Needs
 """
 
 
-def compact_from_run(run: Path, directory: Path) -> Path:
-    """The compact form of a lora-sft run: its starting model with the run's adapter."""
+def compact_from_run(run: Path, directory: Path, max_rank: int | None = None) -> Path:
+    """The compact form of a lora-sft run: its starting model with the run's adapter (stacked on the
+    start's own, cut to ``max_rank`` if given)."""
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText
 
@@ -82,7 +87,12 @@ def compact_from_run(run: Path, directory: Path) -> Path:
     merged = Path(start) / ADAPTER_DIR
     if (merged / "adapter_config.json").is_file():  # the start's own adapter trained first: keep both
         with tempfile.TemporaryDirectory() as tmp:
-            stacked = stack_adapters(merged, out / ADAPTER_DIR, Path(tmp) / ADAPTER_DIR)
+            stacked = stack_adapters(merged, out / ADAPTER_DIR, Path(tmp) / ADAPTER_DIR, max_rank)
+            error = json.loads((stacked / "adapter_config.json").read_text()).get("vestis_truncation_error")
+            if error is not None:
+                print(
+                    f"adapter cut to rank {max_rank}: largest relative error of a layer's update {error:.4f}"
+                )
             shutil.rmtree(out / ADAPTER_DIR)
             shutil.copytree(stacked, out / ADAPTER_DIR)
         write_checksums(out)
@@ -99,12 +109,13 @@ def main() -> None:
         help="comma-separated fields the model was measured unable to tell apart: recorded in its config "
         "(vestis_abstain), the vlm backend answers them null",
     )
+    ap.add_argument("--max-rank", type=int, default=None, help="cut a stacked adapter to this rank")
     args = ap.parse_args()
     source = args.source
     with tempfile.TemporaryDirectory() as tmp:
         run = source is not None and (source / "adapter" / "adapter_config.json").is_file()
         if run and not is_compact(source):  # a lora-sft run (a compact directory may hold an adapter too)
-            source = compact_from_run(source, Path(tmp) / "compact")
+            source = compact_from_run(source, Path(tmp) / "compact", args.max_rank)
         abstain = [f.strip() for f in args.abstain.split(",") if f.strip()] if args.abstain else None
         ship(source, args.card, abstain)
 

@@ -479,6 +479,40 @@ def test_stacked_adapters_update_the_layers_as_the_two_applied_in_turn(tmp_path)
     assert not torch.allclose(first, _Layers()(x), atol=1e-3)  # and so did the first
 
 
+def test_stacked_adapters_cut_to_a_rank_keep_the_best_approximation(tmp_path):
+    """A third continuation would stack to rank r1 + r2 + r3; ``max_rank`` keeps the size by cutting
+    each layer's update to its best approximation of that rank (the SVD's leading terms)."""
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    once = _trained_adapter(_Layers(), 4, 8, seed=1, directory=tmp_path / "first")
+    _trained_adapter(once, 2, 16, seed=2, directory=tmp_path / "second")
+    exact = vlm_tiny_build.stack_adapters(tmp_path / "first", tmp_path / "second", tmp_path / "both")
+    cut = vlm_tiny_build.stack_adapters(tmp_path / "first", tmp_path / "second", tmp_path / "cut", max_rank=3)
+    config = json.loads((cut / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"]) == (3, 3)
+    full, short = (
+        load_file(str(exact / "adapter_model.safetensors")),
+        load_file(str(cut / "adapter_model.safetensors")),
+    )
+    worst = 0.0
+    for key in [k for k in full if ".lora_A." in k]:
+        b_key = key.replace(".lora_A.", ".lora_B.")
+        assert short[key].shape == (3, 6) and short[b_key].shape[1] == 3
+        delta = full[b_key].double() @ full[key].double()  # alpha = r: scale 1
+        u, s, vh = torch.linalg.svd(delta)
+        best = (u[:, :3] * s[:3]) @ vh[:3]
+        torch.testing.assert_close(short[b_key].double() @ short[key].double(), best, atol=1e-5, rtol=0)
+        worst = max(worst, float((s[3:].square().sum() / s.square().sum()).sqrt()))
+    assert 0 < config["vestis_truncation_error"] == pytest.approx(worst, abs=1e-5)
+    same = vlm_tiny_build.stack_adapters(
+        tmp_path / "first", tmp_path / "second", tmp_path / "same", max_rank=6
+    )
+    assert json.loads((same / "adapter_config.json").read_text()) == json.loads(
+        (exact / "adapter_config.json").read_text()
+    )
+
+
 def test_adapters_of_different_layers_are_not_stacked(tmp_path):
     from vestis.models.registry import ModelError
 

@@ -153,7 +153,12 @@ def _save_adapter(model: Any, directory: Path) -> None:
     save_file(state, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
 
 
-def stack_adapters(first: str | os.PathLike, second: str | os.PathLike, directory: str | os.PathLike) -> Path:
+def stack_adapters(
+    first: str | os.PathLike,
+    second: str | os.PathLike,
+    directory: str | os.PathLike,
+    max_rank: int | None = None,
+) -> Path:
     """One LoRA adapter (peft's format) whose update is ``first``'s plus ``second``'s, exactly.
 
     A run that fine-tunes a model whose language model already has ``first`` merged (a compact
@@ -161,6 +166,11 @@ def stack_adapters(first: str | os.PathLike, second: str | os.PathLike, director
     adapter, so it must hold both: LoRA's update of a layer is s·B·A with s = α/r, and
     [s₁B₁ s₂B₂]·[A₁; A₂] = s₁B₁A₁ + s₂B₂A₂, so the two stack into one adapter of rank r₁ + r₂
     with α = r₁ + r₂ (s = 1). Both must adapt the same layers with plain LoRA.
+
+    With ``max_rank`` below r₁ + r₂, each layer's update is cut to its best approximation of that
+    rank (:func:`truncate_lora`), so a model continued several times keeps one adapter size; the
+    largest relative error over the layers is logged and written to the adapter's config
+    (``vestis_truncation_error``).
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -188,12 +198,38 @@ def stack_adapters(first: str | os.PathLike, second: str | os.PathLike, director
         else:
             raise ModelError(f"adapter {first} holds {key!r}, which is not a LoRA matrix")
     rank = configs[0]["r"] + configs[1]["r"]
+    config = dict(configs[0])
+    if max_rank is not None and max_rank < rank:
+        worst = 0.0
+        for key in [k for k in out if ".lora_A." in k]:
+            b_key = key.replace(".lora_A.", ".lora_B.")
+            out[key], out[b_key], error = truncate_lora(out[key], out[b_key], max_rank)
+            worst = max(worst, error)
+        log.info("stacked adapter cut from rank %d to %d: largest relative error %.4f", rank, max_rank, worst)
+        rank, config["vestis_truncation_error"] = max_rank, round(worst, 6)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    config = configs[0] | {"r": rank, "lora_alpha": rank}
+    config |= {"r": rank, "lora_alpha": rank}
     (directory / ADAPTER_FILES[0]).write_text(json.dumps(config, indent=2))
     save_file(out, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
     return directory
+
+
+def truncate_lora(a: Any, b: Any, rank: int) -> tuple[Any, Any, float]:
+    """The rank-``rank`` pair (A', B') whose product B'·A' is the best approximation of B·A (in the
+    Frobenius norm, from the SVD of the small core of two QR factorisations), and that
+    approximation's relative error. ``a`` is (r, in), ``b`` (out, r); dtypes are kept."""
+    import torch
+
+    qb, rb = torch.linalg.qr(b.double())
+    qa, ra = torch.linalg.qr(a.double().T)
+    u, s, vh = torch.linalg.svd(rb @ ra.T)
+    root = s[:rank].sqrt()
+    new_b = (qb @ u[:, :rank]) * root
+    new_a = root[:, None] * (vh[:rank] @ qa.T)
+    total = s.square().sum()
+    error = float((s[rank:].square().sum() / total).sqrt()) if total > 0 else 0.0
+    return new_a.to(a.dtype).contiguous(), new_b.to(b.dtype).contiguous(), error
 
 
 def _compact_state(model: Any) -> dict[str, Any]:
