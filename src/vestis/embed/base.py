@@ -8,7 +8,9 @@ return float32 arrays of shape ``[n, dim]`` whose rows are L2-normalised (this b
 ``model_id`` names the vector space: two embedders with the same id give interchangeable
 vectors, and a catalog refuses vectors from another one. :meth:`Embedder.compose` turns a
 photo and a modification text into one query vector ("this, but in red"); the default is the
-normalised sum, which a backend overrides when it has something better.
+normalised sum, which a backend overrides when it has something better. Search queries go
+through :meth:`Embedder.embed_queries`, which adds the embedder's text bank when it has one
+(:mod:`vestis.embed.text_bank`).
 
 >>> from vestis.embed import load_embedder
 >>> e = load_embedder("test-random", dim=8)
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -30,6 +32,9 @@ from vestis.errors import InputError, OptionsError
 from vestis.images import ImageLoadError, ImageSource, load_image
 from vestis.options import check_kwargs
 from vestis.registry import Registry
+
+if TYPE_CHECKING:
+    from vestis.embed.text_bank import TextBank
 
 log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 2000  # a query longer than this is refused, not embedded for seconds
@@ -40,6 +45,7 @@ class Embedder(ABC):
 
     name: ClassVar[str] = ""
     batch_size: int = 32
+    text_bank: TextBank | None = None  # carries text search queries to the image side (embed_queries)
 
     # ---- what a backend implements -------------------------------------------------------
     @property
@@ -80,6 +86,20 @@ class Embedder(ABC):
             if len(t) > MAX_TEXT_CHARS:
                 raise InputError(f"a text to embed is {len(t)} characters; the limit is {MAX_TEXT_CHARS}")
         return self._batched(items, self._embed_texts)
+
+    def embed_queries(self, texts: str | Sequence[str]) -> np.ndarray:
+        """Vectors for text *search queries*: :meth:`embed_texts`, carried towards the photos that
+        match such wording by the embedder's :attr:`text_bank` when it has one
+        (:mod:`vestis.embed.text_bank`). Texts that modify a photo or name an attribute use
+        :meth:`embed_texts`."""
+        vectors = self.embed_texts(texts)
+        return vectors if self.text_bank is None else self.text_bank.expand(vectors)
+
+    def use_text_bank(self, bank: TextBank | None) -> None:
+        """Search text queries through ``bank`` (None: directly); a bank of another space is refused."""
+        if bank is not None:
+            bank.check_space(self.model_id)
+        self.text_bank = bank
 
     def embed_many(
         self, sources: Sequence[ImageSource], progress: bool = True, description: str = "embedding images"

@@ -142,7 +142,7 @@ class Searcher:
         if items:
             out[items] = self._item_vectors([queries[i].item for i in items])  # type: ignore[misc]
         if texts:
-            out[texts] = embedder.embed_texts([queries[i].text for i in texts])
+            out[texts] = embedder.embed_queries([queries[i].text for i in texts])
         modified = [i for i in photos + items if queries[i].modify]
         if modified:
             wording = sorted({queries[i].modify for i in modified})

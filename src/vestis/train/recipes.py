@@ -5,8 +5,9 @@ config's fields. Nothing here imports torch: the config and the trainer are impo
 recipe is used.
 
 >>> from vestis.train.recipes import RECIPES
->>> RECIPES.names()
-['composer', 'contrastive', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser', 'wiseft']
+>>> RECIPES.names()  # doctest: +NORMALIZE_WHITESPACE
+['composer', 'contrastive', 'grpo', 'lite', 'lora-sft', 'outfits', 'outfits-llm', 'parser',
+ 'text-bank', 'wiseft']
 >>> cfg = RECIPES.get("lite").load_config(overrides={"epochs": 2})
 >>> cfg.epochs
 2
@@ -127,6 +128,14 @@ for _recipe in (
         "vestis.train.parser_config:ParserTrainConfig",
         "vestis.train.parser_trainer:train_parser",
         resumable=True,
+    ),
+    Recipe(
+        "text-bank",
+        "Build a reference bank for text search queries from a dataset's captioned photos (no training): "
+        "each query is carried towards the photos of its nearest captions; settings chosen on validation.",
+        "vestis.train.text_bank_config:TextBankConfig",
+        "vestis.train.text_bank_trainer:train_text_bank",
+        summary="vestis.train.text_bank_trainer:summary",
     ),
     Recipe(
         "wiseft",

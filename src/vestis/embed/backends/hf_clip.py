@@ -36,7 +36,12 @@ class HFClipEmbedder(Embedder):
     name = "hf-clip"
 
     def __init__(
-        self, model: str | None = None, device: str = "cpu", batch_size: int = 32, dtype: str = "float32"
+        self,
+        model: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+        dtype: str = "float32",
+        text_bank: str | None = None,
     ) -> None:
         if not model:
             raise OptionsError(
@@ -69,6 +74,10 @@ class HFClipEmbedder(Embedder):
         self.max_length = min(x for x in limits if isinstance(x, int) and x > 0)
         self._dim = int(self._embed_texts(["a"]).shape[1])
         self._model_id: str | None = None
+        if text_bank:  # a bank built for this checkpoint by vestis train text-bank
+            from vestis.embed.text_bank import TextBank
+
+            self.use_text_bank(TextBank.load(text_bank))
 
     @property
     def dim(self) -> int:
