@@ -16,7 +16,7 @@ unless ``--card`` names another. When the starting model has an adapter of its o
 went on from the shipped model), the run trained on top of it merged, so the shipped adapter is
 the two stacked (``stack_adapters``: exact, rank r₁ + r₂); the run's adapter alone would drop the
 first. ``--max-rank R`` cuts the stack to rank R (each layer's best rank-R approximation; the
-largest relative error is printed and kept in the adapter's config), so repeated continuations
+largest relative error is printed and kept in ``adapter/stack.json``), so repeated continuations
 keep one size::
 
     .venv/bin/python scripts/ship_vlm_tiny.py runs/lora-sft --max-rank 32
@@ -33,6 +33,7 @@ from pathlib import Path
 from vestis.models.registry import SHIPPED_VLM
 from vestis.models.vlm_tiny_build import (
     ADAPTER_DIR,
+    STACK_FILE,
     is_compact,
     new_model,
     save_compact,
@@ -88,11 +89,11 @@ def compact_from_run(run: Path, directory: Path, max_rank: int | None = None) ->
     if (merged / "adapter_config.json").is_file():  # the start's own adapter trained first: keep both
         with tempfile.TemporaryDirectory() as tmp:
             stacked = stack_adapters(merged, out / ADAPTER_DIR, Path(tmp) / ADAPTER_DIR, max_rank)
-            error = json.loads((stacked / "adapter_config.json").read_text()).get("vestis_truncation_error")
-            if error is not None:
-                print(
-                    f"adapter cut to rank {max_rank}: largest relative error of a layer's update {error:.4f}"
-                )
+            stack = json.loads((stacked / STACK_FILE).read_text())
+            print(
+                f"adapters of rank {' + '.join(map(str, stack['ranks']))} stacked at rank {stack['rank']}; "
+                f"largest relative error of a layer's update {stack['truncation_error']:.4f}"
+            )
             shutil.rmtree(out / ADAPTER_DIR)
             shutil.copytree(stacked, out / ADAPTER_DIR)
         write_checksums(out)

@@ -504,7 +504,9 @@ def test_stacked_adapters_cut_to_a_rank_keep_the_best_approximation(tmp_path):
         best = (u[:, :3] * s[:3]) @ vh[:3]
         torch.testing.assert_close(short[b_key].double() @ short[key].double(), best, atol=1e-5, rtol=0)
         worst = max(worst, float((s[3:].square().sum() / s.square().sum()).sqrt()))
-    assert 0 < config["vestis_truncation_error"] == pytest.approx(worst, abs=1e-5)
+    stack = json.loads((cut / "stack.json").read_text())
+    assert (stack["ranks"], stack["rank"]) == ([4, 2], 3) and "vestis_truncation_error" not in config
+    assert 0 < stack["truncation_error"] == pytest.approx(worst, abs=1e-5)
     same = vlm_tiny_build.stack_adapters(
         tmp_path / "first", tmp_path / "second", tmp_path / "same", max_rank=6
     )

@@ -153,6 +153,9 @@ def _save_adapter(model: Any, directory: Path) -> None:
     save_file(state, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
 
 
+STACK_FILE = "stack.json"  # beside a stacked adapter: the ranks stacked, the rank kept, the cut's error
+
+
 def stack_adapters(
     first: str | os.PathLike,
     second: str | os.PathLike,
@@ -169,8 +172,8 @@ def stack_adapters(
 
     With ``max_rank`` below r₁ + r₂, each layer's update is cut to its best approximation of that
     rank (:func:`truncate_lora`), so a model continued several times keeps one adapter size; the
-    largest relative error over the layers is logged and written to the adapter's config
-    (``vestis_truncation_error``).
+    largest relative error over the layers is logged and written beside the adapter
+    (``stack.json``: the ranks stacked, the rank kept, that error; peft's config stays its own).
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -199,6 +202,7 @@ def stack_adapters(
             raise ModelError(f"adapter {first} holds {key!r}, which is not a LoRA matrix")
     rank = configs[0]["r"] + configs[1]["r"]
     config = dict(configs[0])
+    stack: dict[str, Any] = {"ranks": [configs[0]["r"], configs[1]["r"]], "truncation_error": 0.0}
     if max_rank is not None and max_rank < rank:
         worst = 0.0
         for key in [k for k in out if ".lora_A." in k]:
@@ -206,10 +210,11 @@ def stack_adapters(
             out[key], out[b_key], error = truncate_lora(out[key], out[b_key], max_rank)
             worst = max(worst, error)
         log.info("stacked adapter cut from rank %d to %d: largest relative error %.4f", rank, max_rank, worst)
-        rank, config["vestis_truncation_error"] = max_rank, round(worst, 6)
+        rank, stack["truncation_error"] = max_rank, round(worst, 6)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config |= {"r": rank, "lora_alpha": rank}
+    (directory / STACK_FILE).write_text(json.dumps(stack | {"rank": rank}, indent=2) + "\n")
     (directory / ADAPTER_FILES[0]).write_text(json.dumps(config, indent=2))
     save_file(out, str(directory / ADAPTER_FILES[1]), metadata={"format": "pt"})
     return directory
