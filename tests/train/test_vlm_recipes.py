@@ -195,6 +195,34 @@ def test_sft_batches_are_the_backend_prompt_then_the_labelled_answer(family, tin
     assert (masked["labels"][1] != -100).sum() == (batch["labels"][1] != -100).sum()
 
 
+def test_an_unknown_value_loses_its_colon_token_too():
+    """A BPE that merges the colon with its neighbours, as SmolLM2's does ('":' before null, '":"'
+    before a string): the colon's token of an unknown field carries no loss, else it teaches the
+    value's kind."""
+    from tokenizers import Tokenizer, models, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from vestis.train.lora_sft_trainer import answer_labels
+
+    bpe = Tokenizer(models.BPE(unk_token="[UNK]"))  # no pre-tokenizer: merges cross punctuation
+    texts = ['{"category":"footwear","type":null}', '{"category":null,"type":"boots"}'] * 50
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=40, special_tokens=["[UNK]"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe)
+    text = '{"category":"footwear","type":null}'
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    colon = text.index(":null")
+    [merged] = [(a, b) for a, b in enc["offset_mapping"] if a <= colon < b]
+    assert merged[1] - merged[0] > 1  # the type's colon shares its token
+    ids, marks = answer_labels(tok, text, ["type"])
+    assert ids == enc["input_ids"] and answer_labels(tok, text, [])[1] == ids
+    for (a, b), mark in zip(enc["offset_mapping"], marks, strict=True):
+        assert (mark == -100) == (
+            b > colon and a < len(text) - 1
+        )  # from the colon's token to the value's end
+    kept = "".join(tok.decode([i]) for i, m in zip(ids, marks, strict=True) if m != -100)
+    assert "footwear" in kept and "null" not in kept and kept.endswith("}")
+
+
 def test_fields_no_example_labels_have_their_nulls_trained(tiny_vlms, setup, monkeypatch):
     from vestis.train.vlm_tuning import tune_examples
 

@@ -80,6 +80,22 @@ NOT_TRAINING = (
 )
 
 
+def answer_labels(tok: Any, text: str, skip: list[str]) -> tuple[list[int], list[int]]:
+    """Token ids of the answer ``text`` and their labels: the ids, but -100 on every token that
+    overlaps a ``skip`` field's value from its colon on. BPE merges the colon with what follows
+    (SmolLM2: '":' before null, '":"' before a string), so training the colon's token would teach
+    the unknown value's kind: a model trained so on garments whose type is unknown wrote '":' then
+    junk for their type when decoding freely."""
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=bool(skip))
+    ids, marks = list(enc["input_ids"]), list(enc["input_ids"])
+    if skip:
+        spans = [(text.rindex(":", 0, a), b) for name, (a, b) in value_spans(text).items() if name in skip]
+        for i, (a, b) in enumerate(enc["offset_mapping"]):
+            if any(a < end and b > start for start, end in spans):
+                marks[i] = -100
+    return ids, marks
+
+
 def sft_inputs(
     extractor: VLMExtractor,
     items: list[list[Any]],
@@ -87,21 +103,15 @@ def sft_inputs(
     no_loss: list[list[str]] | None = None,
 ) -> dict[str, Any]:
     """The model's batch with ``labels``: each item's prompt as the backend builds it, then its answer
-    and the stop token; labels only on the answer, less the values of the fields in ``no_loss``."""
+    and the stop token; labels only on the answer, less the values of the fields in ``no_loss`` (from
+    their colon on)."""
     inputs = extractor.model_inputs(items)
     tok = extractor.tokenizer
     gen = extractor.model.generation_config
     prefix = [gen.forced_bos_token_id] if extractor.forced_prefix else []
     targets, labels = [], []
     for row, text in enumerate(answers):
-        skip = no_loss[row] if no_loss else []
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=bool(skip))
-        ids, marks = list(enc["input_ids"]), list(enc["input_ids"])
-        if skip:
-            spans = [span for name, span in value_spans(text).items() if name in skip]
-            for i, (a, b) in enumerate(enc["offset_mapping"]):
-                if any(a < end and b > start for start, end in spans):
-                    marks[i] = -100
+        ids, marks = answer_labels(tok, text, no_loss[row] if no_loss else [])
         targets.append([*prefix, *ids, extractor.eos_ids[0]])
         labels.append([*prefix, *marks, extractor.eos_ids[0]])
     device = inputs["input_ids"].device
