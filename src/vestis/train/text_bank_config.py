@@ -26,7 +26,8 @@ class TextBankConfig(RecipeConfig):
         default_factory=lambda: [0.02, 0.05, 0.1], metadata={"help": "softmax temperatures tried"}
     )
     weights: list[float] = field(
-        default_factory=lambda: [0.25, 0.5, 1.0], metadata={"help": "pivot weights tried (0, direct, always)"}
+        default_factory=lambda: [0.25, 0.5, 1.0],
+        metadata={"help": "pivot weights tried (the direct vectors, weight 0, are always scored)"},
     )
     val_fraction: float = field(default=0.2, metadata={"help": "held-out fraction of groups"})
     limit: int = field(
