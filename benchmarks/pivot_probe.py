@@ -14,7 +14,7 @@ of the validation products and reported on the other, both ways (2-fold by produ
 number is tuned on the queries it reports.
 
     export OMP_NUM_THREADS=1 VESTIS_DATA=../shared/data PYTHONPATH=src
-    .venv/bin/python benchmarks/pivot_probe.py
+    .venv/bin/python benchmarks/pivot_probe.py --bank hm,mango --eval hm,mango  # see docs/benchmarks.md
 """
 
 from __future__ import annotations
