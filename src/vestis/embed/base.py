@@ -147,6 +147,11 @@ EMBEDDERS: Registry[type[Embedder]] = Registry(
 )
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` [N, D] with every row scaled to length 1 (a zero row stays zero), float32."""
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
 def load_embedder(name: str = "lite", **options: Any) -> Embedder:
     """An embedder by registered name, with its options checked (unknown or mistyped → OptionsError).
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from vestis.embed.base import unit_rows
 from vestis.errors import OptionsError
 
 BANK_FILE = "bank.safetensors"
@@ -50,7 +51,7 @@ class TextBank:
     report: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.text = _unit(np.asarray(self.text, dtype=np.float32))
+        self.text = unit_rows(np.asarray(self.text, dtype=np.float32))
         self.image = np.asarray(self.image, dtype=np.float32)
         if self.text.ndim != 2 or self.text.shape != self.image.shape or not len(self.text):
             raise OptionsError(
@@ -74,7 +75,7 @@ class TextBank:
         logits = np.take_along_axis(sim, top, 1) / tau
         w = np.exp(logits - logits.max(1, keepdims=True))
         w /= w.sum(1, keepdims=True)
-        return _unit(np.einsum("qk,qkd->qd", w, self.image[top]))
+        return unit_rows(np.einsum("qk,qkd->qd", w, self.image[top]))
 
     def expand(self, queries: np.ndarray, weight: float | None = None, **pivot: Any) -> np.ndarray:
         """Query vectors with the bank's pivot added (``weight`` 0: the queries unchanged)."""
@@ -84,7 +85,7 @@ class TextBank:
         weight = self.weight if weight is None else weight
         if weight == 0 or not len(queries):
             return queries
-        return _unit(queries + weight * self.pivot(queries, **pivot))
+        return unit_rows(queries + weight * self.pivot(queries, **pivot))
 
     @property
     def beats_direct(self) -> bool:
@@ -139,10 +140,6 @@ class TextBank:
             float(config["weight"]),
             config.get("report", {}),
         )
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def _int8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -38,14 +38,13 @@ from vestis.data.text import captions_for
 from vestis.embed import load_embedder
 from vestis.embed.base import MAX_TEXT_CHARS, Embedder
 from vestis.embed.text_bank import TextBank
-from vestis.eval.retrieve import text_queries
+from vestis.eval.retrieve import DEPTH, text_queries
 from vestis.schema import load_schema
 from vestis.train.text_bank_config import TextBankConfig
 
 log = logging.getLogger(__name__)
 REPORT = "report.json"
 TOP = 10
-DEPTH = 50
 
 
 def train_text_bank(cfg: TextBankConfig, datasets: list[Dataset] | None = None) -> Path:

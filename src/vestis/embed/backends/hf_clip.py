@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vestis.embed.base import EMBEDDERS, Embedder
+from vestis.embed.base import EMBEDDERS, Embedder, unit_rows
 from vestis.errors import OptionsError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -95,7 +95,7 @@ class HFClipEmbedder(Embedder):
         pixels = torch.from_numpy(self.preprocess(images)).to(self.device, self.model.dtype)
         with torch.inference_mode():
             out = self.model.get_image_features(pixel_values=pixels)
-        return _unit(_features(out))
+        return unit_rows(_features(out))
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -112,7 +112,7 @@ class HFClipEmbedder(Embedder):
             feed["attention_mask"] = batch["attention_mask"].to(self.device)
         with torch.inference_mode():
             out = self.model.get_text_features(**feed)
-        return _unit(_features(out))
+        return unit_rows(_features(out))
 
 
 class ImagePreprocess:
@@ -194,7 +194,3 @@ def fingerprint(path: Path) -> str:
 def _features(out: Any) -> np.ndarray:
     tensor = out if hasattr(out, "float") else out.pooler_output  # transformers 4 → tensor, 5 → output
     return tensor.float().cpu().numpy()
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)

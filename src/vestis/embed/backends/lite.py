@@ -45,14 +45,12 @@ class LiteEmbedder(Embedder):
         self.use_text_bank(self._own_bank(text_bank))
 
     def _own_bank(self, choice: bool | str):
-        from pathlib import Path
-
         from vestis.embed.text_bank import TextBank
 
-        if choice is False or (isinstance(choice, str) and choice.lower() in ("false", "no", "off", "none")):
+        if choice is False:
             return None
-        if isinstance(choice, str) and choice.lower() not in ("true", "yes", "on", "auto"):
-            return TextBank.load(Path(choice))  # asked for by name: used whatever its report says
+        if choice is not True:
+            return TextBank.load(choice)  # asked for by name: used whatever its report says
         own = self.runtime.model_dir / "text_bank" if self.runtime.model_dir is not None else None
         if own is None or not own.is_dir():
             return None

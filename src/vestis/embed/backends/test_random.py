@@ -13,7 +13,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from vestis.embed.base import EMBEDDERS, Embedder
+from vestis.embed.base import EMBEDDERS, Embedder, unit_rows
 from vestis.errors import OptionsError
 
 _BUCKETS = 512
@@ -44,15 +44,11 @@ class RandomEmbedder(Embedder):
 
     def _embed_images(self, images: list[Image.Image]) -> np.ndarray:
         x = np.stack([np.asarray(im.resize((8, 8)), dtype=np.float32).reshape(-1) / 255.0 for im in images])
-        return _unit((x - 0.5) @ self._image_proj)
+        return unit_rows((x - 0.5) @ self._image_proj)
 
     def _embed_texts(self, texts: list[str]) -> np.ndarray:
         bags = np.zeros((len(texts), _BUCKETS), dtype=np.float32)
         for i, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
                 bags[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % _BUCKETS] += 1.0
-        return _unit(bags @ self._text_proj)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return unit_rows(bags @ self._text_proj)
