@@ -29,6 +29,9 @@ def config(tmp_path, **changes) -> TextBankConfig:
             "ks": [1, 3],
             "taus": [0.05],
             "weights": [0.5, 2.0],
+            "item_ks": [1, 3],
+            "item_taus": [0.05],
+            "item_weights": [0.5, 2.0],
             "val_fraction": 0.3,
             "out_dir": str(tmp_path / "run"),
         }
@@ -42,11 +45,11 @@ def data(tmp_path_factory):
 
 
 def test_the_bank_carries_titles_to_their_photos_and_says_so(tmp_path, data):
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, item_weights=[0.0])  # the query side alone
     directory = train_text_bank(cfg, datasets=[data])
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     bank = TextBank.load(directory)
-    assert report["beats_direct"] and bank.beats_direct and bank.weight > 0
+    assert report["beats_direct"] and bank.beats_direct and bank.weight > 0 and bank.item_weight == 0
     assert report["cross_fitted"] > report["direct"] + 0.2
     assert all(row["chosen"]["R@10"] > row["direct"]["R@10"] for row in report["tasks"].values())
     assert report["bank"]["captions"] > 0 and report["bank"]["unreadable"] == 0
@@ -56,16 +59,38 @@ def test_the_bank_carries_titles_to_their_photos_and_says_so(tmp_path, data):
     assert not np.allclose(embedder.embed_queries(["a red top"]), embedder.embed_texts(["a red top"]))
 
 
-def test_a_useless_bank_is_not_used(tmp_path, data):
+def test_the_item_side_is_swept_with_the_query_side_and_written_as_chosen(tmp_path, data):
+    cfg = config(tmp_path)
+    bank = TextBank.load(train_text_bank(cfg, datasets=[data]))
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    chosen = report["chosen"]
+    assert (bank.weight, bank.k, bank.item_weight, bank.item_k, bank.item_tau) == (
+        chosen["weight"],
+        chosen["k"] or bank.k,
+        chosen["item_weight"],
+        chosen["item_k"],
+        chosen["item_tau"],
+    )
+    # here the photos' captions name the query's words: the item side alone finds every title
+    assert bank.item_weight in cfg.item_weights and chosen["item_k"] in cfg.item_ks
+    cell = chosen | ({"k": 0, "tau": 0.0} if chosen["weight"] == 0 else {})  # the grid's name for it
+    assert report["grid"][" ".join(f"{k}={v}" for k, v in cell.items())] == max(report["grid"].values())
+    assert report["cross_fitted"] > report["direct"] + 0.2 and report["beats_direct"]
+
+
+def test_a_bank_that_carries_nothing_is_not_used(tmp_path, data):
+    # prototypes of zeros: every pivot is zero and every photo gets the same caption vector, so no
+    # setting can reorder the gallery; equal scores go to the smaller weights, and the estimate
+    # must beat the direct vectors strictly
     cfg = config(tmp_path)
     embedder = load_embedder("test-random", dim=32)
     tasks = validation_tasks(embedder, {"generated": data.split("val", cfg.val_fraction)})
     rng = np.random.default_rng(0)
-    noise = TextBank(rng.standard_normal((40, 32)), rng.standard_normal((40, 32)), embedder.model_id)
-    report = choose(noise, tasks, cfg)
-    assert not report["beats_direct"]
-    if report["chosen"]["weight"] == 0:
-        assert report["chosen"]["k"] in cfg.ks and report["chosen"]["tau"] in cfg.taus  # kept loadable
+    empty = TextBank(rng.standard_normal((40, 32)), np.zeros((40, 32)), embedder.model_id)
+    report = choose(empty, tasks, cfg)
+    assert not report["beats_direct"] and report["cross_fitted"] == report["direct"]
+    assert report["chosen"]["weight"] == 0 and report["chosen"]["item_weight"] == 0
+    assert report["chosen"]["k"] in cfg.ks and report["chosen"]["tau"] in cfg.taus  # kept loadable
 
 
 def test_bad_settings_are_refused():
@@ -75,3 +100,48 @@ def test_bad_settings_are_refused():
         TextBankConfig.from_dict({"taus": []})
     with pytest.raises(OptionsError, match="weights"):
         TextBankConfig.from_dict({"weights": [-1.0]})
+    with pytest.raises(OptionsError, match="weights"):
+        TextBankConfig.from_dict({"weights": [0.0]})
+    with pytest.raises(OptionsError, match="item_ks"):
+        TextBankConfig.from_dict({"item_ks": [0]})
+    with pytest.raises(OptionsError, match="item_weights"):
+        TextBankConfig.from_dict({"item_weights": [-0.5]})
+
+
+def test_the_item_side_may_not_pay_for_one_task_with_another(tmp_path):
+    # captions e0, e1 describe photos along e2, e3. In "hurt", the photo the query (e0) wants lies
+    # towards e3 (its caption: e1) among eleven towards e2 (caption: e0), so the item side sinks
+    # it; in the two "helped" tasks it lifts the wanted photo. The query side barely moves anything.
+    e = np.eye(4, dtype=np.float32)
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    def task(query, wanted, other):
+        gallery = np.stack([wanted] + [other] * 11)
+        return {
+            "queries": np.stack([query, query]),
+            "gallery": gallery,
+            "relevant": [{0}, {0}],
+            "fold": np.array([0, 1]),
+        }
+
+    tasks = {
+        "hurt": task(e[0], unit(0.8 * e[0] + 0.6 * e[3]), unit(0.5 * e[0] + 0.86 * e[2])),
+        "helped": task(e[1], unit(0.5 * e[1] + 0.86 * e[3]), unit(0.6 * e[1] + 0.8 * e[2])),
+        "helped-too": task(e[1], unit(0.5 * e[1] + 0.86 * e[3]), unit(0.6 * e[1] + 0.8 * e[2])),
+    }
+    bank = TextBank(e[:2], e[2:], "space")
+    grid = {
+        "weights": [1e-6],
+        "ks": [1],
+        "taus": [0.05],
+        "item_ks": [1],
+        "item_taus": [0.05],
+        "item_weights": [1.0],
+    }
+    free = choose(bank, tasks, config(tmp_path, **grid, item_tolerance=1.0))
+    assert free["chosen"]["item_weight"] == 1.0  # the mean rises from 1/3 to 2/3 ...
+    assert free["tasks"]["hurt"]["chosen"]["R@10"] == 0 and free["tasks"]["helped"]["chosen"]["R@10"] == 1
+    guarded = choose(bank, tasks, config(tmp_path, **grid))  # ... at one task's expense: refused
+    assert guarded["chosen"]["item_weight"] == 0 and guarded["tasks"]["hurt"]["chosen"]["R@10"] == 1

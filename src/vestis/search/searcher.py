@@ -1,7 +1,10 @@
 """Search a catalog by text, by photo, or by photo + modification, with attribute filters.
 
-* text: the query is embedded by the text tower; values of the schema it names ("black leather
-  jacket") become soft constraints that re-rank the nearest candidates (hybrid scoring);
+* text: the query is embedded by the text tower (and carried towards the photos of its wording by
+  the embedder's text bank, when it has one); values of the schema it names ("black leather
+  jacket") become soft constraints that re-rank the nearest candidates (hybrid scoring), and a
+  bank with an item side adds how well each candidate's caption vector matches the query's words
+  (:meth:`TextBank.item_scores`) to its score;
 * photo: the image tower's embedding;
 * photo + modification: the embedder composes both into one query vector (``Embedder.compose``:
   vestis-lite's composer when its validation report beats the sum, else the normalised sum);
@@ -125,6 +128,11 @@ class Searcher:
 
     def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
         """``[len(queries), dim]`` query vectors; texts and photos are embedded in batches."""
+        return self._query_vectors(queries)[0]
+
+    def _query_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """The query vectors, and the direct text vectors of the text queries by position (before
+        the embedder's text bank carried them across: :meth:`Embedder.embed_queries`)."""
         for q in queries:
             if q.image is not None and q.item is not None:
                 raise InputError("give a query photo or a catalog item, not both")
@@ -137,19 +145,22 @@ class Searcher:
         photos = [i for i, q in enumerate(queries) if q.image is not None]
         items = [i for i, q in enumerate(queries) if q.item is not None]
         texts = [i for i, q in enumerate(queries) if not q.reference]
+        direct: dict[int, np.ndarray] = {}
         if photos:
             out[photos] = embedder.embed_images([queries[i].image for i in photos])
         if items:
             out[items] = self._item_vectors([queries[i].item for i in items])  # type: ignore[misc]
         if texts:
-            out[texts] = embedder.embed_queries([queries[i].text for i in texts])
+            plain = embedder.embed_texts([queries[i].text for i in texts])
+            direct = dict(zip(texts, plain, strict=True))
+            out[texts] = plain if embedder.text_bank is None else embedder.text_bank.expand(plain)
         modified = [i for i in photos + items if queries[i].modify]
         if modified:
             wording = sorted({queries[i].modify for i in modified})
             mods = dict(zip(wording, embedder.embed_texts(wording), strict=True))
             for i in modified:
                 out[i] = embedder.compose(out[i], mods[queries[i].modify])
-        return out
+        return out, direct
 
     def _item_vectors(self, ids: list[int]) -> np.ndarray:
         stored = {it.id: it for it in self.catalog.store.get(ids)}
@@ -174,7 +185,8 @@ class Searcher:
         """The ``k`` best items for one query.
 
         A text query (``hybrid``) fetches ``candidates`` nearest items and re-ranks them by
-        similarity + ``hybrid_weight`` × agreement with the attributes the text names.
+        similarity + ``hybrid_weight`` × agreement with the attributes the text names, plus the
+        embedder's text bank's item side when it has one (``TextBank.item_scores``).
         ``item`` searches by a catalog item's photo ("more like this"); it is not among its hits.
         """
         return self.search_many([Query(text, image, modify, item)], where=where, k=k, hybrid=hybrid)[0]
@@ -188,16 +200,18 @@ class Searcher:
         index = self.catalog.index
         if not queries or index is None or len(index) == 0:
             return [[] for _ in queries]
-        vectors = self.query_vectors(queries)
+        vectors, direct = self._query_vectors(queries)
         flt = self._filter(where)
         schema = self.catalog.schema
         mentions = [
             attribute_mentions(q.text, schema) if (q.text and not q.reference and hybrid) else {}
             for q in queries
         ]
+        bank = self.catalog.embedder.text_bank
+        captioned = set(direct) if hybrid and bank is not None and bank.item_weight > 0 else set()
         fetch = [
-            (max(k, self.candidates) if m else k) + (q.item is not None)
-            for m, q in zip(mentions, queries, strict=True)
+            (max(k, self.candidates) if (m or i in captioned) else k) + (q.item is not None)
+            for i, (m, q) in enumerate(zip(mentions, queries, strict=True))
         ]
         raw: list[list[tuple[int, float]]] = [[] for _ in queries]
         for depth in sorted(set(fetch)):  # one index call per fetch depth
@@ -208,7 +222,28 @@ class Searcher:
             if q.item is not None:  # "more like this" is not the item itself
                 found[:] = [(i, sim) for i, sim in found if i != q.item]
         items = {item.id: item for item in self.catalog.store.get({i for r in raw for i, _ in r})}
-        return [self._rank(found, items, wanted, k) for found, wanted in zip(raw, mentions, strict=True)]
+        bonus = self._caption_bonus(bank, {i: direct[i] for i in captioned}, raw, items)
+        return [
+            self._rank(found, items, wanted, k, bonus.get(i))
+            for i, (found, wanted) in enumerate(zip(raw, mentions, strict=True))
+        ]
+
+    @staticmethod
+    def _caption_bonus(
+        bank: Any, direct: dict[int, np.ndarray], raw: list[list[tuple[int, float]]], items: dict[int, Any]
+    ) -> dict[int, dict[int, float]]:
+        """Per captioned text query, each candidate's ``item_weight`` × the cosine of the query's
+        direct vector to the candidate's caption vector (:meth:`TextBank.item_scores`)."""
+        ids = sorted({j for q in direct for j, _ in raw[q] if j in items and items[j].embedding is not None})
+        if not direct or not ids:
+            return {}
+        col = {j: n for n, j in enumerate(ids)}
+        scores = bank.item_scores(
+            np.stack(list(direct.values())), np.stack([items[j].embedding for j in ids])
+        )
+        return {
+            q: {j: float(scores[row, col[j]]) for j, _ in raw[q] if j in col} for row, q in enumerate(direct)
+        }
 
     def search_photo(
         self,
@@ -249,7 +284,12 @@ class Searcher:
         ]
 
     def _rank(
-        self, raw: list[tuple[int, float]], items: dict[int, Any], mentions: dict[str, set[str]], k: int
+        self,
+        raw: list[tuple[int, float]],
+        items: dict[int, Any],
+        mentions: dict[str, set[str]],
+        k: int,
+        bonus: dict[int, float] | None = None,
     ) -> list[Hit]:
         hits = []
         for item_id, sim in raw:
@@ -260,7 +300,7 @@ class Searcher:
             hits.append(
                 Hit(
                     item_id,
-                    sim + self.hybrid_weight * agree,
+                    sim + self.hybrid_weight * agree + (bonus or {}).get(item_id, 0.0),
                     sim,
                     agree,
                     item.path,

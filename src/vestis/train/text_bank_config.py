@@ -29,6 +29,23 @@ class TextBankConfig(RecipeConfig):
         default_factory=lambda: [0.25, 0.5, 1.0],
         metadata={"help": "pivot weights tried (the direct vectors, weight 0, are always scored)"},
     )
+    item_ks: list[int] = field(
+        default_factory=lambda: [10, 20, 50], metadata={"help": "item side: nearest prototypes tried"}
+    )
+    item_taus: list[float] = field(
+        default_factory=lambda: [0.02, 0.05], metadata={"help": "item side: softmax temperatures tried"}
+    )
+    item_weights: list[float] = field(
+        default_factory=lambda: [0.25, 0.5, 1.0],
+        metadata={"help": "item side: caption-match weights tried (weight 0, off, is always scored)"},
+    )
+    item_tolerance: float = field(
+        default=0.0,
+        metadata={
+            "help": "item side: the R@10 it may cost any one task against the best setting without it",
+            "min": 0,
+        },
+    )
     val_fraction: float = field(default=0.2, metadata={"help": "held-out fraction of groups"})
     limit: int = field(
         default=0, metadata={"help": "examples per dataset and split (0: all; for tests)", "min": 0}
@@ -45,5 +62,11 @@ class TextBankConfig(RecipeConfig):
             raise OptionsError("ks: give at least one k ≥ 1")
         if not self.taus or min(self.taus) <= 0:
             raise OptionsError("taus: give at least one temperature > 0")
-        if not self.weights or min(self.weights) < 0:
-            raise OptionsError("weights: give at least one weight ≥ 0")
+        if not self.weights or min(self.weights) < 0 or max(self.weights) <= 0:
+            raise OptionsError("weights: give weights ≥ 0, at least one of them > 0")
+        if not self.item_ks or min(self.item_ks) < 1:
+            raise OptionsError("item_ks: give at least one k ≥ 1")
+        if not self.item_taus or min(self.item_taus) <= 0:
+            raise OptionsError("item_taus: give at least one temperature > 0")
+        if not self.item_weights or min(self.item_weights) < 0:
+            raise OptionsError("item_weights: give at least one weight ≥ 0 (0 alone: no item side)")

@@ -5,8 +5,12 @@ caption of them (title, description, attribute phrases: :func:`vestis.data.text.
 each caption's prototype is the mean vector of the photos it describes. The validation split of
 each dataset then scores text → image retrieval (titles and descriptions as queries, the split's
 photos as the gallery, product-level relevance: any photo of the query's group) with the direct
-query vectors and with every setting of ``ks`` × ``taus`` × ``weights``. The setting with the best
-mean R@10 over the tasks is written with the bank (ties: the smaller weight, then k, then tau).
+query vectors and with every setting of ``ks`` × ``taus`` × ``weights`` (the query side), each
+with every setting of ``item_ks`` × ``item_taus`` × ``item_weights`` (the item side: the gallery
+photos' caption vectors matched against the direct query, :meth:`TextBank.item_scores`) and with
+the item side off. The setting with the best mean R@10 over the tasks is written with the bank
+(ties: the smaller weights, then k, then tau), among those that cost no task more than
+``item_tolerance`` R@10 against the best setting without the item side.
 
 That choice is made on the very queries it is scored on, so the report also gives an honest
 estimate: the validation groups split in two halves by a hash, each half scored with the setting
@@ -74,7 +78,9 @@ def train_text_bank(cfg: TextBankConfig, datasets: list[Dataset] | None = None) 
     report = choose(bank, tasks, cfg)
     report |= {"bank": stats, "config": asdict(cfg), "model_id": embedder.model_id}
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    bank.k, bank.tau, bank.weight = report["chosen"]["k"], report["chosen"]["tau"], report["chosen"]["weight"]
+    for key, value in report["chosen"].items():  # weight, k, tau and the item side's three
+        if value or key.endswith("weight"):  # nothing swept on a side: its k and tau stay
+            setattr(bank, key, value)
     bank.report = {key: report[key] for key in ("beats_direct", "chosen", "direct", "cross_fitted", "tasks")}
     out = Path(cfg.out_dir)
     bank.save(out / "text_bank")
@@ -139,9 +145,12 @@ def validation_tasks(embedder: Embedder, val: dict[str, list[Example]]) -> dict[
     return tasks
 
 
-def per_query(queries: np.ndarray, gallery: np.ndarray, relevant: list[set[int]]) -> np.ndarray:
-    """[Q, 2]: found in the top 10, reciprocal rank of the first relevant photo within the top 50."""
-    sim = queries @ gallery.T
+def per_query(
+    queries: np.ndarray, gallery: np.ndarray, relevant: list[set[int]], bonus: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """[Q, 2]: found in the top 10, reciprocal rank of the first relevant photo within the top 50,
+    ranking by similarity + ``bonus`` (the bank's item side, [Q, G])."""
+    sim = queries @ gallery.T + bonus
     depth = min(DEPTH, gallery.shape[0])
     top = np.argpartition(-sim, depth - 1, axis=1)[:, :depth]
     order = np.take_along_axis(top, np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable"), 1)
@@ -154,29 +163,62 @@ def per_query(queries: np.ndarray, gallery: np.ndarray, relevant: list[set[int]]
 
 
 def choose(bank: TextBank, tasks: dict[str, dict[str, Any]], cfg: TextBankConfig) -> dict[str, Any]:
-    """Score the direct vectors and every setting; the choice, its table and the cross-fitted estimate."""
-    swept = sorted((w, k, tau) for w in cfg.weights if w > 0 for k in cfg.ks for tau in cfg.taus)
-    settings = [(0.0, 0, 0.0), *swept]
+    """Score the direct vectors and every setting of both sides; the choice, its table and the
+    cross-fitted estimate. A setting is (weight, k, tau, item_weight, item_k, item_tau)."""
+    query_side = sorted((w, k, tau) for w in cfg.weights if w > 0 for k in cfg.ks for tau in cfg.taus)
+    item_side = sorted(
+        (w, k, tau) for w in cfg.item_weights if w > 0 for k in cfg.item_ks for tau in cfg.item_taus
+    )
+    off = (0.0, 0, 0.0)
+    settings = [(*q, *i) for q in (off, *query_side) for i in (off, *item_side)]
+    captions = {
+        (name, k, tau): bank.captions(t["gallery"], k=k, tau=tau)
+        for name, t in tasks.items()
+        for _, k, tau in item_side
+    }
+    expanded: dict[tuple, np.ndarray] = {}
     scores: dict[tuple, dict[str, np.ndarray]] = {}
-    for w, k, tau in settings:
-        scores[(w, k, tau)] = {
-            name: per_query(
-                bank.expand(t["queries"], weight=w, k=k or None, tau=tau or None), t["gallery"], t["relevant"]
-            )
-            for name, t in tasks.items()
-        }
+    for s in settings:
+        scores[s] = {}
+        for name, t in tasks.items():
+            w, k, tau, iw, ik, itau = s
+            if (name, w, k, tau) not in expanded:
+                expanded[name, w, k, tau] = bank.expand(t["queries"], weight=w, k=k or None, tau=tau or None)
+            bonus = iw * (t["queries"] @ captions[name, ik, itau].T) if iw else 0.0
+            scores[s][name] = per_query(expanded[name, w, k, tau], t["gallery"], t["relevant"], bonus)
 
     def mean_r10(setting: tuple, mask: dict[str, np.ndarray] | None = None) -> float:
         cells = [(v[mask[name], 0] if mask else v[:, 0]).mean() for name, v in scores[setting].items()]
         return float(np.mean(cells))
 
-    def best(mask=None) -> tuple:
-        return max(settings, key=lambda s: (round(mean_r10(s, mask), 12), -s[0], -s[1], -s[2]))
+    def task_r10(setting: tuple, mask: dict[str, np.ndarray] | None) -> list[float]:
+        return [float((v[mask[name], 0] if mask else v[:, 0]).mean()) for name, v in scores[setting].items()]
 
+    def rank(mask):  # the mean R@10; ties: the smaller weights, then k, then tau
+        return lambda s: (round(mean_r10(s, mask), 12), *(-x for x in s))
+
+    def best(mask=None) -> tuple:
+        """The best setting whose every task keeps the R@10 of the best setting without the item
+        side, less ``item_tolerance``: a gain on one catalog does not pay for a loss on another."""
+        alone = max((s for s in settings if s[3] == 0), key=rank(mask))
+        floor = [r - cfg.item_tolerance - 1e-12 for r in task_r10(alone, mask)]
+        kept = (s for s in settings if all(a >= b for a, b in zip(task_r10(s, mask), floor, strict=True)))
+        return max(kept, key=rank(mask))
+
+    direct = settings[0]
     chosen = best()
     if chosen[0] == 0:  # the direct vectors win: keep the best pivot's k and tau for the record
-        chosen = (0.0, *max(swept, key=mean_r10)[1:])
-        scores[chosen] = scores[settings[0]]
+        record = max((s for s in settings if s[0] > 0), key=mean_r10)
+        chosen = (0.0, *record[1:3], *chosen[3:])
+        scores[chosen] = scores[(0.0, 0, 0.0, *chosen[3:])]
+    if chosen[3] == 0:  # likewise the item side
+        same = [s for s in settings if s[:3] == chosen[:3] and s[3] > 0]
+        record = max(same, key=mean_r10, default=None)
+        if record is not None:
+            scores[(*chosen[:4], *record[4:])] = scores[chosen]
+            chosen = (*chosen[:4], *record[4:])
+    query_only = (*chosen[:3], *off)
+    scores.setdefault(query_only, scores[(0.0, 0, 0.0, *off)])  # chosen weight 0: the direct vectors
     cross: dict[str, float] = {}
     picks = []
     for held in (0, 1):
@@ -186,11 +228,12 @@ def choose(bank: TextBank, tasks: dict[str, dict[str, Any]], cfg: TextBankConfig
             mask = t["fold"] == held
             cross[name] = cross.get(name, 0.0) + float(scores[pick][name][mask, 0].sum())
     cross = {name: cross[name] / len(t["fold"]) for name, t in tasks.items()}
-    direct = {name: float(v[:, 0].mean()) for name, v in scores[settings[0]].items()}
+    plain = {name: float(v[:, 0].mean()) for name, v in scores[direct].items()}
     table = {
         name: {
             "queries": len(t["fold"]),
-            "direct": {"R@10": direct[name], "MRR": float(scores[settings[0]][name][:, 1].mean())},
+            "direct": {"R@10": plain[name], "MRR": float(scores[direct][name][:, 1].mean())},
+            "query_side_only": {"R@10": float(scores[query_only][name][:, 0].mean())},
             "chosen": {
                 "R@10": float(scores[chosen][name][:, 0].mean()),
                 "MRR": float(scores[chosen][name][:, 1].mean()),
@@ -201,17 +244,21 @@ def choose(bank: TextBank, tasks: dict[str, dict[str, Any]], cfg: TextBankConfig
     }
     return {
         "chosen": _setting(chosen),
-        "beats_direct": bool(np.mean(list(cross.values())) > np.mean(list(direct.values()))),
-        "direct": float(np.mean(list(direct.values()))),
+        "beats_direct": bool(np.mean(list(cross.values())) > np.mean(list(plain.values()))),
+        "direct": float(np.mean(list(plain.values()))),
         "cross_fitted": float(np.mean(list(cross.values()))),
         "cross_fitted_choices": picks,
         "tasks": table,
-        "grid": {f"weight={w} k={k} tau={tau}": mean_r10((w, k, tau)) for w, k, tau in settings if w > 0},
+        "grid": {
+            " ".join(f"{key}={value}" for key, value in _setting(s).items()): mean_r10(s)
+            for s in settings
+            if s != direct
+        },
     }
 
 
 def _setting(s: tuple) -> dict[str, Any]:
-    return {"weight": s[0], "k": s[1], "tau": s[2]}
+    return dict(zip(("weight", "k", "tau", "item_weight", "item_k", "item_tau"), s, strict=True))
 
 
 def summary(cfg: TextBankConfig):
