@@ -16,8 +16,9 @@ from tests.helpers import GeneratedDataset
 from vestis.embed import load_embedder
 from vestis.embed.text_bank import TextBank
 from vestis.errors import OptionsError
+from vestis.schema import load_schema
 from vestis.train.text_bank_config import TextBankConfig
-from vestis.train.text_bank_trainer import choose, train_text_bank, validation_tasks
+from vestis.train.text_bank_trainer import _extractor, choose, per_query, train_text_bank, validation_tasks
 
 
 def config(tmp_path, **changes) -> TextBankConfig:
@@ -33,6 +34,7 @@ def config(tmp_path, **changes) -> TextBankConfig:
             "item_taus": [0.05],
             "item_weights": [0.5, 2.0],
             "val_fraction": 0.3,
+            "extractor": None,
             "out_dir": str(tmp_path / "run"),
         }
         | changes
@@ -145,3 +147,27 @@ def test_the_item_side_may_not_pay_for_one_task_with_another(tmp_path):
     assert free["tasks"]["hurt"]["chosen"]["R@10"] == 0 and free["tasks"]["helped"]["chosen"]["R@10"] == 1
     guarded = choose(bank, tasks, config(tmp_path, **grid))  # ... at one task's expense: refused
     assert guarded["chosen"]["item_weight"] == 0 and guarded["tasks"]["hurt"]["chosen"]["R@10"] == 1
+
+
+def test_validation_ranks_as_the_searcher_does(tmp_path, data):
+    # only the nearest `candidates` can be found, ranked by similarity + the extra scores
+    q, gallery = np.array([[1.0, 0.0]]), np.array([[1.0, 0.0], [0.9, 0.436]])
+    np.testing.assert_allclose(per_query(q, gallery, [{1}]), [[1, 0.5]])
+    np.testing.assert_allclose(per_query(q, gallery, [{1}], np.array([[0.0, 1.0]]), candidates=2), [[1, 1]])
+    np.testing.assert_allclose(per_query(q, gallery, [{1}], np.array([[0.0, 1.0]]), candidates=1), [[0, 0]])
+    # the hybrid agreement comes from the extractor's reading of the validation photos
+    cfg = config(tmp_path, extractor="pixel-colour", hybrid_weight=0.1)
+    embedder = load_embedder("test-random", dim=32)
+    val = {"generated": data.split("val", cfg.val_fraction)}
+    tasks = validation_tasks(embedder, val, _extractor(cfg, load_schema("vestis")))
+    assert tasks and all(t["agreement"].shape == (len(t["fold"]), len(t["gallery"])) for t in tasks.values())
+    assert all(t["agreement"].any() for t in tasks.values())  # "a red top" names a colour it reads
+    assert (
+        _extractor(config(tmp_path, extractor="pixel-colour", hybrid_weight=0.0), load_schema("vestis"))
+        is None
+    )
+    plain = choose(
+        TextBank(np.eye(32)[:4], np.eye(32)[4:8], embedder.model_id), validation_tasks(embedder, val), cfg
+    )
+    hybrid = choose(TextBank(np.eye(32)[:4], np.eye(32)[4:8], embedder.model_id), tasks, cfg)
+    assert hybrid["direct"] != plain["direct"]  # the same vectors, ranked with the agreement

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from vestis.schema import Schema
 
 
@@ -53,3 +55,25 @@ def agreement(attributes: dict, mentions: dict[str, set[str]]) -> float:
         values = set(value) if isinstance(value, list) else {value}
         score += bool(values & wanted)
     return score / len(mentions)
+
+
+def agreement_matrix(mentions: list[dict[str, set[str]]], attributes: list[dict]) -> np.ndarray:
+    """[Q, N] float32: :func:`agreement` of every item's ``attributes`` with every query's
+    ``mentions``, computed field by field as products of value indicator matrices."""
+    out = np.zeros((len(mentions), len(attributes)), dtype=np.float32)
+    named = np.array([len(m) for m in mentions], dtype=np.float32)
+    for name in sorted({f for m in mentions for f in m}):
+        values = sorted({v for m in mentions for v in m.get(name, ())})
+        col = {v: j for j, v in enumerate(values)}
+        wanted = np.zeros((len(mentions), len(values)), dtype=np.float32)
+        for q, m in enumerate(mentions):
+            for v in m.get(name, ()):
+                wanted[q, col[v]] = 1
+        has = np.zeros((len(attributes), len(values)), dtype=np.float32)
+        for i, attrs in enumerate(attributes):
+            value = attrs.get(name)
+            for v in value if isinstance(value, list) else [value]:
+                if v in col:
+                    has[i, col[v]] = 1
+        out += (wanted @ has.T) > 0
+    return out / np.maximum(named, 1)[:, None]

@@ -46,6 +46,22 @@ class TextBankConfig(RecipeConfig):
             "min": 0,
         },
     )
+    extractor: str | None = field(
+        default="lite",
+        metadata={
+            "help": "backend whose attributes of the validation photos the hybrid re-ranking reads, "
+            "so the choice is made on what the searcher ranks; null: vectors and the item side only"
+        },
+    )
+    extractor_options: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "options of the extractor (lite: model defaults to --model)"}
+    )
+    hybrid_weight: float = field(
+        default=0.1, metadata={"help": "the searcher's weight of attribute agreement", "min": 0}
+    )
+    candidates: int = field(
+        default=200, metadata={"help": "the searcher's nearest candidates that it re-ranks", "min": 1}
+    )
     val_fraction: float = field(default=0.2, metadata={"help": "held-out fraction of groups"})
     limit: int = field(
         default=0, metadata={"help": "examples per dataset and split (0: all; for tests)", "min": 0}

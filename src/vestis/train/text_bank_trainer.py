@@ -4,9 +4,11 @@ No weights train. The embedder embeds the training photos of ``datasets`` and ev
 caption of them (title, description, attribute phrases: :func:`vestis.data.text.captions_for`);
 each caption's prototype is the mean vector of the photos it describes. The validation split of
 each dataset then scores text → image retrieval (titles and descriptions as queries, the split's
-photos as the gallery, product-level relevance: any photo of the query's group) with the direct
-query vectors and with every setting of ``ks`` × ``taus`` × ``weights`` (the query side), each
-with every setting of ``item_ks`` × ``item_taus`` × ``item_weights`` (the item side: the gallery
+photos as the gallery, product-level relevance: any photo of the query's group) ranked as the
+searcher ranks (its ``candidates`` nearest, re-ranked by ``hybrid_weight`` × agreement with the
+attributes the query names, as ``extractor`` reads them from the photos, plus the item side) with
+the direct query vectors and with every setting of ``ks`` × ``taus`` × ``weights`` (the query
+side), each with every setting of ``item_ks`` × ``item_taus`` × ``item_weights`` (the item side: the gallery
 photos' caption vectors matched against the direct query, :meth:`TextBank.item_scores`) and with
 the item side off. The setting with the best mean R@10 over the tasks is written with the bank
 (ties: the smaller weights, then k, then tau), among those that cost no task more than
@@ -44,6 +46,7 @@ from vestis.embed.base import MAX_TEXT_CHARS, Embedder
 from vestis.embed.text_bank import TextBank
 from vestis.eval.retrieve import DEPTH, text_queries
 from vestis.schema import load_schema
+from vestis.search.query import agreement_matrix, attribute_mentions
 from vestis.train.text_bank_config import TextBankConfig
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ def train_text_bank(cfg: TextBankConfig, datasets: list[Dataset] | None = None) 
         raise DatasetError(f"no training examples in {', '.join(cfg.datasets)}")
 
     bank, stats = build_bank(embedder, train, schema)
-    tasks = validation_tasks(embedder, val)
+    tasks = validation_tasks(embedder, val, _extractor(cfg, schema))
     if not tasks:
         raise DatasetError(
             f"no validation example of {', '.join(cfg.datasets)} has a title or description to search with"
@@ -102,6 +105,21 @@ def _embedder(cfg: TextBankConfig) -> Embedder:
     return embedder
 
 
+def _extractor(cfg: TextBankConfig, schema):
+    """The extractor whose attributes the validation's hybrid re-ranking reads (None: no hybrid)."""
+    if cfg.extractor is None or cfg.hybrid_weight == 0:
+        return None
+    from vestis.extract.base import load_extractor
+
+    options = dict(cfg.extractor_options)
+    if cfg.extractor == cfg.embedder == "lite":
+        if cfg.model:
+            options.setdefault("model", cfg.model)
+        if cfg.threads is not None:
+            options.setdefault("threads", cfg.threads)
+    return load_extractor(cfg.extractor, schema, **options)
+
+
 def build_bank(embedder: Embedder, train: list[Example], schema) -> tuple[TextBank, dict[str, Any]]:
     """Each distinct caption of the readable training photos, with its prototype."""
     vectors, ok = embedder.embed_many([ex.image for ex in train], description="training photos")
@@ -120,13 +138,20 @@ def build_bank(embedder: Embedder, train: list[Example], schema) -> tuple[TextBa
     return TextBank(text, image, embedder.model_id), stats
 
 
-def validation_tasks(embedder: Embedder, val: dict[str, list[Example]]) -> dict[str, dict[str, Any]]:
+def validation_tasks(
+    embedder: Embedder, val: dict[str, list[Example]], extractor: Any = None
+) -> dict[str, dict[str, Any]]:
     """Per ``dataset/title`` and ``dataset/description``: query vectors, the gallery's vectors, each
-    query's relevant gallery rows (its group's photos) and its group (for the two folds)."""
+    query's relevant gallery rows (its group's photos), its group (for the two folds) and, with an
+    ``extractor``, the agreement of each gallery photo's attributes with what each query names."""
     tasks = {}
     for name, examples in val.items():
         vectors, ok = embedder.embed_many([ex.image for ex in examples], description=f"{name} validation")
         rows = np.flatnonzero(ok)
+        attributes = None
+        if extractor is not None:
+            found = extractor.extract([examples[i].image for i in rows])
+            attributes = [{} if r.error else r.attributes for r in found]
         groups = [examples[i].group or examples[i].id for i in rows]
         by_group: dict[str, set[int]] = {}
         for row, group in enumerate(groups):
@@ -141,22 +166,38 @@ def validation_tasks(embedder: Embedder, val: dict[str, list[Example]]) -> dict[
                 "gallery": vectors[rows],
                 "relevant": [by_group[g] for g in qgroups],
                 "fold": np.array([int(hashlib.sha1(g.encode()).hexdigest(), 16) % 2 for g in qgroups]),
+                "agreement": None
+                if attributes is None
+                else agreement_matrix(
+                    [attribute_mentions(t, extractor.schema) for _, t in queries], attributes
+                ),
             }
     return tasks
 
 
 def per_query(
-    queries: np.ndarray, gallery: np.ndarray, relevant: list[set[int]], bonus: np.ndarray | float = 0.0
+    queries: np.ndarray,
+    gallery: np.ndarray,
+    relevant: list[set[int]],
+    extra: np.ndarray | float = 0.0,
+    candidates: int | None = None,
 ) -> np.ndarray:
-    """[Q, 2]: found in the top 10, reciprocal rank of the first relevant photo within the top 50,
-    ranking by similarity + ``bonus`` (the bank's item side, [Q, G])."""
-    sim = queries @ gallery.T + bonus
+    """[Q, 2]: found in the top 10, reciprocal rank of the first relevant photo within the top 50.
+    Ranked as the searcher ranks: with ``candidates``, only the nearest that many by similarity
+    are ranked, by similarity + ``extra`` ([Q, G]: hybrid agreement and the item side)."""
+    sim = queries @ gallery.T
+    if candidates is not None and candidates < sim.shape[1]:
+        near = np.argpartition(-sim, candidates - 1, axis=1)[:, :candidates]
+        kept = np.full_like(sim, -np.inf)
+        np.put_along_axis(kept, near, 0.0, 1)
+        sim = sim + kept
+    sim = sim + extra
     depth = min(DEPTH, gallery.shape[0])
     top = np.argpartition(-sim, depth - 1, axis=1)[:, :depth]
     order = np.take_along_axis(top, np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable"), 1)
     out = np.zeros((len(queries), 2))
     for q, (ranked, rel) in enumerate(zip(order, relevant, strict=True)):
-        first = next((r for r, j in enumerate(ranked) if j in rel), None)
+        first = next((r for r, j in enumerate(ranked) if j in rel and np.isfinite(sim[q, j])), None)
         if first is not None:
             out[q] = (first < TOP, 1.0 / (first + 1))
     return out
@@ -184,8 +225,12 @@ def choose(bank: TextBank, tasks: dict[str, dict[str, Any]], cfg: TextBankConfig
             w, k, tau, iw, ik, itau = s
             if (name, w, k, tau) not in expanded:
                 expanded[name, w, k, tau] = bank.expand(t["queries"], weight=w, k=k or None, tau=tau or None)
-            bonus = iw * (t["queries"] @ captions[name, ik, itau].T) if iw else 0.0
-            scores[s][name] = per_query(expanded[name, w, k, tau], t["gallery"], t["relevant"], bonus)
+            extra = iw * (t["queries"] @ captions[name, ik, itau].T) if iw else 0.0
+            if t.get("agreement") is not None:
+                extra = extra + cfg.hybrid_weight * t["agreement"]
+            scores[s][name] = per_query(
+                expanded[name, w, k, tau], t["gallery"], t["relevant"], extra, cfg.candidates
+            )
 
     def mean_r10(setting: tuple, mask: dict[str, np.ndarray] | None = None) -> float:
         cells = [(v[mask[name], 0] if mask else v[:, 0]).mean() for name, v in scores[setting].items()]
