@@ -163,6 +163,16 @@ def test_the_searcher_adds_the_item_side_to_text_queries_it_reranks(tmp_path):
             hit.similarity + searcher.hybrid_weight * hit.agreement + bonus, abs=1e-5
         )
     assert [h.id for h in after] != [h.id for h in before]  # a weight of 2 reorders random vectors
+    assert len(searcher._caption_cache) == len(after)  # remembered per item ...
+    again = searcher.search(text="red top", k=50)
+    assert [(h.id, h.score) for h in again] == [(h.id, h.score) for h in after]
+    other = TextBank(text[::-1].copy(), image, embedder.model_id, k=2, item_k=2, item_weight=2.0)
+    embedder.use_text_bank(other)  # ... for that bank only
+    for hit in searcher.search(text="red top", k=50):
+        bonus = other.item_scores(direct, vectors[hit.id][None])[0, 0]
+        assert hit.score == pytest.approx(
+            hit.similarity + searcher.hybrid_weight * hit.agreement + bonus, abs=1e-5
+        )
     plain = searcher.search(text="red top", k=50, hybrid=False)  # the embedding ranking: no re-ranking
     assert all(h.score == h.similarity for h in plain)
     [photo] = searcher.search_many([Query(item=after[0].id)], k=5)  # photo queries: untouched

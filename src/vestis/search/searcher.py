@@ -27,6 +27,7 @@ searches with the garment asked for, or with each in turn; a product shot is one
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from vestis.search.query import agreement, attribute_mentions
 
 log = logging.getLogger(__name__)
 MAX_K = 10_000  # results per query; deeper pagination is not what a vector search is for
+CAPTION_CACHE = 50_000  # items whose text-bank caption vector a searcher keeps (about 100 MB at 256-d)
 
 
 @dataclass
@@ -114,6 +116,9 @@ class Searcher:
         self.catalog = catalog
         self.hybrid_weight = hybrid_weight
         self.candidates = candidates
+        self._caption_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # item id → (vector, caption)
+        self._caption_bank: Any = None
+        self._caption_lock = threading.Lock()
 
     # ---- query vectors -----------------------------------------------------------------------
     def query_vector(
@@ -228,22 +233,50 @@ class Searcher:
             for i, (found, wanted) in enumerate(zip(raw, mentions, strict=True))
         ]
 
-    @staticmethod
     def _caption_bonus(
-        bank: Any, direct: dict[int, np.ndarray], raw: list[list[tuple[int, float]]], items: dict[int, Any]
+        self,
+        bank: Any,
+        direct: dict[int, np.ndarray],
+        raw: list[list[tuple[int, float]]],
+        items: dict[int, Any],
     ) -> dict[int, dict[int, float]]:
         """Per captioned text query, each candidate's ``item_weight`` × the cosine of the query's
         direct vector to the candidate's caption vector (:meth:`TextBank.item_scores`)."""
         ids = sorted({j for q in direct for j, _ in raw[q] if j in items and items[j].embedding is not None})
         if not direct or not ids:
             return {}
+        captions = self._captions(bank, ids, items)
+        scores = bank.item_weight * (np.stack(list(direct.values())) @ captions.T)
         col = {j: n for n, j in enumerate(ids)}
-        scores = bank.item_scores(
-            np.stack(list(direct.values())), np.stack([items[j].embedding for j in ids])
-        )
         return {
             q: {j: float(scores[row, col[j]]) for j, _ in raw[q] if j in col} for row, q in enumerate(direct)
         }
+
+    def _captions(self, bank: Any, ids: list[int], items: dict[int, Any]) -> np.ndarray:
+        """The bank's caption vectors of the items ``ids``, remembered per item (popular items are
+        candidates again and again; a caption costs a pass over the whole bank). An entry counts only
+        for the same bank and the same stored vector."""
+        with self._caption_lock:  # a service's worker threads share one searcher
+            if self._caption_bank is not bank:
+                self._caption_cache.clear()
+                self._caption_bank = bank
+            out = np.zeros((len(ids), bank.dim), dtype=np.float32)
+            todo = []
+            for n, j in enumerate(ids):
+                hit = self._caption_cache.get(j)
+                if hit is not None and np.array_equal(hit[0], items[j].embedding):
+                    out[n] = hit[1]
+                else:
+                    todo.append(n)
+            if todo:
+                vectors = np.stack([items[ids[n]].embedding for n in todo])
+                out[todo] = bank.captions(vectors)
+                for n, vector, caption in zip(todo, vectors, out[todo], strict=True):
+                    self._caption_cache.pop(ids[n], None)
+                    self._caption_cache[ids[n]] = (vector, caption)
+                while len(self._caption_cache) > CAPTION_CACHE:  # the oldest first
+                    self._caption_cache.pop(next(iter(self._caption_cache)))
+        return out
 
     def search_photo(
         self,
