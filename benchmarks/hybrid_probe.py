@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rerank_probe import per_query
+from rerank_probe import cross_fit, per_query
 
 from vestis.catalog.catalog import Catalog
 from vestis.data import open_dataset
@@ -111,13 +111,7 @@ def main() -> int:
             for s in penalties:
                 grid[("signed", w, s)] = per_query(sim + w * (terms[..., 0] - s * terms[..., 1]), rel)
                 grid[("conf", w, s)] = per_query(sim + w * (terms[..., 3] - s * terms[..., 4]), rel)
-        both = np.zeros(len(qs))
-        chosen = []
-        for held in (0, 1):
-            tune = folds != held
-            best = max(grid, key=lambda c, tune=tune: grid[c][tune, 0].mean())
-            both[~tune] = grid[best][~tune, 0]
-            chosen.append(list(best))
+        both, chosen = cross_fit(grid, folds)
         today = grid[("hard", 0.1, 0.0)]
         cell = {
             "queries": len(qs),

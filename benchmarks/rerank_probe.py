@@ -67,6 +67,18 @@ def per_query(sim: np.ndarray, rel: np.ndarray) -> np.ndarray:
     return np.stack([first < 10, np.where(first < DEPTH, 1.0 / (first + 1), 0.0)], 1).astype(np.float64)
 
 
+def cross_fit(grid: dict[tuple, np.ndarray], folds: np.ndarray) -> tuple[np.ndarray, list[list]]:
+    """Each query's R@10 under the setting chosen on the other fold, and the two choices."""
+    both = np.zeros(len(folds))
+    chosen = []
+    for held in (0, 1):
+        tune = folds != held
+        best = max(grid, key=lambda c: grid[c][tune, 0].mean())
+        both[~tune] = grid[best][~tune, 0]
+        chosen.append(list(best))
+    return both, chosen
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="runs/text-towers")
@@ -177,13 +189,7 @@ def main() -> int:
                     grid[(m, tf, b, *ekey)] = per_query(sim, rel)
             bank_only = grid[(0, 0.05, 0.0, 1, 0.05, 0.0)]
             direct_pq = per_query(direct @ gal.T, rel)
-            both = np.zeros(len(qs))
-            chosen = []
-            for held in (0, 1):
-                tune = folds != held
-                best = max(grid, key=lambda c, tune=tune: grid[c][tune, 0].mean())
-                both[~tune] = grid[best][~tune, 0]
-                chosen.append(list(best))
+            both, chosen = cross_fit(grid, folds)
             cell = f"{ds}/{task}"
             fb_only = {c: v for c, v in grid.items() if c[-1] == 0}
             gc_only = {c: v for c, v in grid.items() if c[2] == 0 and c[3] != "photo"}

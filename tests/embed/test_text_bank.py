@@ -115,15 +115,21 @@ def test_search_queries_use_the_bank_other_texts_do_not():
     np.testing.assert_allclose(e.embed_queries(["red top"]), direct)
 
 
-def test_the_searcher_sends_text_queries_through_the_bank_and_modifications_around_it(tmp_path):
+def shop_catalog(tmp_path):
+    """A small catalog of drawn garments (test-random embedder) and its embedder."""
     from tests.helpers import people_config, people_shop
     from vestis.catalog.catalog import Catalog
     from vestis.catalog.ingest import ingest
-    from vestis.search.searcher import Query, Searcher
 
     catalog = Catalog.create(tmp_path / "cat", people_config())
     ingest(catalog, str(people_shop(tmp_path / "shop")), progress=False)
-    embedder = catalog.embedder
+    return catalog, catalog.embedder
+
+
+def test_the_searcher_sends_text_queries_through_the_bank_and_modifications_around_it(tmp_path):
+    from vestis.search.searcher import Query, Searcher
+
+    catalog, embedder = shop_catalog(tmp_path)
     rng = np.random.default_rng(1)
     text, image = unit(rng.standard_normal((6, embedder.dim))), unit(rng.standard_normal((6, embedder.dim)))
     embedder.use_text_bank(TextBank(text, image, embedder.model_id, k=2))
@@ -138,14 +144,9 @@ def test_the_searcher_sends_text_queries_through_the_bank_and_modifications_arou
 
 
 def test_the_searcher_adds_the_item_side_to_text_queries_it_reranks(tmp_path):
-    from tests.helpers import people_config, people_shop
-    from vestis.catalog.catalog import Catalog
-    from vestis.catalog.ingest import ingest
     from vestis.search.searcher import Query, Searcher
 
-    catalog = Catalog.create(tmp_path / "cat", people_config())
-    ingest(catalog, str(people_shop(tmp_path / "shop")), progress=False)
-    embedder = catalog.embedder
+    catalog, embedder = shop_catalog(tmp_path)
     rng = np.random.default_rng(4)
     text, image = unit(rng.standard_normal((6, embedder.dim))), unit(rng.standard_normal((6, embedder.dim)))
     searcher = Searcher(catalog)
