@@ -92,3 +92,21 @@ def test_threads_sharing_a_grouped_model_get_their_own_outputs():
     with torch.inference_mode():
         for i, x in enumerate(inputs):
             assert torch.equal(results[i], block(x).expand(20, *block(x).shape))
+
+
+def test_int8_warns_where_the_cpu_has_no_fast_int8_products(monkeypatch, caplog):
+    import vestis.models.quantization as quantization
+
+    speedup = quantization.int8_speedup()  # measured on this machine
+    assert speedup > 0 and quantization.int8_speedup() == speedup  # once per process
+    for measured, warned in ((0.25, True), (1.8, False)):
+        monkeypatch.setattr(quantization, "int8_speedup", lambda measured=measured: measured)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vestis.models.quantization"):
+            dynamic_int8(Block(), [torch.nn.Identity()])  # nothing to quantize: no verdict needed
+            assert not caplog.records
+            block = Block()
+            dynamic_int8(block, [block])
+        assert bool(caplog.records) == warned
+        if warned:
+            assert "4.0x slower than float32" in caplog.text and "VNNI" in caplog.text
