@@ -15,7 +15,6 @@ bank's query side and item side on top.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -26,15 +25,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rerank_probe import per_query
+from rerank_probe import per_query, probe_arguments, shipped_lite
 from text_towers import cached_images, encode_cached, gallery, relevance
 
 from vestis.data import open_dataset
 from vestis.embed.base import unit_rows
-from vestis.embed.text_bank import TextBank
-from vestis.models.lite import VestisLite
-from vestis.models.lite_runtime import TextProjection
-from vestis.models.registry import lite_model_id, resolve_lite
 from vestis.schema import load_schema
 from vestis.train.contrastive_config import ContrastiveTrainConfig
 from vestis.train.contrastive_trainer import pairs
@@ -43,12 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="runs/text-towers")
-    p.add_argument("--cache-dir", default="runs/cache")
-    p.add_argument("--threads", type=int, default=2)
+    p = probe_arguments(__doc__.split("\n")[0], threads=2)
     p.add_argument("--bank", default="hm,mango")
-    p.add_argument("--eval", default="hm,mango")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -61,11 +52,7 @@ def main() -> int:
     torch.manual_seed(0)
     out = Path(args.out)
     t0 = time.perf_counter()
-    base = resolve_lite(None)
-    model = VestisLite.load(base).eval()
-    model_id, cache = lite_model_id(base), Path(args.cache_dir)
-    shipped = TextProjection.load(base / "model.safetensors")
-    bank = TextBank.load(base / "text_bank")
+    _, model, model_id, cache, shipped, bank = shipped_lite(args.cache_dir)
 
     sets = args.bank.split(",")
     cfg = ContrastiveTrainConfig(datasets=sets, cache_dir=args.cache_dir, threads=args.threads)

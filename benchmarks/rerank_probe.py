@@ -79,12 +79,26 @@ def cross_fit(grid: dict[tuple, np.ndarray], folds: np.ndarray) -> tuple[np.ndar
     return both, chosen
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def probe_arguments(description: str, threads: int) -> argparse.ArgumentParser:
+    """The options every text-search probe shares (feature caches, threads, evaluated datasets)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--out", default="runs/text-towers")
     p.add_argument("--cache-dir", default="runs/cache")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=threads)
     p.add_argument("--eval", default="hm,mango")
+    return p
+
+
+def shipped_lite(cache_dir: str):
+    """The shipped vestis-lite: its directory, model, id, the feature cache, text projection, bank."""
+    base = resolve_lite(None)
+    model = VestisLite.load(base).eval()
+    shipped = TextProjection.load(base / "model.safetensors")
+    return base, model, lite_model_id(base), Path(cache_dir), shipped, TextBank.load(base / "text_bank")
+
+
+def main() -> int:
+    p = probe_arguments(__doc__.split("\n")[0], threads=1)
     p.add_argument("--ms", default="3,5,10")
     p.add_argument("--taus-f", default="0.05")
     p.add_argument("--betas", default="0,0.25,0.5,1")
@@ -103,11 +117,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
-    base = resolve_lite(None)
-    model = VestisLite.load(base).eval()
-    model_id, cache = lite_model_id(base), Path(args.cache_dir)
-    shipped = TextProjection.load(base / "model.safetensors")
-    bank = TextBank.load(base / "text_bank")
+    base, model, model_id, cache, shipped, bank = shipped_lite(args.cache_dir)
     proto = unit_rows(bank.image)
     schema = load_schema("vestis")
 
