@@ -275,7 +275,10 @@ def test_contrastive_losses_prefer_matched_pairs_and_share_positives():
     same = torch.tensor([0, 0, 1, 2, 3, 4, 5, 6])
     swapped = image[[1, 0, 2, 3, 4, 5, 6, 7]]
     assert torch.isclose(clip_loss(image, swapped, same, scale), clip_loss(swapped, image, same, scale))
-    assert siglip_loss(image, swapped, same, scale, bias) == siglip_loss(swapped, image, same, scale, bias)
+    # the same sums in another order: equal up to float rounding (exact on one CPU, not on another)
+    assert torch.isclose(
+        siglip_loss(image, swapped, same, scale, bias), siglip_loss(swapped, image, same, scale, bias)
+    )
 
 
 def test_hard_negative_batches_hold_neighbours_and_see_every_row_once():
