@@ -171,3 +171,14 @@ def test_validation_ranks_as_the_searcher_does(tmp_path, data):
     )
     hybrid = choose(TextBank(np.eye(32)[:4], np.eye(32)[4:8], embedder.model_id), tasks, cfg)
     assert hybrid["direct"] != plain["direct"]  # the same vectors, ranked with the agreement
+
+
+def test_a_mistyped_extractor_fails_before_any_work(tmp_path, data, monkeypatch):
+    from vestis.embed.base import Embedder
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("photos were embedded before the extractor was checked")
+
+    monkeypatch.setattr(Embedder, "embed_many", no_work)
+    with pytest.raises(Exception, match="unknown extractor 'nope'"):
+        train_text_bank(config(tmp_path, extractor="nope"), datasets=[data])

@@ -59,6 +59,7 @@ def train_text_bank(cfg: TextBankConfig, datasets: list[Dataset] | None = None) 
     t0 = time.perf_counter()
     schema = load_schema(cfg.schema)
     embedder = _embedder(cfg)
+    extractor = _extractor(cfg, schema)  # before any work: a mistyped name fails at once
     train: list[Example] = []
     val: dict[str, list[Example]] = {}
     for spec, ds in zip(
@@ -73,7 +74,7 @@ def train_text_bank(cfg: TextBankConfig, datasets: list[Dataset] | None = None) 
         raise DatasetError(f"no training examples in {', '.join(cfg.datasets)}")
 
     bank, stats = build_bank(embedder, train, schema)
-    tasks = validation_tasks(embedder, val, _extractor(cfg, schema))
+    tasks = validation_tasks(embedder, val, extractor)
     if not tasks:
         raise DatasetError(
             f"no validation example of {', '.join(cfg.datasets)} has a title or description to search with"
