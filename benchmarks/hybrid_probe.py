@@ -29,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rerank_probe import cross_fit, per_query
+from rerank_probe import cross_fit
 
 from vestis.catalog.catalog import Catalog
 from vestis.data import open_dataset
 from vestis.eval.retrieve import _file_hash, text_queries
 from vestis.search.query import attribute_mentions
+from vestis.train.text_bank_trainer import ranked_hits
 
 REPO = Path(__file__).resolve().parents[1]
 CANDIDATES = 200
@@ -107,10 +108,10 @@ def main() -> int:
         folds = np.array([int(hashlib.sha1(g.encode()).hexdigest(), 16) % 2 for g in groups])
         grid = {}
         for w in weights:
-            grid[("hard", w, 0.0)] = per_query(sim + w * terms[..., 0], rel)
+            grid[("hard", w, 0.0)] = ranked_hits(sim + w * terms[..., 0], rel)
             for s in penalties:
-                grid[("signed", w, s)] = per_query(sim + w * (terms[..., 0] - s * terms[..., 1]), rel)
-                grid[("conf", w, s)] = per_query(sim + w * (terms[..., 3] - s * terms[..., 4]), rel)
+                grid[("signed", w, s)] = ranked_hits(sim + w * (terms[..., 0] - s * terms[..., 1]), rel)
+                grid[("conf", w, s)] = ranked_hits(sim + w * (terms[..., 3] - s * terms[..., 4]), rel)
         both, chosen = cross_fit(grid, folds)
         today = grid[("hard", 0.1, 0.0)]
         cell = {

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rerank_probe import per_query, probe_arguments, shipped_lite
+from rerank_probe import probe_arguments, shipped_lite
 from text_towers import cached_images, encode_cached, gallery, relevance
 
 from vestis.data import open_dataset
@@ -33,6 +33,7 @@ from vestis.embed.base import unit_rows
 from vestis.schema import load_schema
 from vestis.train.contrastive_config import ContrastiveTrainConfig
 from vestis.train.contrastive_trainer import pairs
+from vestis.train.text_bank_trainer import ranked_hits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,18 +114,17 @@ def main() -> int:
         for name, (direct, gal, rel) in tasks.items():
             adapted = apply(torch.from_numpy(direct)).numpy()
             bonus = bank.item_scores(direct, gal)
-            res[name] = {
-                "direct": per_query(direct @ gal.T, rel)[:, 0].mean(),
-                "adapted": per_query(adapted @ gal.T, rel)[:, 0].mean(),
-                "bank": per_query(bank.expand(direct) @ gal.T, rel)[:, 0].mean(),
-                "adapted+bank": per_query(unit_rows(adapted + bank.weight * bank.pivot(direct)) @ gal.T, rel)[
-                    :, 0
-                ].mean(),
-                "bank+items": per_query(bank.expand(direct) @ gal.T + bonus, rel)[:, 0].mean(),
-                "adapted+bank+items": per_query(
-                    unit_rows(adapted + bank.weight * bank.pivot(direct)) @ gal.T + bonus, rel
-                )[:, 0].mean(),
+            expanded = bank.expand(direct)
+            adapted_bank = unit_rows(adapted + bank.weight * bank.pivot(direct))
+            sims = {
+                "direct": direct @ gal.T,
+                "adapted": adapted @ gal.T,
+                "bank": expanded @ gal.T,
+                "adapted+bank": adapted_bank @ gal.T,
+                "bank+items": expanded @ gal.T + bonus,
+                "adapted+bank+items": adapted_bank @ gal.T + bonus,
             }
+            res[name] = {key: ranked_hits(sim, rel)[:, 0].mean() for key, sim in sims.items()}
             res[name] = {k: float(v) for k, v in res[name].items()}
         adapter.train()
         return res

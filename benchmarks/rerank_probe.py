@@ -38,33 +38,14 @@ from text_towers import cached_images, encode_cached, gallery, relevance
 
 from vestis.data import open_dataset
 from vestis.embed.base import unit_rows
-from vestis.embed.text_bank import TextBank
-from vestis.eval.retrieve import DEPTH
+from vestis.embed.text_bank import TextBank, softmax_mean
 from vestis.models.lite import VestisLite
 from vestis.models.lite_runtime import TextProjection
 from vestis.models.registry import lite_model_id, resolve_lite
 from vestis.schema import load_schema
+from vestis.train.text_bank_trainer import ranked_hits
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def softmax_mean(sim: np.ndarray, vectors: np.ndarray, k: int, tau: float) -> np.ndarray:
-    """Unit rows: each row's top-``k`` ``vectors`` by ``sim``, softmax-weighted at ``tau``."""
-    k = min(k, sim.shape[1])
-    top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    s = np.take_along_axis(sim, top, 1) / tau
-    w = np.exp(s - s.max(1, keepdims=True))
-    w /= w.sum(1, keepdims=True)
-    return unit_rows(np.einsum("qk,qkd->qd", w, vectors[top]))
-
-
-def per_query(sim: np.ndarray, rel: np.ndarray) -> np.ndarray:
-    """[Q, 2]: relevant found in the top 10 (0/1) and reciprocal rank within ``DEPTH``."""
-    top = np.argpartition(-sim, DEPTH - 1, axis=1)[:, :DEPTH]
-    order = np.take_along_axis(top, np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable"), 1)
-    hit = np.take_along_axis(rel, order, 1)
-    first = np.where(hit.any(1), hit.argmax(1), DEPTH)
-    return np.stack([first < 10, np.where(first < DEPTH, 1.0 / (first + 1), 0.0)], 1).astype(np.float64)
 
 
 def cross_fit(grid: dict[tuple, np.ndarray], folds: np.ndarray) -> tuple[np.ndarray, list[list]]:
@@ -196,9 +177,9 @@ def main() -> int:
                         sim = q2 @ gal.T + extra
                     else:
                         sim = first_sim
-                    grid[(m, tf, b, *ekey)] = per_query(sim, rel)
+                    grid[(m, tf, b, *ekey)] = ranked_hits(sim, rel)
             bank_only = grid[(0, 0.05, 0.0, 1, 0.05, 0.0)]
-            direct_pq = per_query(direct @ gal.T, rel)
+            direct_pq = ranked_hits(direct @ gal.T, rel)
             both, chosen = cross_fit(grid, folds)
             cell = f"{ds}/{task}"
             fb_only = {c: v for c, v in grid.items() if c[-1] == 0}

@@ -24,6 +24,7 @@ import numpy as np
 
 from vestis.data import open_dataset
 from vestis.embed import load_embedder
+from vestis.train.text_bank_trainer import within_candidates
 
 REPO = Path(__file__).resolve().parents[1]
 CANDIDATES = 200
@@ -59,10 +60,7 @@ def scores(
 ) -> dict[str, float]:
     sim = vectors @ gallery.T
     if bonus is not None:  # as the searcher: its 200 nearest candidates, re-ranked with the bonus
-        near = np.argpartition(-sim, CANDIDATES - 1, axis=1)[:, :CANDIDATES]
-        kept = np.full_like(sim, -np.inf)
-        np.put_along_axis(kept, near, 0.0, 1)
-        sim = sim + kept + bonus
+        sim = within_candidates(sim, CANDIDATES) + bonus
     order = np.argsort(-sim, axis=1, kind="stable")[:, :50]
     p10, ap = [], []
     for ranked, rel in zip(order, relevant, strict=True):

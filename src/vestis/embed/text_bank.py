@@ -84,7 +84,7 @@ class TextBank:
     def pivot(self, queries: np.ndarray, k: int | None = None, tau: float | None = None) -> np.ndarray:
         """Unit pivot vectors of unit text vectors ``queries`` [Q, D]."""
         k, tau = min(k or self.k, len(self.text)), tau or self.tau
-        return _softmax_mean(np.asarray(queries, dtype=np.float32) @ self.text.T, self.image, k, tau)
+        return softmax_mean(np.asarray(queries, dtype=np.float32) @ self.text.T, self.image, k, tau)
 
     def expand(self, queries: np.ndarray, weight: float | None = None, **pivot: Any) -> np.ndarray:
         """Query vectors with the bank's pivot added (``weight`` 0: the queries unchanged)."""
@@ -106,7 +106,7 @@ class TextBank:
         out = np.zeros_like(items)
         for start in range(0, len(items), CHUNK):  # bounds the [chunk, bank] similarity matrix
             part = items[start : start + CHUNK]
-            out[start : start + CHUNK] = _softmax_mean(part @ self._prototypes.T, self.text, k, tau)
+            out[start : start + CHUNK] = softmax_mean(part @ self._prototypes.T, self.text, k, tau)
         return out
 
     def item_scores(
@@ -181,7 +181,7 @@ class TextBank:
         )
 
 
-def _softmax_mean(sim: np.ndarray, vectors: np.ndarray, k: int, tau: float) -> np.ndarray:
+def softmax_mean(sim: np.ndarray, vectors: np.ndarray, k: int, tau: float) -> np.ndarray:
     """Unit rows: each row's top-``k`` of ``vectors`` by ``sim``, softmax-weighted at temperature ``tau``."""
     top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
     logits = np.take_along_axis(sim, top, 1) / tau

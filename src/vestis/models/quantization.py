@@ -91,8 +91,8 @@ def dynamic_int8(model: Any, within: list[Any], keep_float: list[str] | tuple[st
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, int8_linear_class().from_linear(linear))
     group_int8_siblings(model)
-    speedup = int8_speedup()
-    if targets and speedup < 1:
+    speedup = int8_speedup() if targets else 1.0  # measured only when something was quantized
+    if speedup < 1:
         log.warning(
             "quantization=int8: int8 matrix products run %.1fx slower than float32 on this CPU (%s; no "
             "int8 dot-product instructions such as VNNI), so int8 will be slower than float here",

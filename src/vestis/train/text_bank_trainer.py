@@ -176,6 +176,28 @@ def validation_tasks(
     return tasks
 
 
+def within_candidates(sim: np.ndarray, candidates: int | None) -> np.ndarray:
+    """``sim`` [Q, G] with all but each row's ``candidates`` largest set to -inf: what the searcher,
+    which ranks only its nearest candidates, never returns (None: the whole gallery)."""
+    if candidates is None or candidates >= sim.shape[1]:
+        return sim
+    near = np.argpartition(-sim, candidates - 1, axis=1)[:, :candidates]
+    kept = np.full_like(sim, -np.inf)
+    np.put_along_axis(kept, near, 0.0, 1)
+    return sim + kept
+
+
+def ranked_hits(sim: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """[Q, 2] from scores ``sim`` [Q, G] and a relevance mask [Q, G]: the first relevant item found
+    in the top 10 (0/1), and its reciprocal rank within the top 50 (-inf scores never count)."""
+    depth = min(DEPTH, sim.shape[1])
+    top = np.argpartition(-sim, depth - 1, axis=1)[:, :depth]
+    order = np.take_along_axis(top, np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable"), 1)
+    hit = np.take_along_axis(relevant, order, 1) & np.isfinite(np.take_along_axis(sim, order, 1))
+    first = np.where(hit.any(1), hit.argmax(1), DEPTH)  # not found: past both cut-offs
+    return np.stack([first < TOP, np.where(first < depth, 1.0 / (first + 1), 0.0)], 1).astype(np.float64)
+
+
 def per_query(
     queries: np.ndarray,
     gallery: np.ndarray,
@@ -183,25 +205,14 @@ def per_query(
     extra: np.ndarray | float = 0.0,
     candidates: int | None = None,
 ) -> np.ndarray:
-    """[Q, 2]: found in the top 10, reciprocal rank of the first relevant photo within the top 50.
-    Ranked as the searcher ranks: with ``candidates``, only the nearest that many by similarity
-    are ranked, by similarity + ``extra`` ([Q, G]: hybrid agreement and the item side)."""
-    sim = queries @ gallery.T
-    if candidates is not None and candidates < sim.shape[1]:
-        near = np.argpartition(-sim, candidates - 1, axis=1)[:, :candidates]
-        kept = np.full_like(sim, -np.inf)
-        np.put_along_axis(kept, near, 0.0, 1)
-        sim = sim + kept
-    sim = sim + extra
-    depth = min(DEPTH, gallery.shape[0])
-    top = np.argpartition(-sim, depth - 1, axis=1)[:, :depth]
-    order = np.take_along_axis(top, np.argsort(-np.take_along_axis(sim, top, 1), axis=1, kind="stable"), 1)
-    out = np.zeros((len(queries), 2))
-    for q, (ranked, rel) in enumerate(zip(order, relevant, strict=True)):
-        first = next((r for r, j in enumerate(ranked) if j in rel and np.isfinite(sim[q, j])), None)
-        if first is not None:
-            out[q] = (first < TOP, 1.0 / (first + 1))
-    return out
+    """:func:`ranked_hits` of ranking ``gallery`` for ``queries`` as the searcher ranks: with
+    ``candidates``, only the nearest that many by similarity, by similarity + ``extra`` ([Q, G]:
+    hybrid agreement and the item side); ``relevant``: each query's relevant gallery rows."""
+    sim = within_candidates(queries @ gallery.T, candidates) + extra
+    mask = np.zeros(sim.shape, dtype=bool)
+    for q, rows in enumerate(relevant):
+        mask[q, list(rows)] = True
+    return ranked_hits(sim, mask)
 
 
 def choose(bank: TextBank, tasks: dict[str, dict[str, Any]], cfg: TextBankConfig) -> dict[str, Any]:
